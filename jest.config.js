@@ -1,0 +1,10 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  testTimeout: 60000,
+  // Integration tests start real servers and Redis processes; two workers fit a 2-core machine.
+  maxWorkers: 2,
+};

@@ -1,0 +1,216 @@
+/**
+ * The gateway's `task.Task` service, served with grpc-js directly: replies are
+ * assembled from the Executors' own task bytes (identity serialization), and the
+ * handler needs the client's deadline, which nice-grpc's server context does not expose.
+ */
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
+import { GatewayError, type CacheStatus, type ClusterTasks } from "../fanout/cluster-tasks";
+import type { CallContext, FanoutReport } from "../fanout/report";
+import { encodeTaskList } from "../wire/task-view";
+import { ApiError, validateGetRequest, validateListRequest, validatePredictRequest } from "./validate";
+
+const identity = (b: Buffer): Buffer => b;
+
+function method(path: string, originalName: string): grpc.MethodDefinition<Buffer, Buffer> {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+    originalName,
+  };
+}
+
+/** `task.Task` with raw-bytes (de)serializers on both sides. */
+export const RAW_TASK_SERVICE: grpc.ServiceDefinition = {
+  ListTask: method("/task.Task/ListTask", "listTask"),
+  GetTaskById: method("/task.Task/GetTaskById", "getTaskById"),
+  StartTask: method("/task.Task/StartTask", "startTask"),
+  GetPredictResult: method("/task.Task/GetPredictResult", "getPredictResult"),
+};
+
+export const TRAILER = {
+  asked: "dai-executors-asked",
+  answered: "dai-executors-answered",
+  failed: "dai-executors-failed",
+  cache: "dai-cache",
+} as const;
+
+export const REQUEST_HEADER = {
+  consistency: "dai-consistency",
+  cacheControl: "dai-cache-control",
+  requestId: "x-request-id",
+} as const;
+
+export interface TaskServiceOptions {
+  maxListLimit: number;
+  defaultDeadlineMs: number;
+}
+
+/** Observes every served call (metrics hook). */
+export type ServedCallObserver = (event: { method: string; code: grpc.status; durationMs: number }) => void;
+
+function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (report) {
+    md.set(TRAILER.asked, String(report.asked.length));
+    md.set(TRAILER.answered, String(report.answered.length));
+    if (report.failed.length > 0) md.set(TRAILER.failed, report.failed.map((f) => f.address).join(","));
+  }
+  if (cache) md.set(TRAILER.cache, cache);
+  return md;
+}
+
+function headerValue(call: grpc.ServerUnaryCall<Buffer, Buffer>, name: string): string | undefined {
+  const v = call.metadata.get(name)[0];
+  return typeof v === "string" ? v : undefined;
+}
+
+function callDeadline(call: grpc.ServerUnaryCall<Buffer, Buffer>, defaultMs: number): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : Date.now() + defaultMs;
+}
+
+function decode<T>(decoder: { decode(b: Uint8Array): T }, bytes: Buffer, name: string): T {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new ApiError(grpc.status.INVALID_ARGUMENT, `request is not a valid ${name} message`);
+  }
+}
+
+export function createTaskService(
+  cluster: ClusterTasks,
+  opts: TaskServiceOptions,
+  log: Logger,
+  observe: ServedCallObserver = () => {},
+): grpc.UntypedServiceImplementation {
+  type Handler = (
+    call: grpc.ServerUnaryCall<Buffer, Buffer>,
+    ctx: CallContext,
+  ) => Promise<{ body: Buffer; trailers?: grpc.Metadata }>;
+
+  const wrap =
+    (name: string, handler: Handler): grpc.handleUnaryCall<Buffer, Buffer> =>
+    (call, callback) => {
+      const started = performance.now();
+      const headerId = headerValue(call, REQUEST_HEADER.requestId);
+      const requestId = headerId && /^[\w.:-]{1,64}$/.test(headerId) ? headerId : randomUUID();
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      const ctx: CallContext = {
+        deadline: callDeadline(call, opts.defaultDeadlineMs),
+        signal: abort.signal,
+        requestId,
+      };
+      const finish = (code: grpc.status): void => {
+        const durationMs = performance.now() - started;
+        observe({ method: name, code, durationMs });
+        log.info({ requestId, method: name, code: grpc.status[code], ms: Math.round(durationMs) }, "served");
+      };
+      handler(call, ctx).then(
+        ({ body, trailers }) => {
+          finish(grpc.status.OK);
+          callback(null, body, trailers);
+        },
+        (err: unknown) => {
+          let code = grpc.status.INTERNAL;
+          let details = "internal error";
+          let trailers: grpc.Metadata | undefined;
+          if (err instanceof ApiError || err instanceof GatewayError) {
+            code = err.code;
+            details = err.message;
+            if (err instanceof GatewayError) trailers = reportTrailers(err.report);
+          } else {
+            log.error({ requestId, method: name, err }, "unexpected error");
+          }
+          finish(code);
+          callback({ code, details, metadata: trailers });
+        },
+      );
+    };
+
+  const strict = (call: grpc.ServerUnaryCall<Buffer, Buffer>, report: FanoutReport): void => {
+    if (headerValue(call, REQUEST_HEADER.consistency)?.toLowerCase() !== "strict" || !report.partial) return;
+    const names = report.failed.map((f) => `${f.address} (${f.reason})`).join(", ");
+    throw new GatewayError(
+      grpc.status.UNAVAILABLE,
+      `strict consistency: ${report.failed.length} Executor(s) failed: ${names}`,
+      report,
+    );
+  };
+
+  const noCache = (call: grpc.ServerUnaryCall<Buffer, Buffer>): boolean =>
+    headerValue(call, REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
+
+  return {
+    ListTask: wrap("ListTask", async (call, ctx) => {
+      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
+      const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
+      const { report } = answer;
+      if (report.asked.length === 0 && answer.cache !== "hit" && answer.cache !== "stale") {
+        throw new GatewayError(
+          grpc.status.UNAVAILABLE,
+          q.pubKey.length === 0
+            ? "no Executor to ask: the cluster-wide view needs Executors whose public key is known (executors.seeds[].pubKey, or list by a key first)"
+            : "no Executor known (executors.seeds)",
+          report,
+        );
+      }
+      if (report.asked.length > 0 && report.answered.length === 0) {
+        throw new GatewayError(
+          grpc.status.UNAVAILABLE,
+          `no Executor answered (${report.failed.length} failed)`,
+          report,
+        );
+      }
+      strict(call, report);
+      return { body: encodeTaskList(answer.tasks), trailers: reportTrailers(report, answer.cache) };
+    }),
+
+    GetTaskById: wrap("GetTaskById", async (call, ctx) => {
+      const taskID = validateGetRequest(decode(GetTaskRequest, call.request, "GetTaskRequest"));
+      const answer = await cluster.get(taskID, ctx, { noCache: noCache(call) });
+      const { report } = answer;
+      strict(call, report);
+      if (answer.task) return { body: answer.task.raw, trailers: reportTrailers(report, answer.cache) };
+      if (report.answered.length === 0) {
+        throw new GatewayError(
+          grpc.status.UNAVAILABLE,
+          report.asked.length === 0
+            ? "no Executor known (executors.seeds)"
+            : `no Executor answered (${report.failed.length} failed)`,
+          report,
+        );
+      }
+      throw new GatewayError(
+        grpc.status.NOT_FOUND,
+        `task ${taskID} not found on any of ${report.answered.length} Executor(s) that answered`,
+        report,
+      );
+    }),
+
+    StartTask: wrap("StartTask", () =>
+      Promise.reject(
+        new ApiError(
+          grpc.status.UNIMPLEMENTED,
+          "StartTask is an Executor-to-Executor call; the gateway does not start tasks",
+        ),
+      ),
+    ),
+
+    GetPredictResult: wrap("GetPredictResult", async (call, ctx) => {
+      const req = decode(TaskRequest, call.request, "TaskRequest");
+      validatePredictRequest(req);
+      const body = await cluster.predict(call.request, req, ctx);
+      return { body };
+    }),
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The one place configuration is defined: every key, its type, default and meaning.
+ * README "Configuration" documents the same keys; keep the two in step.
+ */
+import { z } from "zod";
+import { parseAddress, parseListen } from "../upstream/address";
+
+const hostPort = z.string().refine((s) => parseAddress(s) !== null, {
+  message: "expected host:port (IPv6 as [addr]:port)",
+});
+
+const listenAddress = z.string().refine(
+  (s) => {
+    try {
+      parseListen(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected host:port to listen on (port 0 picks a free port)" },
+);
+
+const hexKey = z.string().regex(/^[0-9a-fA-F]{128}$/, "expected a 64-byte public key as 128 hex characters");
+
+const seed = z.union([
+  hostPort,
+  z.strictObject({
+    address: hostPort,
+    /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
+    pubKey: hexKey.optional(),
+  }),
+]);
+
+const ms = (def: number) => z.number().int().positive().default(def);
+
+export const configSchema = z.strictObject({
+  /** gRPC listen address of the Task API. */
+  listen: listenAddress.default("0.0.0.0:8184"),
+  /** HTTP listen address for health and metrics. */
+  httpListen: listenAddress.default("0.0.0.0:9184"),
+  executors: z
+    .strictObject({
+      seeds: z.array(seed).default([]),
+      discoveryAllow: z.array(z.string().min(1)).default([]),
+      maxExecutors: z.number().int().min(1).max(100_000).default(256),
+      callTimeoutMs: ms(3000),
+      concurrency: z.number().int().min(1).max(10_000).default(64),
+      /** How many times one ListTask/GetTaskById follows newly discovered Executors. */
+      discoveryRounds: z.number().int().min(0).max(10).default(3),
+      /** Largest reply accepted from an Executor for ListTask/GetTaskById. */
+      maxResponseBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(64 * 1024 * 1024),
+    })
+    .prefault({}),
+  api: z
+    .strictObject({
+      maxListLimit: z.number().int().min(1).default(1000),
+      /** Deadline for a call whose client sent none. */
+      defaultDeadlineMs: ms(10_000),
+      /** Largest request message accepted from a client. */
+      maxRequestBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+    })
+    .prefault({}),
+  predict: z
+    .strictObject({
+      /** Largest prediction result relayed. */
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(256 * 1024 * 1024),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    })
+    .prefault({}),
+});
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

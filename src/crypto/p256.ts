@@ -1,0 +1,66 @@
+/**
+ * ECDSA P-256 in the Executor's formats (spec §2, §6): public keys as raw X||Y
+ * (64 bytes), signatures as r||s (64 bytes), the signed message the SHA-256 of
+ * `hex(pubKey) + "," + taskID`. Node's crypto does the math.
+ */
+import crypto from "node:crypto";
+
+export const KEY_BYTES = 64;
+export const SIGNATURE_BYTES = 64;
+
+function b64url(b: Buffer): string {
+  return b.toString("base64url");
+}
+
+/** A public KeyObject from raw X||Y; null when it is not a point on P-256. */
+export function publicKeyFromRaw(raw: Buffer): crypto.KeyObject | null {
+  if (raw.length !== KEY_BYTES) return null;
+  try {
+    return crypto.createPublicKey({
+      key: { kty: "EC", crv: "P-256", x: b64url(raw.subarray(0, 32)), y: b64url(raw.subarray(32)) },
+      format: "jwk",
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** The ASCII message a requester signs for GetPredictResult. */
+export function predictSigningMessage(pubKey: Buffer, taskID: string): Buffer {
+  return Buffer.from(`${pubKey.toString("hex")},${taskID}`, "ascii");
+}
+
+export function verifyPredictSignature(pubKey: Buffer, taskID: string, signature: Buffer): boolean {
+  if (signature.length !== SIGNATURE_BYTES) return false;
+  const key = publicKeyFromRaw(pubKey);
+  if (key === null) return false;
+  return crypto.verify("sha256", predictSigningMessage(pubKey, taskID), { key, dsaEncoding: "ieee-p1363" }, signature);
+}
+
+export interface KeyPair {
+  /** 32-byte private scalar, as PaddleDTX key files hold it (hex). */
+  privateKey: Buffer;
+  /** Raw X||Y. */
+  publicKey: Buffer;
+}
+
+/** Derives the key pair of a private scalar. */
+export function keyPairFromPrivate(privateKey: Buffer): KeyPair {
+  const ecdh = crypto.createECDH("prime256v1");
+  ecdh.setPrivateKey(privateKey);
+  return { privateKey, publicKey: ecdh.getPublicKey().subarray(1) };
+}
+
+export function signPredictRequest(kp: KeyPair, taskID: string): Buffer {
+  const key = crypto.createPrivateKey({
+    key: {
+      kty: "EC",
+      crv: "P-256",
+      d: b64url(kp.privateKey),
+      x: b64url(kp.publicKey.subarray(0, 32)),
+      y: b64url(kp.publicKey.subarray(32)),
+    },
+    format: "jwk",
+  });
+  return crypto.sign("sha256", predictSigningMessage(kp.publicKey, taskID), { key, dsaEncoding: "ieee-p1363" });
+}

@@ -1,0 +1,39 @@
+/** ListTask filter, order and limit rules of an Executor (spec §4), as pure functions. */
+import type { TaskView } from "../wire/task-view";
+import { compareListOrder } from "./merge";
+
+export interface ListQuery {
+  /** Empty: no key filter (the gateway's cluster-wide view). */
+  pubKey: Buffer;
+  status: string;
+  timeStart: bigint;
+  timeEnd: bigint;
+  /** 0 means no cap. */
+  limit: bigint;
+}
+
+/** True when `pubKey` published the task or its Executor takes part in it. */
+export function involvesKey(task: TaskView, pubKey: Buffer): boolean {
+  if (task.requester.equals(pubKey)) return true;
+  return task.dataSets.some((ds) => ds.executor.equals(pubKey));
+}
+
+export function inWindow(task: TaskView, timeStart: bigint, timeEnd: bigint): boolean {
+  return timeStart <= task.publishTime && task.publishTime <= timeEnd;
+}
+
+/** Does the task satisfy the request's filters (the key filter only when a key is given)? */
+export function matchesQuery(task: TaskView, q: ListQuery): boolean {
+  if (q.pubKey.length > 0 && !involvesKey(task, q.pubKey)) return false;
+  if (q.status !== "" && task.status !== q.status) return false;
+  return inWindow(task, q.timeStart, q.timeEnd);
+}
+
+/** Filters, orders and caps merged tasks exactly as one Executor would. */
+export function selectForList(tasks: Iterable<TaskView>, q: ListQuery): TaskView[] {
+  const out: TaskView[] = [];
+  for (const t of tasks) if (matchesQuery(t, q)) out.push(t);
+  out.sort(compareListOrder);
+  if (q.limit > 0n && BigInt(out.length) > q.limit) out.length = Number(q.limit);
+  return out;
+}

@@ -1,0 +1,153 @@
+/**
+ * A simulated Executor: a real gRPC server implementing `task.Task` as spec'd —
+ * ListTask filters/order/limit, GetTaskById, GetPredictResult with its checks in the
+ * Executor's order, and the Executor's error shapes (UNKNOWN + embedded JSON code).
+ * Knobs make it slow, failing, down, or send garbage, for tests and benchmarks.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { ListTaskRequest, PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
+import { RAW_TASK_SERVICE } from "../api/task-service";
+import { verifyPredictSignature } from "../crypto/p256";
+import { compareListOrder } from "../merge/merge";
+import { matchesQuery } from "../merge/filter";
+import { decodeTaskView, encodeTaskList, type TaskView } from "../wire/task-view";
+
+export type SimMode = "ok" | "error" | "garbage" | "notfound";
+
+const PREDICT = 1;
+
+function executorError(code: string, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), {
+    code: grpc.status.UNKNOWN,
+    details: JSON.stringify({ code, message }),
+    metadata: new grpc.Metadata(),
+  });
+}
+
+export class SimExecutor {
+  private readonly tasks = new Map<string, TaskView>();
+  private readonly results = new Map<string, Buffer>();
+  private server?: grpc.Server;
+  mode: SimMode = "ok";
+  latencyMs = 0;
+  /** Calls received, by method name. */
+  readonly calls: Record<string, number> = { ListTask: 0, GetTaskById: 0, GetPredictResult: 0, StartTask: 0 };
+  port = 0;
+
+  constructor(
+    readonly host = "127.0.0.1",
+    readonly name = "executor",
+  ) {}
+
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** Stores a task as these exact bytes (what the Executor will send). */
+  putRaw(raw: Buffer): TaskView {
+    const view = decodeTaskView(Buffer.from(raw));
+    this.tasks.set(view.id, view);
+    return view;
+  }
+
+  deleteTask(id: string): void {
+    this.tasks.delete(id);
+  }
+
+  setResult(taskID: string, payload: Buffer): void {
+    this.results.set(taskID, payload);
+  }
+
+  taskIds(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  resetCalls(): void {
+    for (const k of Object.keys(this.calls)) this.calls[k] = 0;
+  }
+
+  private async respond(method: string, build: () => Buffer): Promise<Buffer> {
+    this.calls[method] = (this.calls[method] ?? 0) + 1;
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    if (this.mode === "error") throw executorError("XDAT0001", "internal error: ledger unavailable");
+    if (this.mode === "garbage") return Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
+    return build();
+  }
+
+  private list(req: ListTaskRequest): Buffer {
+    // An empty key matches nothing: a single Executor never lists "all tasks".
+    if (req.pubKey.length === 0) return Buffer.alloc(0);
+    const q = {
+      pubKey: Buffer.from(req.pubKey),
+      status: req.status,
+      timeStart: req.timeStart,
+      timeEnd: req.timeEnd,
+      limit: req.limit,
+    };
+    const out = [...this.tasks.values()].filter((t) => matchesQuery(t, q)).sort(compareListOrder);
+    if (req.limit > 0n && BigInt(out.length) > req.limit) out.length = Number(req.limit);
+    return encodeTaskList(out);
+  }
+
+  private get(req: GetTaskRequest): Buffer {
+    if (this.mode === "notfound") throw executorError("XDAT0004", `task ${req.taskID} not found`);
+    const t = this.tasks.get(req.taskID);
+    if (!t) throw executorError("XDAT0004", `task ${req.taskID} not found`);
+    return t.raw;
+  }
+
+  private predict(req: TaskRequest): Buffer {
+    const t = this.tasks.get(req.taskID);
+    if (!t) throw executorError("XDAT0004", `task ${req.taskID} not found`);
+    if (t.taskType !== PREDICT) throw executorError("XDAT0002", "not a prediction task");
+    if (!t.requester.equals(Buffer.from(req.pubKey))) throw executorError("XDAT0006", "not the requester of the task");
+    if (!verifyPredictSignature(Buffer.from(req.pubKey), req.taskID, Buffer.from(req.signature))) {
+      throw executorError("XDAT0008", "bad signature");
+    }
+    const payload = this.results.get(req.taskID);
+    if (!payload) throw executorError("XDAT0004", "prediction result not found on this executor");
+    return Buffer.from(PredictResponse.encode({ taskID: req.taskID, payload }).finish());
+  }
+
+  private handler(method: string, fn: (req: Buffer) => Buffer): grpc.handleUnaryCall<Buffer, Buffer> {
+    return (call, callback) => {
+      this.respond(method, () => fn(call.request)).then(
+        (body) => callback(null, body),
+        (err: grpc.ServiceError) => callback(err),
+      );
+    };
+  }
+
+  async start(port = 0): Promise<void> {
+    const server = new grpc.Server({
+      "grpc.max_send_message_length": -1,
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    });
+    server.addService(RAW_TASK_SERVICE, {
+      ListTask: this.handler("ListTask", (b) => this.list(ListTaskRequest.decode(b))),
+      GetTaskById: this.handler("GetTaskById", (b) => this.get(GetTaskRequest.decode(b))),
+      GetPredictResult: this.handler("GetPredictResult", (b) => this.predict(TaskRequest.decode(b))),
+      StartTask: this.handler("StartTask", () => {
+        throw executorError("XDAT0002", "StartTask is not simulated");
+      }),
+    });
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${this.host}:${port || this.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    this.server = server;
+  }
+
+  /** Takes the Executor down (connections refused) until start() is called again. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    server?.forceShutdown();
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Long-lived gRPC channels, one per Executor address, reused by every call.
+ *
+ * Calls carry raw bytes both ways: requests are encoded by the caller (or relayed as
+ * the client sent them) and replies are returned undecoded, so nothing the Executor
+ * sends is lost before the wire-level view decodes what it needs.
+ */
+import * as grpc from "@grpc/grpc-js";
+
+export const METHOD_PATHS = {
+  listTask: "/task.Task/ListTask",
+  getTaskById: "/task.Task/GetTaskById",
+  getPredictResult: "/task.Task/GetPredictResult",
+} as const;
+
+export type UpstreamMethod = keyof typeof METHOD_PATHS;
+
+export interface PoolOptions {
+  /** Largest reply accepted for ListTask/GetTaskById. */
+  maxResponseBytes: number;
+  /** Largest reply accepted for GetPredictResult. */
+  maxPredictBytes: number;
+}
+
+export interface CallObserver {
+  (event: { address: string; method: UpstreamMethod; ok: boolean; code: grpc.status; durationMs: number }): void;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+export class ResponseTooLargeError extends Error {
+  override name = "ResponseTooLargeError";
+}
+
+export class UpstreamPool {
+  private readonly clients = new Map<string, grpc.Client>();
+  private readonly observers: CallObserver[] = [];
+
+  constructor(private readonly opts: PoolOptions) {}
+
+  /** Registers a hook called after every upstream call (metrics, health). */
+  observe(fn: CallObserver): void {
+    this.observers.push(fn);
+  }
+
+  private client(address: string): grpc.Client {
+    let c = this.clients.get(address);
+    if (c === undefined) {
+      c = new grpc.Client(address, grpc.credentials.createInsecure(), {
+        // One channel serves list replies and prediction payloads; each method checks its own limit.
+        "grpc.max_receive_message_length": Math.max(this.opts.maxResponseBytes, this.opts.maxPredictBytes),
+        "grpc.max_send_message_length": 16 * 1024 * 1024,
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 5_000,
+        "grpc-node.max_session_memory": 64,
+      });
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  /** Closes the channel of an Executor that left the set. */
+  drop(address: string): void {
+    const c = this.clients.get(address);
+    if (c) {
+      c.close();
+      this.clients.delete(address);
+    }
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * One unary call with a deadline. Rejects with a grpc ServiceError on failure.
+   * `signal` cancels the call early (the client went away).
+   */
+  call(
+    address: string,
+    method: UpstreamMethod,
+    request: Buffer,
+    deadline: Date,
+    opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
+  ): Promise<Buffer> {
+    const limit = method === "getPredictResult" ? this.opts.maxPredictBytes : this.opts.maxResponseBytes;
+    const deserialize = (b: Buffer): Buffer => {
+      if (b.length > limit) throw new ResponseTooLargeError(`reply of ${b.length} bytes exceeds ${limit}`);
+      return b;
+    };
+    const started = performance.now();
+    return new Promise<Buffer>((resolve, reject) => {
+      if (opts.signal?.aborted) {
+        reject(Object.assign(new Error("cancelled by caller"), { code: grpc.status.CANCELLED, details: "cancelled" }));
+        return;
+      }
+      const call = this.client(address).makeUnaryRequest(
+        METHOD_PATHS[method],
+        identity,
+        deserialize,
+        request,
+        opts.metadata ?? new grpc.Metadata(),
+        { deadline },
+        (err, value) => {
+          opts.signal?.removeEventListener("abort", onAbort);
+          const code = err ? err.code : grpc.status.OK;
+          for (const o of this.observers) {
+            o({ address, method, ok: !err, code, durationMs: performance.now() - started });
+          }
+          if (err || value === undefined) reject(err ?? new Error("empty reply"));
+          else resolve(value);
+        },
+      );
+      const onAbort = (): void => call.cancel();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
