@@ -10,7 +10,9 @@ export interface WireCase {
   canonical_json?: Record<string, unknown>;
 }
 
-export const cases: Record<string, WireCase> = JSON.parse(readFileSync(path.join(FIXTURES, "wire", "cases.json"), "utf8"));
+export const cases: Record<string, WireCase> = JSON.parse(
+  readFileSync(path.join(FIXTURES, "wire", "cases.json"), "utf8"),
+);
 
 export function wire(name: string): Buffer {
   return readFileSync(path.join(FIXTURES, "wire", `${name}.bin`));

@@ -1,10 +1,20 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { FLTask, FLTasks, GetTaskRequest, ListTaskRequest, PredictResponse, TaskRequest } from "../../src/gen/task/task";
+import {
+  FLTask,
+  FLTasks,
+  GetTaskRequest,
+  ListTaskRequest,
+  PredictResponse,
+  TaskRequest,
+} from "../../src/gen/task/task";
 import { decodeTaskList, decodeTaskView, encodeTaskList } from "../../src/wire/task-view";
 import { cases, FIXTURES, wire } from "../helpers/fixtures";
 
-const codecs: Record<string, { decode(b: Uint8Array): unknown; encode(m: never): { finish(): Uint8Array }; toJSON(m: never): unknown }> = {
+const codecs: Record<
+  string,
+  { decode(b: Uint8Array): unknown; encode(m: never): { finish(): Uint8Array }; toJSON(m: never): unknown }
+> = {
   "task.ListTaskRequest": ListTaskRequest,
   "task.FLTask": FLTask,
   "task.FLTasks": FLTasks,
@@ -61,7 +71,10 @@ describe("wire fixtures from an independent protobuf implementation", () => {
 
   test("FLTasks split and re-assembled without re-encoding is byte-identical", () => {
     const tasks = decodeTaskList(wire("fltasks"));
-    expect(tasks.map((t) => t.id)).toEqual(["9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f", "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"]);
+    expect(tasks.map((t) => t.id)).toEqual([
+      "9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f",
+      "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41",
+    ]);
     expect(encodeTaskList(tasks).equals(wire("fltasks"))).toBe(true);
   });
 
