@@ -6,10 +6,13 @@
  */
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
+import { RAW_TASK_SERVICE } from "../../src/api/task-service";
 import { parseConfig } from "../../src/config/load";
 import { signPredictRequest } from "../../src/crypto/p256";
 import type { PredictAttempt } from "../../src/fanout/predict-service";
 import { startGateway } from "../../src/gateway";
+import { TaskType } from "../../src/gen/common/common";
+import { FLTask, GetTaskRequest } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { signature as sig, wire } from "../helpers/fixtures";
@@ -344,6 +347,73 @@ describe("rate limit (predict.ratePerMinute)", () => {
     } finally {
       g.client.close();
       await g.gw.stop();
+    }
+  });
+});
+
+describe("the upstream request and the reply are relayed untouched", () => {
+  test("unknown fields in the client's request reach the Executor; unknown reply fields reach the client", async () => {
+    const received: Buffer[] = [];
+    const model = FLTask.fromPartial({
+      iD: "model-r",
+      requester: sc.me.publicKey,
+      status: "Finished",
+      algoParam: { taskType: TaskType.LEARN },
+      dataSets: [{ address: "PLACEHOLDER", isTagPart: true, executor: Buffer.alloc(64, 7) }],
+    });
+    const predict = FLTask.fromPartial({
+      iD: "predict-r",
+      requester: sc.me.publicKey,
+      status: "Finished",
+      algoParam: { taskType: TaskType.PREDICT, modelTaskID: "model-r" },
+    });
+    // PredictResponse plus a field 9 no schema here knows.
+    const reply = Buffer.concat([
+      predictResponseBytes("predict-r", Buffer.from('[["id"]]')),
+      Buffer.from([0x4a, 0x02, 0xbe, 0xef]),
+    ]);
+    const tasks = new Map<string, Buffer>();
+    const server = new grpc.Server();
+    server.addService(RAW_TASK_SERVICE, {
+      GetTaskById: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        const raw = tasks.get(GetTaskRequest.decode(call.request).taskID);
+        if (raw) cb(null, raw);
+        else cb({ code: S.UNKNOWN, details: '{"code":"XDAT0004","message":"not found"}' });
+      },
+      GetPredictResult: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        received.push(call.request);
+        cb(null, reply);
+      },
+      ListTask: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+        cb(null, Buffer.alloc(0)),
+      StartTask: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+        cb({ code: S.UNIMPLEMENTED }),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    model.dataSets[0]!.address = `127.0.0.1:${port}`;
+    tasks.set("model-r", Buffer.from(FLTask.encode(model).finish()));
+    tasks.set("predict-r", Buffer.from(FLTask.encode(predict).finish()));
+
+    const config = parseConfig({
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      executors: { seeds: [`127.0.0.1:${port}`] },
+      log: { level: "silent" },
+    });
+    const gw = await startGateway(config, createLogger("silent"));
+    const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
+    try {
+      const request = Buffer.concat([signedRequest(sc.me, "predict-r"), Buffer.from([0x78, 0x2a])]);
+      const body = await client.call(request);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.equals(request)).toBe(true);
+      expect(body.equals(reply)).toBe(true);
+    } finally {
+      client.close();
+      await gw.stop();
+      server.forceShutdown();
     }
   });
 });
