@@ -59,11 +59,11 @@ async function gateway(predict: Record<string, unknown> = {}, executors: Record<
 
 type Running = Awaited<ReturnType<typeof gateway>>;
 
+const hex = (h: string): Buffer => Buffer.from(h, "hex");
+
 function fixtureRequest(signature: Buffer, pubKey = Buffer.from(sig.pubKey_hex, "hex"), taskID = sig.taskID): Buffer {
   return predictRequest(pubKey, taskID, signature);
 }
-
-const hex = (h: string): Buffer => Buffer.from(h, "hex");
 
 beforeAll(async () => {
   sc = await startPredictScenario();
@@ -127,7 +127,7 @@ describe("GetPredictResult at the gateway", () => {
       "pubKey not a P-256 point",
       () => {
         const k = hex(sig.pubKey_hex);
-        k[63] ^= 1;
+        k[63] = k[63]! ^ 1;
         return fixtureRequest(hex(sig.valid_signature_hex), k);
       },
       S.INVALID_ARGUMENT,

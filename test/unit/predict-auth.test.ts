@@ -92,7 +92,7 @@ describe("public keys", () => {
 
   test("off-curve, wrong length and all-zero keys are refused", () => {
     const k = hex(sig.pubKey_hex);
-    k[40] ^= 0x10;
+    k[40] = k[40]! ^ 0x10;
     expect(publicKeyFromRaw(k)).toBeNull();
     expect(publicKeyFromRaw(hex(sig.pubKey_hex).subarray(0, 63))).toBeNull();
     expect(publicKeyFromRaw(Buffer.alloc(64))).toBeNull();
