@@ -61,7 +61,7 @@ type Running = Awaited<ReturnType<typeof gateway>>;
 
 const hex = (h: string): Buffer => Buffer.from(h, "hex");
 
-function fixtureRequest(signature: Buffer, pubKey = Buffer.from(sig.pubKey_hex, "hex"), taskID = sig.taskID): Buffer {
+function fixtureRequest(signature: Buffer, pubKey: Buffer = hex(sig.pubKey_hex), taskID = sig.taskID): Buffer {
   return predictRequest(pubKey, taskID, signature);
 }
 
