@@ -170,6 +170,13 @@ export class PredictService {
     let notFound = 0;
     for (const { address, role } of route.candidates) {
       if (ctx.signal?.aborted) throw new GatewayError(Status.CANCELLED, "cancelled by the client");
+      if (Date.now() >= ctx.deadline) {
+        throw new PredictRefusal(
+          Status.DEADLINE_EXCEEDED,
+          "owner_unavailable",
+          `deadline exceeded before ${address} could be asked (unreachable: ${unreachable.join(", ") || "none"})`,
+        );
+      }
       try {
         const body = await this.pool.call(
           address,

@@ -312,6 +312,25 @@ describe("size limit (predict.maxBytes)", () => {
   });
 });
 
+describe("large results with the default limits", () => {
+  test("a 20 MiB result (beyond gRPC's default 4 MiB) is relayed byte for byte", async () => {
+    const g = await gateway();
+    const id = sc.ids.mine;
+    const big = Buffer.alloc(20 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    try {
+      sc.executors[1]!.setResult(id, big);
+      const body = await g.client.call(signedRequest(sc.me, id));
+      expect(body.equals(predictResponseBytes(id, big))).toBe(true);
+      expect(predictCalls(sc.executors)).toEqual([0, 1, 0, 0, 0]);
+    } finally {
+      sc.executors[1]!.setResult(id, sc.payloads.get(id)!);
+      g.client.close();
+      await g.gw.stop();
+    }
+  });
+});
+
 describe("rate limit (predict.ratePerMinute)", () => {
   test("a key gets ratePerMinute calls, then RESOURCE_EXHAUSTED without an upstream call; forgeries cost nothing", async () => {
     const g = await gateway({ ratePerMinute: 2 });
