@@ -138,9 +138,17 @@ async function main(): Promise<void> {
         ms,
       });
     }
+    // The same reply straight from the Executor, for the relay's time overhead.
+    const direct = new grpc.Client(owner.address, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": -1,
+    });
+    const startedDirect = Date.now();
+    await call(direct, req("large"));
+    const directMs = Date.now() - startedDirect;
+    direct.close();
     const reply = expected.length;
     process.stdout.write(
-      `${JSON.stringify({ bench: "predict-memory", payloadMiB: mib, replyBytes: reply, node: process.version, results }, null, 1)}\n`,
+      `${JSON.stringify({ bench: "predict-memory", payloadMiB: mib, replyBytes: reply, node: process.version, results, directMs }, null, 1)}\n`,
     );
   } finally {
     client.close();
