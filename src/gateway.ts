@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
+import { PredictService } from "./fanout/predict-service";
 import { TaskFanout } from "./fanout/task-fanout";
 import { HttpServer } from "./http/server";
 import { AllowList } from "./upstream/allowlist";
@@ -38,6 +39,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   const fanout = new TaskFanout(registry, pool, config.executors, log);
   const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log);
+  cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.api.maxRequestBytes,

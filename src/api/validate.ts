@@ -1,6 +1,6 @@
 /** Request validation. Errors name the field and say what was expected. */
 import { status as Status } from "@grpc/grpc-js";
-import type { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
+import type { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import type { ListQuery } from "../merge/filter";
 
 export class ApiError extends Error {
@@ -44,9 +44,5 @@ export function validateTaskId(taskID: string, field = "taskID"): string {
 }
 
 export function validateGetRequest(req: GetTaskRequest): string {
-  return validateTaskId(req.taskID);
-}
-
-export function validatePredictRequest(req: TaskRequest): string {
   return validateTaskId(req.taskID);
 }

@@ -77,6 +77,10 @@ export const configSchema = z.strictObject({
         .int()
         .min(1024)
         .default(256 * 1024 * 1024),
+      /** Deadline of each GetPredictResult call to an Executor (payloads can be large). */
+      callTimeoutMs: ms(30_000),
+      /** GetPredictResult requests a minute per pubKey; 0 = no limit. */
+      ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
     })
     .prefault({}),
   log: z

@@ -12,9 +12,19 @@ function b64url(b: Buffer): string {
   return b.toString("base64url");
 }
 
+/** The P-256 field prime. */
+const P256_P = BigInt("0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+
+function coordinateInField(b: Buffer): boolean {
+  return BigInt(`0x${b.toString("hex")}`) < P256_P;
+}
+
 /** A public KeyObject from raw X||Y; null when it is not a point on P-256. */
 export function publicKeyFromRaw(raw: Buffer): crypto.KeyObject | null {
   if (raw.length !== KEY_BYTES) return null;
+  // A coordinate >= p would be reduced mod p by some importers: a second spelling of
+  // the same key, which must not pass a byte-for-byte requester comparison.
+  if (!coordinateInField(raw.subarray(0, 32)) || !coordinateInField(raw.subarray(32))) return null;
   try {
     return crypto.createPublicKey({
       key: { kty: "EC", crv: "P-256", x: b64url(raw.subarray(0, 32)), y: b64url(raw.subarray(32)) },

@@ -6,12 +6,10 @@ import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { TaskRequest } from "../gen/task/task";
 import type { ListQuery } from "../merge/filter";
-import { classifyUpstreamError } from "../upstream/errors";
 import type { UpstreamPool } from "../upstream/pool";
 import type { ExecutorRegistry } from "../upstream/registry";
 import type { TaskView } from "../wire/task-view";
-import { upstreamDeadline } from "./deadline";
-import { PREDICT_TASK_TYPE, predictTargets, RouteError } from "./predict-route";
+import type { PredictService } from "./predict-service";
 import { FanoutReport, type CallContext } from "./report";
 import type { TaskFanout } from "./task-fanout";
 
@@ -74,44 +72,11 @@ export class ClusterTasks {
     throw new GatewayError(Status.NOT_FOUND, `${what} ${taskID} not found on any Executor`, report);
   }
 
-  /**
-   * Relays GetPredictResult to the Executor holding the result. The client's request
-   * bytes go upstream untouched and the reply comes back untouched.
-   */
-  async predict(rawRequest: Buffer, req: TaskRequest, ctx: CallContext): Promise<Buffer> {
-    const task = await this.requireTask(req.taskID, ctx, "task");
-    if (task.taskType !== PREDICT_TASK_TYPE) {
-      throw new GatewayError(Status.FAILED_PRECONDITION, `task ${task.id} is not a prediction task`);
-    }
-    if (task.modelTaskID === "") {
-      throw new GatewayError(Status.FAILED_PRECONDITION, `prediction task ${task.id} names no model task`);
-    }
-    const model = await this.requireTask(task.modelTaskID, ctx, "model task");
-    let targets: string[];
-    try {
-      targets = predictTargets(model, this.registry);
-    } catch (err) {
-      if (err instanceof RouteError) throw new GatewayError(err.code, err.message);
-      throw err;
-    }
-    const owner = targets[0]!;
-    try {
-      return await this.pool.call(
-        owner,
-        "getPredictResult",
-        rawRequest,
-        upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs),
-        {
-          signal: ctx.signal,
-        },
-      );
-    } catch (err) {
-      const f = classifyUpstreamError(err);
-      this.log.warn({ requestId: ctx.requestId, executor: owner, code: Status[f.code] }, "prediction owner failed");
-      throw new GatewayError(
-        f.code === Status.UNKNOWN ? Status.UNAVAILABLE : f.code,
-        `result owner ${owner}: ${f.message}`,
-      );
-    }
+  /** Prediction handling (src/fanout/predict-service.ts); wired by the gateway, as it loads tasks through this class. */
+  predictions?: PredictService;
+
+  predict(rawRequest: Buffer, req: TaskRequest, ctx: CallContext): Promise<Buffer> {
+    if (!this.predictions) return Promise.reject(new GatewayError(Status.UNIMPLEMENTED, "predictions not configured"));
+    return this.predictions.handle(rawRequest, req, ctx);
   }
 }

@@ -58,6 +58,10 @@ export class SimExecutor {
     this.results.set(taskID, payload);
   }
 
+  deleteResult(taskID: string): void {
+    this.results.delete(taskID);
+  }
+
   taskIds(): string[] {
     return [...this.tasks.keys()];
   }

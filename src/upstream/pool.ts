@@ -28,9 +28,19 @@ export interface CallObserver {
 
 const identity = (b: Buffer): Buffer => b;
 
+/** A reply over the method's size limit; a ServiceError-shaped RESOURCE_EXHAUSTED. */
 export class ResponseTooLargeError extends Error {
   override name = "ResponseTooLargeError";
+  readonly code = grpc.status.RESOURCE_EXHAUSTED;
+  readonly details: string;
+  readonly metadata = new grpc.Metadata();
+  constructor(message: string) {
+    super(message);
+    this.details = message;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class UpstreamPool {
   private readonly clients = new Map<string, grpc.Client>();
@@ -86,9 +96,13 @@ export class UpstreamPool {
     opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
   ): Promise<Buffer> {
     const limit = method === "getPredictResult" ? this.opts.maxPredictBytes : this.opts.maxResponseBytes;
+    // A throwing deserializer would surface as INTERNAL ("parsing error"): note the
+    // size instead and fail the call with RESOURCE_EXHAUSTED below.
+    let oversize: number | undefined;
     const deserialize = (b: Buffer): Buffer => {
-      if (b.length > limit) throw new ResponseTooLargeError(`reply of ${b.length} bytes exceeds ${limit}`);
-      return b;
+      if (b.length <= limit) return b;
+      oversize = b.length;
+      return EMPTY;
     };
     const started = performance.now();
     return new Promise<Buffer>((resolve, reject) => {
@@ -103,8 +117,13 @@ export class UpstreamPool {
         request,
         opts.metadata ?? new grpc.Metadata(),
         { deadline },
-        (err, value) => {
+        (callErr, value) => {
           opts.signal?.removeEventListener("abort", onAbort);
+          const err =
+            callErr ??
+            (oversize === undefined
+              ? null
+              : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`));
           const code = err ? err.code : grpc.status.OK;
           for (const o of this.observers) {
             o({ address, method, ok: !err, code, durationMs: performance.now() - started });
