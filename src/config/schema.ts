@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { parseAddress, parseListen } from "../upstream/address";
+import { checkAllowPattern } from "../upstream/allowlist";
 
 const hostPort = z.string().refine((s) => parseAddress(s) !== null, {
   message: "expected host:port (IPv6 as [addr]:port)",
@@ -32,6 +33,14 @@ const seed = z.union([
   }),
 ]);
 
+const allowPattern = z.string().superRefine((s, ctx) => {
+  try {
+    checkAllowPattern(s);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+  }
+});
+
 const ms = (def: number) => z.number().int().positive().default(def);
 
 export const configSchema = z.strictObject({
@@ -42,7 +51,7 @@ export const configSchema = z.strictObject({
   executors: z
     .strictObject({
       seeds: z.array(seed).default([]),
-      discoveryAllow: z.array(z.string().min(1)).default([]),
+      discoveryAllow: z.array(allowPattern).default([]),
       maxExecutors: z.number().int().min(1).max(100_000).default(256),
       callTimeoutMs: ms(3000),
       concurrency: z.number().int().min(1).max(10_000).default(64),
