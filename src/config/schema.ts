@@ -24,14 +24,17 @@ const listenAddress = z.string().refine(
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{128}$/, "expected a 64-byte public key as 128 hex characters");
 
-const seed = z.union([
-  hostPort,
-  z.strictObject({
-    address: hostPort,
-    /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
-    pubKey: hexKey.optional(),
-  }),
-]);
+const seed = z.union(
+  [
+    hostPort,
+    z.strictObject({
+      address: hostPort,
+      /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
+      pubKey: hexKey.optional(),
+    }),
+  ],
+  { error: 'expected "host:port" or { address, pubKey }' },
+);
 
 const allowPattern = z.string().superRefine((s, ctx) => {
   try {
