@@ -133,6 +133,9 @@ const HOLDINGS: Buffer[][] = [
   [TRAIN_LAG, TIE_HIGH, PREDICT, NEWER_LAG],
 ];
 
+/** This one ignores filters, order and limit (see sloppyList); it alone holds TIE_HIGH. */
+const SLOPPY = 2;
+
 // ---- the reference (spec §3, §4; issue 2 §6) on protobufjs-decoded facts ----
 
 const RANK: Record<string, number> = {
@@ -206,7 +209,20 @@ function notFound(id: string): Partial<grpc.StatusObject> {
   return { code: grpc.status.UNKNOWN, details: JSON.stringify({ code: "XDAT0004", message: `task ${id} not found` }) };
 }
 
-async function startExecutor(tasks: Buffer[]): Promise<{ address: string; server: grpc.Server; calls: number }> {
+/**
+ * `sloppy`: an out-of-spec Executor that filters by key only and answers oldest first,
+ * ignoring status, window, order and limit. The gateway re-checks every reply.
+ */
+function sloppyList(tasks: Buffer[], q: Req): Buffer[] {
+  const mine = executorList(tasks, { ...q, status: "", timeStart: "0", timeEnd: MAX_I64, limit: "0" });
+  const time = (b: Buffer) => BigInt(decodeTask(b).publishTime);
+  return mine.sort((a, b) => (time(a) === time(b) ? 0 : time(a) < time(b) ? -1 : 1)); // stable: ties keep ID order
+}
+
+async function startExecutor(
+  tasks: Buffer[],
+  sloppy = false,
+): Promise<{ address: string; server: grpc.Server; calls: number }> {
   const server = new grpc.Server();
   const state = { address: "", server, calls: 0 };
   const raw = (m: protoLoader.MethodDefinition<object, object>) => ({ ...m, responseSerialize: identity });
@@ -215,7 +231,7 @@ async function startExecutor(tasks: Buffer[]): Promise<{ address: string; server
     {
       ListTask: (call: grpc.ServerUnaryCall<Req, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         state.calls++;
-        cb(null, flTasks(executorList(tasks, call.request)));
+        cb(null, flTasks((sloppy ? sloppyList : executorList)(tasks, call.request)));
       },
       GetTaskById: (call: grpc.ServerUnaryCall<{ taskID: string }, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         state.calls++;
@@ -263,7 +279,7 @@ describe("independent Executors and an independent client", () => {
   const requester = Buffer.from(signature.pubKey_hex, "hex");
 
   beforeAll(async () => {
-    for (const h of HOLDINGS) executors.push(await startExecutor(h));
+    for (const [i, h] of HOLDINGS.entries()) executors.push(await startExecutor(h, i === SLOPPY));
     const config = parseConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
@@ -296,6 +312,7 @@ describe("independent Executors and an independent client", () => {
   const requests: [string, Partial<Req>][] = [
     ["all of the requester's tasks", {}],
     ["limit 2 (a tie at the top)", { limit: "2" }],
+    ["limit 3 (the third one only the sloppy Executor holds)", { limit: "3" }],
     ["limit 4", { limit: "4" }],
     ["status Finished (terminal)", { status: "Finished" }],
     ["status Processing (only a lagging copy says so)", { status: "Processing" }],
