@@ -35,7 +35,8 @@ async function gateway(seeds: Seed[], executors: Record<string, unknown> = {}): 
     executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
     log: { level: "silent" },
   });
-  const gw = await startGateway(config, createLogger("silent"));
+  // GW_LOG=debug shows what the gateway did when a test fails.
+  const gw = await startGateway(config, createLogger(process.env.GW_LOG ?? "silent"));
   const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
   return {
     gw,
@@ -164,7 +165,7 @@ describe("discovery", () => {
         const q = listBytes({ pubKey: requester });
         const first = await g.raw.call("ListTask", q);
         expect(first.trailers["dai-executors-asked"]).toBe("3");
-        expect(chain[3]!.calls.ListTask + chain[4]!.calls.ListTask).toBe(0);
+        expect([chain[3]!.calls.ListTask, chain[4]!.calls.ListTask]).toEqual([0, 0]);
         const second = await g.raw.call("ListTask", q);
         expect(Number(second.trailers["dai-executors-asked"])).toBe(5);
         expect(
@@ -245,7 +246,7 @@ describe("ListTask answers equal one Executor holding the union", () => {
           expect(r.body!.toString("hex")).toBe(flTasksOf(want).toString("hex"));
         },
       ),
-      { numRuns: 60, seed: 7 },
+      { numRuns: 40, seed: 7 },
     );
   });
 
@@ -268,7 +269,7 @@ describe("ListTask answers equal one Executor holding the union", () => {
     expect(conflicts.length).toBeGreaterThan(2);
     const direct = new RawClient(sim.executors[LAGGING]!.address);
     try {
-      for (const old of conflicts) {
+      for (const old of conflicts.slice(0, 4)) {
         const want = truth.get(old.iD)!;
         // The lagging Executor really does say something older.
         const fromLagging = await direct.call("GetTaskById", getBytes(old.iD));
@@ -445,5 +446,80 @@ describe("API surface", () => {
     const r = await g.raw.call(method, body);
     expect(r.code).toBe(Status.INVALID_ARGUMENT);
     expect(r.details).toMatch(message);
+  });
+});
+
+describe("deadlines and keys", () => {
+  test("a slow Executor: executors.callTimeoutMs bounds it, and the client's deadline bounds the call", async () => {
+    const g = await gateway(allSeeds(), { callTimeoutMs: 300 });
+    try {
+      const q = { pubKey: sim.keys[0]!.publicKey, status: "", timeStart: 0n, timeEnd: MAX_I64, limit: 0n };
+      await g.raw.call("ListTask", listBytes(q)); // connect first: this is about deadlines, not connecting
+      sim.executors[2]!.latencyMs = 4000;
+      const r = await g.raw.call("ListTask", listBytes(q), {}, 3000);
+      expect([r.code, r.details]).toEqual([Status.OK, ""]);
+      expect(r.trailers["dai-executors-failed"]).toBe(sim.executors[2]!.address);
+      expect(r.body!.equals(flTasksOf(refList(unionOf([0, 1, 3, 4]), q).map(bytesOf)))).toBe(true);
+    } finally {
+      await g.close();
+    }
+    // A client deadline shorter than callTimeoutMs: the call ends by then, not after the slow Executor.
+    const g2 = await gateway(allSeeds(), { callTimeoutMs: 10_000 });
+    try {
+      const started = Date.now();
+      await g2.raw.call("ListTask", listBytes({ pubKey: sim.keys[0]!.publicKey }), {}, 1000);
+      expect(Date.now() - started).toBeLessThan(2500);
+    } finally {
+      await g2.close();
+    }
+  });
+
+  test("cluster-wide view without any known key: UNAVAILABLE saying why; a keyed call teaches the keys", async () => {
+    const g = await gateway([sim.executors[0]!.address]);
+    try {
+      const before = await g.raw.call("ListTask", listBytes({ pubKey: Buffer.alloc(0) }));
+      expect(before.code).toBe(Status.UNAVAILABLE);
+      expect(before.details).toMatch(/public key/);
+      await g.raw.call("ListTask", listBytes({ pubKey: sim.keys[0]!.publicKey }));
+      const after = await g.raw.call("ListTask", listBytes({ pubKey: Buffer.alloc(0) }));
+      expect(after.code).toBe(Status.OK);
+      expect(Number(after.trailers["dai-executors-asked"])).toBeGreaterThan(0);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test("GetPredictResult never calls a result owner outside the Executor set", async () => {
+    // Seeds only, empty allow-list: the label holder of some model is not a seed.
+    const byId = new Map(sim.ledger.tasks.map((t) => [t.iD, t]));
+    // A prediction whose task and model some Executor other than the result holder also holds.
+    const [predictId, seed] = [...sim.ledger.resultHolder]
+      .flatMap(([id, holder]) =>
+        ALL.filter((i) => {
+          const held = sim.ledger.holdings.get(i)!;
+          return i !== holder && held.has(id) && held.has(byId.get(id)!.algoParam!.modelTaskID);
+        }).map((i) => [id, i] as const),
+      )
+      .at(0)!;
+    const g = await gateway([sim.executors[seed]!.address], { discoveryAllow: [] });
+    const task = sim.ledger.tasks.find((t) => t.iD === predictId)!;
+    const requester = sim.ledger.requesters.find((k) => k.publicKey.equals(task.requester))!;
+    try {
+      for (const e of sim.executors) e.resetCalls();
+      const r = await g.raw.call(
+        "GetPredictResult",
+        TaskRequest.encode({
+          pubKey: requester.publicKey,
+          taskID: predictId,
+          signature: signPredictRequest(requester, predictId),
+        }).finish(),
+      );
+      expect(r.code).toBe(Status.FAILED_PRECONDITION);
+      expect(r.details).toMatch(/not an allowed Executor/);
+      expect(sim.executors.map((e) => e.calls.GetPredictResult)).toEqual([0, 0, 0, 0, 0]);
+      expect(sim.executors.map((e, i) => (e.calls.GetTaskById ?? 0) > 0 && i !== seed)).toEqual(ALL.map(() => false));
+    } finally {
+      await g.close();
+    }
   });
 });

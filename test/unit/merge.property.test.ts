@@ -122,7 +122,7 @@ describe("merge against the reference", () => {
     name: fc.constantFrom("a", "b"),
   });
 
-  function snapshot(id: string, c: fc.RecordValue<typeof copyArb extends fc.Arbitrary<infer T> ? T : never>): Snapshot {
+  function snapshot(id: string, c: typeof copyArb extends fc.Arbitrary<infer T> ? T : never): Snapshot {
     const dataSets = [0, 1, 2].map((i) => ({ confirmedAt: i < c.decisions ? 7n : 0n, address: `h${i}:1` }));
     const raw = Buffer.from(
       FLTask.encode(
