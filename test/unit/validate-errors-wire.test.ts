@@ -1,6 +1,6 @@
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import fc from "fast-check";
-import { ApiError, validateGetRequest, validateListRequest, validatePredictRequest } from "../../src/api/validate";
+import { ApiError, validateGetRequest, validateListRequest, validateTaskId } from "../../src/api/validate";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { classifyUpstreamError, isNotFound } from "../../src/upstream/errors";
 import { decodeTaskList, decodeTaskView, encodeTaskList, WireError } from "../../src/wire/task-view";
@@ -47,7 +47,7 @@ describe("request validation", () => {
   });
 
   test("taskID: empty or too long is INVALID_ARGUMENT naming taskID", () => {
-    for (const fn of [validateGetRequest, validatePredictRequest]) {
+    for (const fn of [validateGetRequest, (r: { taskID: string }) => validateTaskId(r.taskID)]) {
       expect(apiError(() => fn({ taskID: "" } as never)).message).toMatch(/^taskID: must not be empty/);
       expect(apiError(() => fn({ taskID: "x".repeat(129) } as never)).message).toMatch(/^taskID: longer than 128/);
       expect(fn({ taskID: "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41" } as never)).toBe(
