@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { parseAddress, parseListen } from "../upstream/address";
+import { checkAllowPattern } from "../upstream/allowlist";
 
 const hostPort = z.string().refine((s) => parseAddress(s) !== null, {
   message: "expected host:port (IPv6 as [addr]:port)",
@@ -23,14 +24,25 @@ const listenAddress = z.string().refine(
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{128}$/, "expected a 64-byte public key as 128 hex characters");
 
-const seed = z.union([
-  hostPort,
-  z.strictObject({
-    address: hostPort,
-    /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
-    pubKey: hexKey.optional(),
-  }),
-]);
+const seed = z.union(
+  [
+    hostPort,
+    z.strictObject({
+      address: hostPort,
+      /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
+      pubKey: hexKey.optional(),
+    }),
+  ],
+  { error: 'expected "host:port" or { address, pubKey }' },
+);
+
+const allowPattern = z.string().superRefine((s, ctx) => {
+  try {
+    checkAllowPattern(s);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+  }
+});
 
 const ms = (def: number) => z.number().int().positive().default(def);
 
@@ -42,7 +54,7 @@ export const configSchema = z.strictObject({
   executors: z
     .strictObject({
       seeds: z.array(seed).default([]),
-      discoveryAllow: z.array(z.string().min(1)).default([]),
+      discoveryAllow: z.array(allowPattern).default([]),
       maxExecutors: z.number().int().min(1).max(100_000).default(256),
       callTimeoutMs: ms(3000),
       concurrency: z.number().int().min(1).max(10_000).default(64),

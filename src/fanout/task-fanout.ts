@@ -8,7 +8,7 @@ import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import { selectForList, matchesQuery, type ListQuery } from "../merge/filter";
-import { mergeCopies } from "../merge/merge";
+import { compareListOrder, mergeCopies } from "../merge/merge";
 import { isTerminal } from "../merge/status";
 import { classifyUpstreamError, isNotFound } from "../upstream/errors";
 import type { UpstreamPool } from "../upstream/pool";
@@ -111,8 +111,12 @@ export class TaskFanout {
               const tasks = decodeTaskList(reply);
               const valid = tasks.filter((t) => t.id !== "" && matchesQuery(t, sent));
               report.dropped += tasks.length - valid.length;
-              // A capped reply longer than its cap is not trustworthy beyond the cap.
-              if (sent.limit > 0n && BigInt(valid.length) > sent.limit) valid.length = Number(sent.limit);
+              // A capped reply longer than its cap is not trustworthy beyond the cap. Keep its newest
+              // tasks, not its first ones: an Executor that ignored the limit may ignore the order too.
+              if (sent.limit > 0n && BigInt(valid.length) > sent.limit) {
+                valid.sort(compareListOrder);
+                valid.length = Number(sent.limit);
+              }
               report.conflicts += mergeCopies(valid, merged).conflicts;
               this.registry.discoverFrom(valid);
               report.answered.push(address);

@@ -12,6 +12,16 @@ export interface ParsedAddress {
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/**
+ * A name whose last label is a number (`127.1`, `0x7f000001`, `a.0x10`) is not a host name:
+ * the system resolver reads such names as IPv4 literals, which would let them dodge
+ * IP-based allow patterns.
+ */
+function endsInNumber(host: string): boolean {
+  const last = host.slice(host.lastIndexOf(".") + 1);
+  return /^(0x[0-9a-f]*|[0-9]+)$/.test(last);
+}
+
 /** Parses `host:port`; null when it is not a usable gRPC target. */
 export function parseAddress(input: string): ParsedAddress | null {
   if (input.length === 0 || input.length > 300) return null;
@@ -40,7 +50,7 @@ export function parseAddress(input: string): ParsedAddress | null {
     return { host, port, isIp: true, canonical: ip.kind() === "ipv6" ? `[${host}]:${port}` : `${host}:${port}` };
   }
   const host = hostPart.toLowerCase();
-  if (!HOSTNAME.test(host) || /^[0-9.]+$/.test(host)) return null;
+  if (!HOSTNAME.test(host) || endsInNumber(host)) return null;
   return { host, port, isIp: false, canonical: `${host}:${port}` };
 }
 

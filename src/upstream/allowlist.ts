@@ -28,11 +28,21 @@ function portMatcher(portPart: string | undefined, pattern: string): (p: number)
   return (p) => p === port;
 }
 
+/**
+ * An IP literal as operators write it: IPv6, or IPv4 in four decimal parts. ipaddr.js
+ * also reads `10` as 0.0.0.10, `1.2.3` as 1.2.0.3 and `010.0.0.1` as octal 8.0.0.1;
+ * a pattern meaning something other than it says is refused instead.
+ */
+function isPlainIp(s: string): boolean {
+  return ipaddr.IPv6.isValid(s) || ipaddr.IPv4.isValidFourPartDecimal(s);
+}
+
 function compilePattern(pattern: string): Matcher {
   const p = pattern.trim().toLowerCase();
   if (p.includes("/")) {
     let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
     try {
+      if (!isPlainIp(p.slice(0, p.indexOf("/")))) throw new Error("not an IP");
       range = ipaddr.parseCIDR(p);
     } catch {
       throw new AllowListError(`bad CIDR in allow pattern "${pattern}"`);
@@ -64,7 +74,7 @@ function compilePattern(pattern: string): Matcher {
     }
   }
   const portOk = portMatcher(portPart, pattern);
-  if (ipaddr.isValid(hostPart)) {
+  if (isPlainIp(hostPart)) {
     const want = ipaddr.parse(hostPart).toString();
     return (a) => a.isIp && a.host === want && portOk(a.port);
   }
@@ -73,10 +83,20 @@ function compilePattern(pattern: string): Matcher {
     if (parseAddress(`x${suffix}:1`) === null) throw new AllowListError(`bad host in allow pattern "${pattern}"`);
     return (a) => !a.isIp && a.host.endsWith(suffix) && a.host.length > suffix.length && portOk(a.port);
   }
-  if (hostPart.includes("*") || parseAddress(`${hostPart}:1`) === null) {
+  if (hostPart.includes("*")) {
     throw new AllowListError(`bad host in allow pattern "${pattern}" (a wildcard may only lead: *.example.svc)`);
   }
+  if (parseAddress(`${hostPart}:1`) === null) {
+    throw new AllowListError(
+      `bad host in allow pattern "${pattern}" (expected a host name, an IPv4 address in four decimal parts, or IPv6)`,
+    );
+  }
   return (a) => !a.isIp && a.host === hostPart && portOk(a.port);
+}
+
+/** Checks one pattern; throws AllowListError saying what is wrong with it. */
+export function checkAllowPattern(pattern: string): void {
+  compilePattern(pattern);
 }
 
 export class AllowList {

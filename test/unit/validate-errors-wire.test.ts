@@ -1,0 +1,160 @@
+import { Metadata, status as Status } from "@grpc/grpc-js";
+import fc from "fast-check";
+import { ApiError, validateGetRequest, validateListRequest, validateTaskId } from "../../src/api/validate";
+import { ListTaskRequest } from "../../src/gen/task/task";
+import { classifyUpstreamError, isNotFound } from "../../src/upstream/errors";
+import { decodeTaskList, decodeTaskView, encodeTaskList, WireError } from "../../src/wire/task-view";
+import { wire } from "../helpers/fixtures";
+
+function apiError(fn: () => unknown): ApiError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    return err as ApiError;
+  }
+  throw new Error("expected an ApiError");
+}
+
+const listReq = (over: Partial<ListTaskRequest>): ListTaskRequest =>
+  ListTaskRequest.fromPartial({ pubKey: Buffer.alloc(64, 1), timeEnd: 10n, limit: 100n, ...over });
+
+describe("request validation", () => {
+  test("ListTask: accepted requests become the query unchanged", () => {
+    expect(validateListRequest(listReq({ status: "Finished", timeStart: 3n }), 1000)).toEqual({
+      pubKey: Buffer.alloc(64, 1),
+      status: "Finished",
+      timeStart: 3n,
+      timeEnd: 10n,
+      limit: 100n,
+    });
+    expect(validateListRequest(listReq({ pubKey: Buffer.alloc(0), limit: 0n }), 1000).pubKey.length).toBe(0);
+    expect(validateListRequest(listReq({ limit: 1000n }), 1000).limit).toBe(1000n);
+  });
+
+  test.each([
+    [{ pubKey: Buffer.alloc(63) }, /^pubKey: .*64 bytes.*got 63/],
+    [{ pubKey: Buffer.alloc(65) }, /^pubKey: .*got 65/],
+    [{ pubKey: Buffer.alloc(33) }, /^pubKey:/],
+    [{ limit: -1n }, /^limit: must be >= 0, got -1/],
+    [{ limit: 1001n }, /^limit: must be <= 1000 \(api.maxListLimit\), got 1001/],
+    [{ limit: 9_223_372_036_854_775_807n }, /^limit: .*9223372036854775807/],
+    [{ status: "x".repeat(65) }, /^status:/],
+  ])("ListTask %#: INVALID_ARGUMENT naming the field", (over, message) => {
+    const e = apiError(() => validateListRequest(listReq(over), 1000));
+    expect(e.code).toBe(Status.INVALID_ARGUMENT);
+    expect(e.message).toMatch(message);
+  });
+
+  test("taskID: empty or too long is INVALID_ARGUMENT naming taskID", () => {
+    for (const fn of [validateGetRequest, (r: { taskID: string }) => validateTaskId(r.taskID)]) {
+      expect(apiError(() => fn({ taskID: "" } as never)).message).toMatch(/^taskID: must not be empty/);
+      expect(apiError(() => fn({ taskID: "x".repeat(129) } as never)).message).toMatch(/^taskID: longer than 128/);
+      expect(fn({ taskID: "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41" } as never)).toBe(
+        "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41",
+      );
+    }
+  });
+});
+
+function serviceError(code: Status, details: string) {
+  return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+}
+
+describe("upstream error mapping (spec §7)", () => {
+  test.each([
+    ["XDAT0004", Status.NOT_FOUND],
+    ["PX0004", Status.NOT_FOUND],
+    ["XDAT0002", Status.INVALID_ARGUMENT],
+    ["PX0002", Status.INVALID_ARGUMENT],
+    ["XDAT0008", Status.UNAUTHENTICATED],
+    ["XDAT0006", Status.PERMISSION_DENIED],
+    ["XDAT0001", Status.INTERNAL],
+    ["PX0001", Status.INTERNAL],
+    ["XDAT9999", Status.UNKNOWN],
+  ])("UNKNOWN with embedded %s -> %s", (code, want) => {
+    const f = classifyUpstreamError(
+      serviceError(Status.UNKNOWN, `rpc error: {"code":"${code}","message":"task \\"abc\\" went away"}`),
+    );
+    expect(f).toEqual({ code: want, message: 'task \\"abc\\" went away', upstreamCode: code });
+    expect(isNotFound(serviceError(Status.UNKNOWN, JSON.stringify({ code, message: "m" })))).toBe(
+      want === Status.NOT_FOUND,
+    );
+  });
+
+  test("plain not-found text, real status codes and non-gRPC errors", () => {
+    expect(classifyUpstreamError(serviceError(Status.UNKNOWN, "task does not exist")).code).toBe(Status.NOT_FOUND);
+    expect(classifyUpstreamError(serviceError(Status.UNKNOWN, "boom")).code).toBe(Status.UNKNOWN);
+    expect(classifyUpstreamError(serviceError(Status.NOT_FOUND, "no such task")).code).toBe(Status.NOT_FOUND);
+    expect(classifyUpstreamError(serviceError(Status.UNAVAILABLE, "connection refused"))).toEqual({
+      code: Status.UNAVAILABLE,
+      message: "connection refused",
+    });
+    expect(classifyUpstreamError(serviceError(Status.DEADLINE_EXCEEDED, "")).message).toBe("DEADLINE_EXCEEDED");
+    expect(classifyUpstreamError(new Error("socket hang up"))).toEqual({
+      code: Status.INTERNAL,
+      message: "socket hang up",
+    });
+    expect(isNotFound(serviceError(Status.UNAVAILABLE, "not found"))).toBe(false);
+  });
+
+  test("long upstream messages are bounded", () => {
+    const f = classifyUpstreamError(serviceError(Status.INTERNAL, "x".repeat(100_000)));
+    expect(f.message.length).toBeLessThanOrEqual(1000);
+  });
+});
+
+describe("wire view on malformed bytes", () => {
+  const decodeOrWireError = (fn: () => unknown): void => {
+    try {
+      fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(WireError);
+    }
+  };
+
+  test("random bytes: a view or a WireError, never another exception", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        decodeOrWireError(() => decodeTaskView(Buffer.from(bytes)));
+        decodeOrWireError(() => decodeTaskList(Buffer.from(bytes)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("every truncation and single-byte corruption of a real task list", () => {
+    const good = wire("fltasks");
+    for (let n = 0; n < good.length; n++) {
+      decodeOrWireError(() => decodeTaskList(good.subarray(0, n)));
+      const bad = Buffer.from(good);
+      bad[n] = bad[n]! ^ 0xff;
+      decodeOrWireError(() => decodeTaskList(bad));
+    }
+  });
+
+  test("specific malformations are reported as WireError", () => {
+    const cases = [
+      Buffer.from([0x0a, 0x05, 0x01]), // length beyond the end
+      Buffer.from([0x00]), // field number 0
+      Buffer.from([0x0b]), // unterminated group
+      Buffer.alloc(50_000, 0x0b), // deep group nesting
+      Buffer.from([0x0a, 0x02, 0x52, 0x7f]), // task whose field 10 (varint) is cut off
+      Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]), // the simulator's "garbage" reply
+    ];
+    for (const b of cases) expect(() => decodeTaskList(b)).toThrow(WireError);
+  });
+
+  test("encodeTaskList(decodeTaskList(x)) is x for any list of valid tasks", () => {
+    const tasks = [wire("fltask_train"), wire("fltask_predict"), wire("fltask_newer_executor")];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...tasks), { maxLength: 6 }), (picked) => {
+        const list = encodeTaskList(picked.map((raw) => ({ raw })));
+        const back = decodeTaskList(list);
+        expect(back.map((t) => t.raw.toString("hex"))).toEqual(picked.map((b) => b.toString("hex")));
+        expect(encodeTaskList(back).equals(list)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
