@@ -519,3 +519,67 @@ describe("observability files", () => {
     }
   });
 });
+
+describe("documentation", () => {
+  test("the chart README's values table names every value", () => {
+    const readme = readFileSync(path.join(CHART, "README.md"), "utf8");
+    const documented = new Set([...readme.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]!));
+    const opaque = new Set([
+      "config",
+      "resources",
+      "redisTrial.resources",
+      "livenessProbe",
+      "readinessProbe",
+      "podSecurityContext",
+      "securityContext",
+    ]);
+    const leaves: string[] = [];
+    const walk = (v: unknown, p: string): void => {
+      if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length > 0 && !opaque.has(p)) {
+        for (const [k, child] of Object.entries(v)) walk(child, p ? `${p}.${k}` : k);
+      } else leaves.push(p);
+    };
+    walk(defaults, "");
+    expect(leaves.length).toBeGreaterThan(50);
+    expect(leaves.filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented].filter((k) => !leaves.includes(k))).toEqual([]);
+  });
+
+  test("NOTES.txt warns about missing seeds, unshared caches and the trial Redis", () => {
+    // helm renders NOTES.txt only on install; a copy of the chart renders it as a ConfigMap.
+    const copy = path.join(mkdtempSync(path.join(tmp, "notes-")), "dai-gateway");
+    execFileSync("cp", ["-r", CHART, copy]);
+    const notes = readFileSync(path.join(copy, "templates", "NOTES.txt"), "utf8");
+    rmSync(path.join(copy, "templates", "NOTES.txt"));
+    writeFileSync(path.join(copy, "templates", "_notes.tpl"), `{{- define "test.notes" -}}\n${notes}\n{{- end }}\n`);
+    writeFileSync(
+      path.join(copy, "templates", "zz-notes.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "test.notes" . | quote }}\n',
+    );
+    const render = (values: string[]) => {
+      const r = runHelm([
+        "template",
+        "gw",
+        copy,
+        "--namespace",
+        "dai",
+        "--show-only",
+        "templates/zz-notes.yaml",
+        ...values,
+      ]);
+      if (r.status !== 0) throw new Error(r.stderr);
+      return (parseYaml(r.stdout) as { data: { notes: string } }).data.notes;
+    };
+    const plain = render([]);
+    expect(plain).toContain("gw-dai-gateway.dai.svc:8184");
+    expect(plain).toContain("config.executors.seeds is empty");
+    expect(plain).toContain("no shared Redis");
+    const trial = render(["-f", path.join(CI_DIR, "redis-trial-values.yaml")]);
+    expect(trial).toContain("TRIAL");
+    expect(trial).not.toContain("seeds is empty");
+    expect(trial).not.toContain("no shared Redis");
+    const shared = render(["-f", path.join(CI_DIR, "autoscaling-values.yaml")]);
+    expect(shared).not.toContain("no shared Redis");
+    expect(shared).toContain("ServiceMonitor created");
+  });
+});
