@@ -16,6 +16,7 @@ import { configKeyPaths, loadConfig } from "../../src/config/load";
 import { chartConfigJsonSchema, CHART_MANAGED_KEYS } from "../../src/config/json-schema";
 import type { GatewayConfig } from "../../src/config/schema";
 import { startGateway } from "../../src/gateway";
+import { startSimCluster } from "../../src/sim/cluster";
 import {
   CHART,
   findObject,
@@ -208,27 +209,34 @@ describe("the gateway Deployment", () => {
   });
 
   test("the rendered probes answer 200 on a gateway started from the rendered config", async () => {
-    const objs = renderOrThrow();
+    // A real Executor to seed, so the gateway has something to be ready for.
+    const sim = await startSimCluster({ executors: 2, seed: 7 });
+    const seed = sim.executors[0]!.address;
+    const objs = renderOrThrow(["--set-json", `config.executors.seeds=${JSON.stringify([seed])}`]);
     const view = podView(objs);
     const { c } = gatewayContainer(objs);
     // Same file and environment as the pod, with loopback ports instead of 8184/9184.
     const env = { ...view.env, DAI_GATEWAY_LISTEN: "127.0.0.1:0", DAI_GATEWAY_HTTP_LISTEN: "127.0.0.1:0" };
     const { config } = loadPodConfig({ configText: view.configText, env });
+    expect(config.executors.seeds).toEqual([seed]);
     const gw = await startGateway(config, pino({ level: "silent" }));
+    const get = (p: string) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .get({ host: "127.0.0.1", port: gw.httpPort, path: p }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on("error", reject);
+      });
     try {
       for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
-        const status = await new Promise<number>((resolve, reject) => {
-          http
-            .get({ host: "127.0.0.1", port: gw.httpPort, path: probe.httpGet.path }, (res) => {
-              res.resume();
-              resolve(res.statusCode ?? 0);
-            })
-            .on("error", reject);
-        });
-        expect(status).toBe(200);
+        expect([probe.httpGet.path, await get(probe.httpGet.path)]).toEqual([probe.httpGet.path, 200]);
       }
+      expect(await get("/no-such-path")).toBe(404); // the probe check can fail
     } finally {
       await gw.stop();
+      await sim.stop();
     }
   });
 
