@@ -430,6 +430,18 @@ describe("Redis", () => {
     expect(raw.redis).toEqual({ cluster: v.redis.cluster, keyPrefix: v.redis.keyPrefix });
   });
 
+  test("Redis Sentinel: master name and sentinels reach config.yaml", () => {
+    const nodes = ["sentinel-0.redis.svc.cluster.local:26379", "sentinel-1.redis.svc.cluster.local:26379"];
+    const objs = renderOrThrow([
+      "--set",
+      "redis.sentinel.name=mymaster",
+      "--set-json",
+      `redis.sentinel.nodes=${JSON.stringify(nodes)}`,
+    ]);
+    const { raw } = loadPodConfig(podView(objs));
+    expect(raw.redis).toEqual({ sentinel: { name: "mymaster", nodes } });
+  });
+
   test("in-chart trial Redis: its own hardened pod, password from the chart's Secret on both sides", () => {
     const file = "redis-trial-values.yaml";
     const v = ciValues(file);
@@ -473,6 +485,13 @@ describe("Redis", () => {
     const urlAndCluster = helmTemplate(["--set", "redis.url=redis://r:6379", "--set", "redis.cluster={a:6379}"]);
     expect(urlAndCluster.status).not.toBe(0);
     expect(urlAndCluster.stderr).toContain("either redis.url");
+    const sentinelAndUrl = helmTemplate([
+      "--set", "redis.url=redis://r:6379", "--set", "redis.sentinel.name=m", "--set", "redis.sentinel.nodes={s:26379}",
+    ]); // prettier-ignore
+    expect(sentinelAndUrl.status).not.toBe(0);
+    expect(sentinelAndUrl.stderr).toContain("not more than one");
+    const sentinelNoNodes = helmTemplate(["--set", "redis.sentinel.name=m"]);
+    expect(sentinelNoNodes.stderr).toContain("redis.sentinel.name needs redis.sentinel.nodes");
     const credsInUrl = helmTemplate(["--set", "redis.url=redis://:pw@r:6379"]);
     expect(credsInUrl.status).not.toBe(0);
     expect(credsInUrl.stderr).toContain("redis.url");

@@ -107,10 +107,11 @@ chart knows (listen ports, Redis address, TLS file paths inside the pod).
 {{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) }}
 {{- $_ := set $cfg "httpListen" (printf "0.0.0.0:%d" (int .Values.ports.http)) }}
 {{- $url := include "dai-gateway.redisUrl" . }}
-{{- if or $url .Values.redis.cluster .Values.redis.keyPrefix }}
+{{- if or $url .Values.redis.cluster .Values.redis.sentinel.name .Values.redis.keyPrefix }}
 {{- $redis := dict }}
 {{- if $url }}{{ $_ := set $redis "url" $url }}{{ end }}
 {{- if .Values.redis.cluster }}{{ $_ := set $redis "cluster" .Values.redis.cluster }}{{ end }}
+{{- if .Values.redis.sentinel.name }}{{ $_ := set $redis "sentinel" (dict "name" .Values.redis.sentinel.name "nodes" .Values.redis.sentinel.nodes) }}{{ end }}
 {{- if .Values.redis.keyPrefix }}{{ $_ := set $redis "keyPrefix" .Values.redis.keyPrefix }}{{ end }}
 {{- $_ := set $cfg "redis" $redis }}
 {{- end }}
