@@ -100,3 +100,51 @@ export function validateK8s(obj: K8sObject): void {
   if (!Model) throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}`);
   new Model(obj).validate();
 }
+
+/**
+ * Unknown-field check. The kubernetes-models validators ignore fields a schema does not
+ * define (a misspelt `readinesProbe` passes), so every object is also written as a typed
+ * TypeScript literal and compiled: TypeScript's excess-property check rejects any field the
+ * kubernetes-models type does not declare, at any depth. One program for all objects.
+ * Returns, per object index, the compiler's messages (empty: clean).
+ */
+export function unknownFields(objs: K8sObject[]): string[][] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require("typescript") as typeof import("typescript");
+  const file = path.join(ROOT, "test", "__k8s_unknown_fields__.ts");
+  const lines: string[] = [];
+  objs.forEach((o, i) => {
+    const module = o.apiVersion.startsWith("monitoring.coreos.com/")
+      ? `@kubernetes-models/prometheus-operator/${o.apiVersion}/${o.kind}`
+      : `kubernetes-models/${o.apiVersion}/${o.kind}`;
+    lines.push(`import type { I${o.kind} as T${i} } from ${JSON.stringify(module)};`);
+  });
+  const firstObjectLine = lines.length;
+  objs.forEach((o, i) => lines.push(`export const o${i}: T${i} = ${JSON.stringify(o)};`));
+  const source = lines.join("\n");
+  const options = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    target: ts.ScriptTarget.ES2022,
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.getSourceFile = (f, lang, ...rest) =>
+    f === file ? ts.createSourceFile(f, source, lang) : getSourceFile.call(host, f, lang, ...rest);
+  host.fileExists = (f) => f === file || fileExists.call(host, f);
+  host.readFile = (f) => (f === file ? source : readFile.call(host, f));
+  const program = ts.createProgram([file], options, host);
+  const out: string[][] = objs.map(() => []);
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, "\n");
+    if (d.file?.fileName !== file || d.start === undefined) throw new Error(`type check failed: ${message}`);
+    const line = d.file.getLineAndCharacterOfPosition(d.start).line;
+    if (line < firstObjectLine) throw new Error(`no type for an object: ${message}`);
+    out[line - firstObjectLine]!.push(message);
+  }
+  return out;
+}

@@ -25,6 +25,7 @@ import {
   renderOrThrow,
   ROOT,
   runHelm,
+  unknownFields,
   validateK8s,
 } from "../helpers/helm";
 
@@ -132,6 +133,17 @@ describe("every values file renders to schema-valid objects", () => {
     const keys = objs.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(new Set(keys).size).toBe(keys.length);
   });
+
+  test("no object carries a field its Kubernetes type does not have (all values files at once)", () => {
+    const objs = cases.flatMap(([, values]) => renderOrThrow(values));
+    // One deliberately misspelt field proves the check can fail.
+    const typo = structuredClone(gatewayContainer(renderOrThrow()).dep);
+    typo.spec.template.spec.containers[0].readinesProbe = typo.spec.template.spec.containers[0].readinessProbe;
+    const found = unknownFields([...objs, typo]);
+    const named = (i: number) => `${objs[i]?.kind ?? "typo"}/${objs[i]?.metadata.name ?? ""}`;
+    expect(found.slice(0, -1).flatMap((msgs, i) => msgs.map((m) => `${named(i)}: ${m}`))).toEqual([]);
+    expect(found.at(-1)!.join("\n")).toMatch(/readinesProbe/);
+  }, 60_000);
 
   test("the schema check can fail: a broken Deployment is rejected", () => {
     const { dep } = gatewayContainer(renderOrThrow());
