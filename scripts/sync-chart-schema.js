@@ -15,7 +15,11 @@ async function main() {
   const config = chartConfigJsonSchema();
   config.description = values.properties.config.description;
   values.properties.config = config;
-  const text = await prettier.format(JSON.stringify(values, null, 2), { parser: "json", filepath: file, printWidth: 120 });
+  const text = await prettier.format(JSON.stringify(values, null, 2), {
+    parser: "json",
+    filepath: file,
+    printWidth: 120,
+  });
   fs.writeFileSync(file, text);
   process.stdout.write(`updated ${path.relative(process.cwd(), file)}\n`);
 }
