@@ -95,7 +95,9 @@ export class TaskFanout {
   ): Promise<T> {
     return this.health.run(address, async () => {
       const deadline = upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs);
-      const cutShort = deadline.getTime() - Date.now() < this.opts.callTimeoutMs - 5;
+      // A timeout counts against the Executor only if it had a fair share of callTimeoutMs:
+      // a client sending tiny deadlines must not be able to open every circuit.
+      const cutShort = deadline.getTime() - Date.now() < this.opts.callTimeoutMs / 4;
       try {
         return decode(await this.pool.call(address, method, req, deadline, { signal }));
       } catch (err) {
@@ -183,8 +185,9 @@ export class TaskFanout {
   /**
    * GetTaskById asks every Executor (any of them may hold a more advanced copy). With
    * `hedgeDelayMs` set, the call stops waiting for stragglers once its answer cannot
-   * change (a copy in a terminal status) or `hedgeDelayMs` after the first copy
-   * arrived; the stragglers are cancelled and named in the failed trailer.
+   * change (a copy in a terminal status: stragglers are cancelled, counted neither as
+   * answered nor failed) or `hedgeDelayMs` after the first copy arrived (stragglers are
+   * cancelled and named in the failed trailer: a more advanced copy may have been missed).
    */
   async getTask(taskID: string, ctx: CallContext): Promise<GetOutcome> {
     const report = new FanoutReport();
@@ -205,15 +208,19 @@ export class TaskFanout {
 
     const onCopy = (task: TaskView): void => {
       if (hedgeMs <= 0 || settled) return;
-      if (isTerminal(task.status)) settleNow();
-      else hedgeTimer ??= setTimeout(settleNow, hedgeMs);
+      if (isTerminal(task.status)) settleNow(true);
+      else hedgeTimer ??= setTimeout(() => settleNow(false), hedgeMs);
     };
-    const settleNow = (): void => {
+    /**
+     * Stops waiting. `final`: the answer can no longer change (terminal copy), so the
+     * Executors still running are cancelled without being counted as failed.
+     */
+    const settleNow = (final: boolean): void => {
       if (settled) return;
       settled = true;
       clearTimeout(hedgeTimer);
       for (const [address, ac] of outstanding) {
-        report.failed.push({ address, reason: HEDGE_REASON });
+        if (!final) report.failed.push({ address, reason: HEDGE_REASON });
         ac.abort();
       }
       outstanding.clear();
@@ -240,6 +247,7 @@ export class TaskFanout {
               (b) => decodeTaskView(Buffer.from(b)),
               signal,
             );
+            outstanding.delete(address);
             if (settled) return;
             report.answered.push(address);
             const problem = task.id !== taskID ? "wrong task" : taskProblem(task);
@@ -254,6 +262,7 @@ export class TaskFanout {
             this.registry.discoverFrom([task]);
             onCopy(task);
           } catch (err) {
+            outstanding.delete(address);
             if (settled) return;
             if (isNotFound(err)) {
               report.answered.push(address);

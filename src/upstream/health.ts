@@ -20,7 +20,9 @@ import {
   ExponentialBackoff,
   circuitBreaker,
   handleWhen,
+  noJitterGenerator,
 } from "cockatiel";
+import { classifyUpstreamError } from "./errors";
 
 export interface HealthOptions {
   /** Consecutive failures that open the circuit. */
@@ -90,8 +92,9 @@ function errorCode(err: unknown): number | undefined {
  */
 export function countsAsFailure(err: unknown): boolean {
   if (err instanceof NotCountedError) return false;
-  const code = errorCode(err);
-  if (code === undefined) return true; // malformed or oversize reply, local error
+  if (errorCode(err) === undefined) return true; // malformed or oversize reply, local error
+  // Executors send application errors as UNKNOWN with an embedded code (XDAT0004, ...).
+  const code = classifyUpstreamError(err).code;
   return ![
     grpc.status.OK,
     grpc.status.CANCELLED,
@@ -122,6 +125,8 @@ export class ExecutorHealth {
         {
           breaker: new ConsecutiveBreaker(this.opts.failures),
           halfOpenAfter: new ExponentialBackoff({
+            // Each Executor has its own circuit, so there is no herd to spread out.
+            generator: noJitterGenerator,
             initialDelay: this.opts.halfOpenAfterMs,
             maxDelay: Math.max(this.opts.halfOpenAfterMs, this.opts.maxHalfOpenAfterMs),
           }),
