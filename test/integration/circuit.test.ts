@@ -1,6 +1,6 @@
 /** Per-Executor circuits (open, half-open probe, close), deadlines and the hedged GetTaskById. */
 import type * as grpc from "@grpc/grpc-js";
-import { FLTask, FLTasks, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
 import { HEDGE_REASON } from "../../src/fanout/task-fanout";
 import type { RunningGateway } from "../../src/gateway";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
