@@ -4,6 +4,7 @@
  * handler needs the client's deadline, which nice-grpc's server context does not expose.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
@@ -116,6 +117,8 @@ export function createTaskService(
       const headerId = headerValue(call, REQUEST_HEADER.requestId);
       const requestId = headerId && /^[\w.:-]{1,64}$/.test(headerId) ? headerId : randomUUID();
       const abort = new AbortController();
+      // One abort listener per upstream call; their number is bounded by the Executor cap.
+      setMaxListeners(0, abort.signal);
       call.on("cancelled", () => abort.abort());
       const ctx: CallContext = {
         deadline: callDeadline(call, opts.defaultDeadlineMs),

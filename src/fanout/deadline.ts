@@ -6,7 +6,7 @@
  * under load, so a few tens of milliseconds are not enough.
  */
 export function replyMargin(remainingMs: number): number {
-  return Math.min(200, Math.max(0, remainingMs * 0.15));
+  return Math.min(500, Math.max(0, remainingMs * 0.2));
 }
 
 export function upstreamDeadline(callDeadline: number, callTimeoutMs: number, now = Date.now()): Date {

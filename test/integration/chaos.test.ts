@@ -10,7 +10,7 @@ import type { RunningGateway } from "../../src/gateway";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { gatewayFor, rawCall, rawClient } from "../helpers/resilience";
 
-const DEADLINE_MS = 600;
+const DEADLINE_MS = 2500;
 
 let sim: SimCluster;
 let gw: RunningGateway;
@@ -23,11 +23,11 @@ const healthy = [7, 8];
 beforeAll(async () => {
   sim = await startSimCluster({ executors: 9, seed: 5, trainingTasks: 30, overlap: 0.3 });
   for (const i of down) await sim.executors[i]!.stop();
-  for (const i of slow) sim.executors[i]!.latencyMs = 2000;
+  for (const i of slow) sim.executors[i]!.latencyMs = 6000;
   sim.executors[garbage]!.mode = "garbage";
   // callTimeoutMs is longer than the client's deadline: the client's deadline must bound the call.
   gw = await gatewayFor(sim, {
-    executors: { callTimeoutMs: 1500, circuitFailures: 3, circuitHalfOpenAfterMs: 60_000 },
+    executors: { callTimeoutMs: 5000, circuitFailures: 3, circuitHalfOpenAfterMs: 60_000 },
   });
   client = rawClient(gw.grpcPort);
 });
