@@ -71,7 +71,7 @@ export class TaskFanout {
     private readonly pool: UpstreamPool,
     private readonly opts: FanoutOptions,
     private readonly log: Logger,
-    /** Per-Executor circuits; a private always-closed-at-start one when not shared. */
+    /** Per-Executor circuits (the gateway passes its one shared instance). */
     readonly health: ExecutorHealth = new ExecutorHealth({
       failures: 5,
       halfOpenAfterMs: 5000,

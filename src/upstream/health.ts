@@ -143,17 +143,6 @@ export class ExecutorHealth {
     return e;
   }
 
-  /** True when a call to the Executor would be made now (closed, or open and due a probe). */
-  wouldCall(address: string): boolean {
-    const e = this.entries.get(address);
-    if (!e) return true;
-    const s = e.breaker.state;
-    if (s === CircuitState.Closed) return true;
-    if (s === CircuitState.HalfOpen || s === CircuitState.Isolated) return false;
-    // Open: cockatiel moves to half-open on the first call after the back-off.
-    return true;
-  }
-
   /**
    * Runs one call to the Executor under its circuit. Rejects with CircuitOpenError
    * without calling `fn` when the circuit is open (or a probe is already in flight).
