@@ -92,19 +92,21 @@ export class DnsGuard {
     this.cache = new LRUCache({ max: opts.maxEntries, ttl: opts.cacheMs });
   }
 
-  /** Resolves `host` and checks every IP at `port`; the checked IPs, or a refusal. */
+  /**
+   * Resolves `host` and checks every IP at `port`; the checked IPs, or a refusal.
+   * One lookup per name is shared by concurrent callers; each waits at most its own budget.
+   */
   async check(host: string, port: number, budgetMs = this.opts.timeoutMs): Promise<string[]> {
     const key = `${host}:${port}`;
     let r = this.cache.get(key);
     if (r === undefined) {
       let p = this.inflight.get(key);
       if (p === undefined) {
-        p = this.resolve(host, port, Math.max(1, Math.min(budgetMs, this.opts.timeoutMs))).finally(() =>
-          this.inflight.delete(key),
-        );
+        p = this.resolve(host, port, this.opts.timeoutMs).finally(() => this.inflight.delete(key));
         this.inflight.set(key, p);
       }
-      r = await p;
+      const budget = Math.max(1, Math.min(budgetMs, this.opts.timeoutMs));
+      r = budget < this.opts.timeoutMs ? await withTimeout(p, budget, `refused: ${host}`) : await p;
     }
     if ("refused" in r) throw new RefusedAddressError(r.refused);
     return r.ips;
