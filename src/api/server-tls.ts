@@ -2,10 +2,11 @@
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 
+/** File paths; empty strings mean unset. */
 export interface ServerTlsConfig {
-  cert?: string;
-  key?: string;
-  clientCa?: string;
+  cert: string;
+  key: string;
+  clientCa: string;
 }
 
 function readPem(path: string, key: string): Buffer {
@@ -18,8 +19,8 @@ function readPem(path: string, key: string): Buffer {
 
 /** With `clientCa` set, clients must present a certificate that CA signed (mutual TLS). */
 export function serverCredentials(tls: ServerTlsConfig): grpc.ServerCredentials {
-  if (tls.cert === undefined || tls.key === undefined) return grpc.ServerCredentials.createInsecure();
-  const ca = tls.clientCa === undefined ? null : readPem(tls.clientCa, "tls.clientCa");
+  if (tls.cert === "" || tls.key === "") return grpc.ServerCredentials.createInsecure();
+  const ca = tls.clientCa === "" ? null : readPem(tls.clientCa, "tls.clientCa");
   return grpc.ServerCredentials.createSsl(
     ca,
     [{ cert_chain: readPem(tls.cert, "tls.cert"), private_key: readPem(tls.key, "tls.key") }],

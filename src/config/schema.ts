@@ -90,8 +90,8 @@ export const configSchema = z.strictObject({
       tls: z.array(upstreamTls).default([]),
       dns: z
         .strictObject({
-          /** IP/CIDR patterns every resolved IP of a discovered host name must match; default: the IP/CIDR patterns of discoveryAllow. */
-          resolvedAllow: z.array(z.string().min(1)).optional(),
+          /** IP/CIDR patterns every resolved IP of a discovered host name must match; empty: the IP/CIDR patterns of discoveryAllow. */
+          resolvedAllow: z.array(z.string().min(1)).default([]),
           timeoutMs: ms(2000),
           cacheMs: ms(30_000),
           maxEntries: z.number().int().min(1).max(100_000).default(1024),
@@ -99,18 +99,17 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
-  /** TLS for the gateway's own gRPC port; plain text when `cert` is unset. */
+  /** TLS for the gateway's own gRPC port; plain text when `cert` is empty. */
   tls: z
     .strictObject({
-      cert: z.string().min(1).optional(),
-      key: z.string().min(1).optional(),
+      /** PEM files; empty: unset. */
+      cert: z.string().default(""),
+      key: z.string().default(""),
       /** CA bundle for client certificates: set = mutual TLS (clients must present a certificate). */
-      clientCa: z.string().min(1).optional(),
+      clientCa: z.string().default(""),
     })
-    .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: "tls.cert and tls.key go together" })
-    .refine((t) => t.clientCa === undefined || t.cert !== undefined, {
-      message: "tls.clientCa needs tls.cert and tls.key",
-    })
+    .refine((t) => (t.cert === "") === (t.key === ""), { message: "tls.cert and tls.key go together" })
+    .refine((t) => t.clientCa === "" || t.cert !== "", { message: "tls.clientCa needs tls.cert and tls.key" })
     .prefault({}),
   /** On SIGTERM: how long in-flight calls may take to finish before the server closes. */
   shutdownGraceMs: ms(10_000),

@@ -88,7 +88,8 @@ export class DnsGuard {
     discoveryAllow: readonly string[],
     private readonly resolver: Resolver = systemResolver,
   ) {
-    this.allowed = new AllowList(opts.resolvedAllow ?? ipPatterns(discoveryAllow));
+    const own = opts.resolvedAllow ?? [];
+    this.allowed = new AllowList(own.length > 0 ? own : ipPatterns(discoveryAllow));
     this.cache = new LRUCache({ max: opts.maxEntries, ttl: opts.cacheMs });
   }
 
