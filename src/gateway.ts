@@ -4,6 +4,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { CallAdmission } from "./api/admission";
+import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
@@ -12,6 +14,8 @@ import { TaskFanout } from "./fanout/task-fanout";
 import { HttpServer } from "./http/server";
 import { AllowList } from "./upstream/allowlist";
 import { parseListen } from "./upstream/address";
+import { DnsGuard, UpstreamConnector } from "./upstream/connect";
+import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
 
@@ -20,6 +24,9 @@ export interface RunningGateway {
   httpPort: number;
   registry: ExecutorRegistry;
   cluster: ClusterTasks;
+  /** Per-Executor circuit state (metrics, `/v1/executors`, CLI). */
+  health: ExecutorHealth;
+  admission: CallAdmission;
   stop(): Promise<void>;
 }
 
@@ -33,24 +40,44 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     if (e.source === "discovered") log.info({ executor: e.address, known: registry.size }, "discovered Executor");
   });
 
+  const connector = new UpstreamConnector(
+    config.executors.tls,
+    new DnsGuard(config.executors.dns, config.executors.discoveryAllow),
+    (address) => registry.get(address)?.source === "seed",
+  );
+  registry.onAdded((e) => {
+    // Check discovered names at once (warms the DNS cache, logs a refusal early); every call re-checks.
+    if (e.source === "discovered")
+      connector
+        .connect(e.address)
+        .catch((err: Error) => log.warn({ executor: e.address, reason: err.message }, "refused"));
+  });
   const pool = new UpstreamPool({
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
+    connector,
   });
-  const fanout = new TaskFanout(registry, pool, config.executors, log);
+  const health = new ExecutorHealth({
+    failures: config.executors.circuitFailures,
+    halfOpenAfterMs: config.executors.circuitHalfOpenAfterMs,
+    maxHalfOpenAfterMs: config.executors.circuitMaxHalfOpenAfterMs,
+  });
+  health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
+  const fanout = new TaskFanout(registry, pool, config.executors, log, health);
   const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log);
   cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
 
+  const admission = new CallAdmission(config.api);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.api.maxRequestBytes,
     "grpc.max_send_message_length": -1,
+    // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
+    "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
   });
-  server.addService(RAW_TASK_SERVICE, createTaskService(cluster, config.api, log));
+  server.addService(RAW_TASK_SERVICE, createTaskService(cluster, { ...config.api, admission }, log));
   const listen = parseListen(config.listen);
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen.target, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    );
+    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
   });
 
   const http = new HttpServer();
@@ -73,9 +100,27 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     httpPort,
     registry,
     cluster,
+    health,
+    admission,
+    /**
+     * Graceful stop: readiness false and new calls refused (UNAVAILABLE) at once;
+     * in-flight calls get up to `shutdownGraceMs` to finish; then the server, the
+     * HTTP side and the upstream channels close.
+     */
     async stop() {
       ready = false;
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const drained = await admission.drain(config.shutdownGraceMs);
+      if (!drained) log.warn({ inFlight: admission.active }, "shutdown grace ran out; cancelling calls in flight");
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
       await http.close();
       pool.close();
     },

@@ -4,12 +4,14 @@
  * handler needs the client's deadline, which nice-grpc's server context does not expose.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
 import { GatewayError, type CacheStatus, type ClusterTasks } from "../fanout/cluster-tasks";
 import type { CallContext, FanoutReport } from "../fanout/report";
 import { encodeTaskList } from "../wire/task-view";
+import type { CallAdmission } from "./admission";
 import { ApiError, validateGetRequest, validateListRequest } from "./validate";
 
 const identity = (b: Buffer): Buffer => b;
@@ -51,6 +53,8 @@ export const REQUEST_HEADER = {
 export interface TaskServiceOptions {
   maxListLimit: number;
   defaultDeadlineMs: number;
+  /** Concurrency limits and shutdown draining (none when absent). */
+  admission?: CallAdmission;
 }
 
 /** Observes every served call (metrics hook). */
@@ -100,10 +104,21 @@ export function createTaskService(
   const wrap =
     (name: string, handler: Handler): grpc.handleUnaryCall<Buffer, Buffer> =>
     (call, callback) => {
+      let release: () => void = () => {};
+      try {
+        if (opts.admission) release = opts.admission.enter(call.getPeer());
+      } catch (err) {
+        const e = err as ApiError;
+        observe({ method: name, code: e.code, durationMs: 0 });
+        callback({ code: e.code, details: e.message });
+        return;
+      }
       const started = performance.now();
       const headerId = headerValue(call, REQUEST_HEADER.requestId);
       const requestId = headerId && /^[\w.:-]{1,64}$/.test(headerId) ? headerId : randomUUID();
       const abort = new AbortController();
+      // One abort listener per upstream call; their number is bounded by the Executor cap.
+      setMaxListeners(0, abort.signal);
       call.on("cancelled", () => abort.abort());
       const ctx: CallContext = {
         deadline: callDeadline(call, opts.defaultDeadlineMs),
@@ -115,26 +130,28 @@ export function createTaskService(
         observe({ method: name, code, durationMs });
         log.info({ requestId, method: name, code: grpc.status[code], ms: Math.round(durationMs) }, "served");
       };
-      handler(call, ctx).then(
-        ({ body, trailers }) => {
-          finish(grpc.status.OK);
-          callback(null, body, trailers);
-        },
-        (err: unknown) => {
-          let code = grpc.status.INTERNAL;
-          let details = "internal error";
-          let trailers: grpc.Metadata | undefined;
-          if (err instanceof ApiError || err instanceof GatewayError) {
-            code = err.code;
-            details = err.message;
-            if (err instanceof GatewayError) trailers = reportTrailers(err.report);
-          } else {
-            log.error({ requestId, method: name, err }, "unexpected error");
-          }
-          finish(code);
-          callback({ code, details, metadata: trailers });
-        },
-      );
+      handler(call, ctx)
+        .finally(release)
+        .then(
+          ({ body, trailers }) => {
+            finish(grpc.status.OK);
+            callback(null, body, trailers);
+          },
+          (err: unknown) => {
+            let code = grpc.status.INTERNAL;
+            let details = "internal error";
+            let trailers: grpc.Metadata | undefined;
+            if (err instanceof ApiError || err instanceof GatewayError) {
+              code = err.code;
+              details = err.message;
+              if (err instanceof GatewayError) trailers = reportTrailers(err.report);
+            } else {
+              log.error({ requestId, method: name, err }, "unexpected error");
+            }
+            finish(code);
+            callback({ code, details, metadata: trailers });
+          },
+        );
     };
 
   const strict = (call: grpc.ServerUnaryCall<Buffer, Buffer>, report: FanoutReport): void => {

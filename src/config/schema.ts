@@ -44,6 +44,18 @@ const allowPattern = z.string().superRefine((s, ctx) => {
   }
 });
 
+const upstreamTls = z.strictObject({
+  /** Address pattern, same forms as discoveryAllow. */
+  match: z.string().min(1),
+  /** CA bundle (PEM file) that signs the Executor's certificate. */
+  ca: z.string().min(1),
+  /** Client certificate and key (PEM files) for Executors that require mutual TLS. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  /** Name expected in the Executor's certificate (default: the address's host). */
+  serverName: z.string().min(1).optional(),
+});
+
 const ms = (def: number) => z.number().int().positive().default(def);
 
 export const configSchema = z.strictObject({
@@ -66,8 +78,41 @@ export const configSchema = z.strictObject({
         .int()
         .min(1024)
         .default(64 * 1024 * 1024),
+      // Resilience (README "Resilience and security").
+      /** Consecutive failures that open an Executor's circuit. */
+      circuitFailures: z.number().int().min(1).max(1000).default(5),
+      /** Back-off before the first probe of an open circuit; doubles while probes fail. */
+      circuitHalfOpenAfterMs: ms(5000),
+      circuitMaxHalfOpenAfterMs: ms(60_000),
+      /** GetTaskById: answer this long after the first copy arrived without waiting for stragglers (0: off). */
+      hedgeDelayMs: z.number().int().min(0).default(0),
+      /** TLS to Executors whose address matches `match` (first match wins); plain text otherwise. */
+      tls: z.array(upstreamTls).default([]),
+      dns: z
+        .strictObject({
+          /** IP/CIDR patterns every resolved IP of a discovered host name must match; empty: the IP/CIDR patterns of discoveryAllow. */
+          resolvedAllow: z.array(z.string().min(1)).default([]),
+          timeoutMs: ms(2000),
+          cacheMs: ms(30_000),
+          maxEntries: z.number().int().min(1).max(100_000).default(1024),
+        })
+        .prefault({}),
     })
     .prefault({}),
+  /** TLS for the gateway's own gRPC port; plain text when `cert` is empty. */
+  tls: z
+    .strictObject({
+      /** PEM files; empty: unset. */
+      cert: z.string().default(""),
+      key: z.string().default(""),
+      /** CA bundle for client certificates: set = mutual TLS (clients must present a certificate). */
+      clientCa: z.string().default(""),
+    })
+    .refine((t) => (t.cert === "") === (t.key === ""), { message: "tls.cert and tls.key go together" })
+    .refine((t) => t.clientCa === "" || t.cert !== "", { message: "tls.clientCa needs tls.cert and tls.key" })
+    .prefault({}),
+  /** On SIGTERM: how long in-flight calls may take to finish before the server closes. */
+  shutdownGraceMs: ms(10_000),
   api: z
     .strictObject({
       maxListLimit: z.number().int().min(1).default(1000),
@@ -79,6 +124,10 @@ export const configSchema = z.strictObject({
         .int()
         .min(1024)
         .default(1024 * 1024),
+      /** Calls served at once, gateway-wide; more get RESOURCE_EXHAUSTED. */
+      maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(1024),
+      /** Calls served at once on one client connection; more get RESOURCE_EXHAUSTED. */
+      maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(128),
     })
     .prefault({}),
   predict: z

@@ -4,14 +4,18 @@
  * in a further round of the same call, until the set stops growing or
  * `executors.discoveryRounds` further rounds have run.
  */
+import * as grpc from "@grpc/grpc-js";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import { selectForList, matchesQuery, type ListQuery } from "../merge/filter";
 import { compareListOrder, mergeCopies } from "../merge/merge";
+import { countDrop, screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
 import { isTerminal } from "../merge/status";
+import { RefusedAddressError } from "../upstream/connect";
 import { classifyUpstreamError, isNotFound } from "../upstream/errors";
-import type { UpstreamPool } from "../upstream/pool";
+import { CircuitOpenError, ExecutorHealth, NotCountedError } from "../upstream/health";
+import type { UpstreamMethod, UpstreamPool } from "../upstream/pool";
 import type { ExecutorRegistry } from "../upstream/registry";
 import { decodeTaskList, decodeTaskView, WireError, type TaskView } from "../wire/task-view";
 import { upstreamDeadline } from "./deadline";
@@ -21,6 +25,8 @@ export interface FanoutOptions {
   callTimeoutMs: number;
   concurrency: number;
   discoveryRounds: number;
+  /** GetTaskById: stop waiting for stragglers this long after the first copy (0: off). */
+  hedgeDelayMs?: number;
 }
 
 export interface ListOutcome {
@@ -48,7 +54,12 @@ export function upstreamQuery(q: ListQuery): { status: string; limit: bigint } {
   return { status: "", limit: 0n };
 }
 
+/** Reason given to a straggler the hedged GetTaskById did not wait for. */
+export const HEDGE_REASON = "not awaited (hedged answer)";
+
 function describe(err: unknown): string {
+  if (err instanceof CircuitOpenError) return "circuit open";
+  if (err instanceof RefusedAddressError) return err.message.slice(0, 200);
   if (err instanceof WireError) return `malformed reply: ${err.message}`;
   const f = classifyUpstreamError(err);
   return f.message.slice(0, 200);
@@ -60,7 +71,48 @@ export class TaskFanout {
     private readonly pool: UpstreamPool,
     private readonly opts: FanoutOptions,
     private readonly log: Logger,
+    /** Per-Executor circuits (the gateway passes its one shared instance). */
+    readonly health: ExecutorHealth = new ExecutorHealth({
+      failures: 5,
+      halfOpenAfterMs: 5000,
+      maxHalfOpenAfterMs: 60_000,
+    }),
   ) {}
+
+  /**
+   * One call to one Executor under its circuit, decoded by `decode` (a malformed reply
+   * counts against the Executor like a failed call). Failures the Executor is not to
+   * blame for — the caller went away, a deadline the client cut short, an address
+   * refused before connecting — do not count.
+   */
+  private ask<T>(
+    address: string,
+    method: UpstreamMethod,
+    req: Buffer,
+    ctx: CallContext,
+    decode: (reply: Buffer) => T,
+    signal: AbortSignal | undefined = ctx.signal,
+  ): Promise<T> {
+    return this.health.run(address, async () => {
+      const deadline = upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs);
+      // A timeout counts against the Executor only if it had a fair share of callTimeoutMs:
+      // a client sending tiny deadlines must not be able to open every circuit.
+      const cutShort = deadline.getTime() - Date.now() < this.opts.callTimeoutMs / 4;
+      try {
+        return decode(await this.pool.call(address, method, req, deadline, { signal }));
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (
+          err instanceof RefusedAddressError ||
+          signal?.aborted ||
+          (cutShort && code === grpc.status.DEADLINE_EXCEEDED)
+        ) {
+          throw new NotCountedError(err);
+        }
+        throw err;
+      }
+    });
+  }
 
   /** Executors to ask in one round; in the cluster-wide view only those whose key is known. */
   private pending(asked: Set<string>, needKey: boolean): string[] {
@@ -78,6 +130,7 @@ export class TaskFanout {
     const merged = new Map<string, TaskView>();
     const limit = pLimit(this.opts.concurrency);
     const log = this.log.child({ requestId: ctx.requestId, method: "ListTask" });
+    const drops: DropCounts = {};
 
     for (let round = 0; round <= this.opts.discoveryRounds; round++) {
       const targets = this.pending(asked, clusterView);
@@ -101,15 +154,9 @@ export class TaskFanout {
             );
             const started = Date.now();
             try {
-              const reply = await this.pool.call(
-                address,
-                "listTask",
-                req,
-                upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs),
-                { signal: ctx.signal },
-              );
-              const tasks = decodeTaskList(reply);
-              const valid = tasks.filter((t) => t.id !== "" && matchesQuery(t, sent));
+              const tasks = await this.ask(address, "listTask", req, ctx, decodeTaskList);
+              // Implausible or off-filter tasks never reach the merge, the cache or discovery.
+              const valid = screenTasks(tasks, (t) => matchesQuery(t, sent), drops);
               report.dropped += tasks.length - valid.length;
               // A capped reply longer than its cap is not trustworthy beyond the cap. Keep its newest
               // tasks, not its first ones: an Executor that ignored the limit may ignore the order too.
@@ -131,10 +178,17 @@ export class TaskFanout {
       );
       if (this.registry.size === before && this.pending(asked, clusterView).length === 0) break;
     }
-    if (report.dropped > 0) log.warn({ dropped: report.dropped }, "dropped tasks that did not match the request");
+    if (report.dropped > 0) log.warn({ dropped: report.dropped, reasons: drops }, "dropped tasks from Executors");
     return { tasks: selectForList(merged.values(), q), report };
   }
 
+  /**
+   * GetTaskById asks every Executor (any of them may hold a more advanced copy). With
+   * `hedgeDelayMs` set, the call stops waiting for stragglers once its answer cannot
+   * change (a copy in a terminal status: stragglers are cancelled, counted neither as
+   * answered nor failed) or `hedgeDelayMs` after the first copy arrived (stragglers are
+   * cancelled and named in the failed trailer: a more advanced copy may have been missed).
+   */
   async getTask(taskID: string, ctx: CallContext): Promise<GetOutcome> {
     const report = new FanoutReport();
     const asked = new Set<string>();
@@ -143,46 +197,89 @@ export class TaskFanout {
     const limit = pLimit(this.opts.concurrency);
     const log = this.log.child({ requestId: ctx.requestId, method: "GetTaskById" });
     const req = Buffer.from(GetTaskRequest.encode({ taskID }).finish());
+    const drops: DropCounts = {};
+    const hedgeMs = this.opts.hedgeDelayMs ?? 0;
+    /** Calls still running, to cancel when the hedge settles the answer. */
+    const outstanding = new Map<string, AbortController>();
+    let settled = false;
+    let settle: () => void = () => {};
+    const hedged = new Promise<void>((resolve) => (settle = resolve));
+    let hedgeTimer: NodeJS.Timeout | undefined;
+
+    const onCopy = (task: TaskView): void => {
+      if (hedgeMs <= 0 || settled) return;
+      if (isTerminal(task.status)) settleNow(true);
+      else hedgeTimer ??= setTimeout(() => settleNow(false), hedgeMs);
+    };
+    /**
+     * Stops waiting. `final`: the answer can no longer change (terminal copy), so the
+     * Executors still running are cancelled without being counted as failed.
+     */
+    const settleNow = (final: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(hedgeTimer);
+      for (const [address, ac] of outstanding) {
+        if (!final) report.failed.push({ address, reason: HEDGE_REASON });
+        ac.abort();
+      }
+      outstanding.clear();
+      settle();
+    };
 
     for (let round = 0; round <= this.opts.discoveryRounds; round++) {
       const targets = this.pending(asked, false);
-      if (targets.length === 0 || ctx.signal?.aborted) break;
-      await Promise.all(
-        targets.map((address) =>
-          limit(async () => {
-            asked.add(address);
-            report.asked.push(address);
-            try {
-              const reply = await this.pool.call(
-                address,
-                "getTaskById",
-                req,
-                upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs),
-                { signal: ctx.signal },
-              );
-              const task = decodeTaskView(Buffer.from(reply));
-              report.answered.push(address);
-              if (task.id !== taskID) {
-                report.dropped++;
-                log.warn({ executor: address }, "executor returned a different task than asked for");
-                return;
-              }
-              copies.push(task);
-              holders.push(address);
-              this.registry.discoverFrom([task]);
-            } catch (err) {
-              if (isNotFound(err)) {
-                report.answered.push(address);
-                return;
-              }
-              const reason = describe(err);
-              report.failed.push({ address, reason });
-              log.warn({ executor: address, reason }, "executor failed");
+      if (targets.length === 0 || ctx.signal?.aborted || settled) break;
+      const calls = targets.map((address) =>
+        limit(async () => {
+          if (settled) return;
+          asked.add(address);
+          report.asked.push(address);
+          const ac = new AbortController();
+          outstanding.set(address, ac);
+          const signal = ctx.signal ? AbortSignal.any([ctx.signal, ac.signal]) : ac.signal;
+          try {
+            const task = await this.ask(
+              address,
+              "getTaskById",
+              req,
+              ctx,
+              (b) => decodeTaskView(Buffer.from(b)),
+              signal,
+            );
+            outstanding.delete(address);
+            if (settled) return;
+            report.answered.push(address);
+            const problem = task.id !== taskID ? "wrong task" : taskProblem(task);
+            if (problem !== undefined) {
+              report.dropped++;
+              countDrop(drops, problem);
+              log.warn({ executor: address, reason: problem }, "dropped the task an Executor sent");
+              return;
             }
-          }),
-        ),
+            copies.push(task);
+            holders.push(address);
+            this.registry.discoverFrom([task]);
+            onCopy(task);
+          } catch (err) {
+            outstanding.delete(address);
+            if (settled) return;
+            if (isNotFound(err)) {
+              report.answered.push(address);
+              return;
+            }
+            const reason = describe(err);
+            report.failed.push({ address, reason });
+            log.warn({ executor: address, reason }, "executor failed");
+          } finally {
+            outstanding.delete(address);
+          }
+        }),
       );
+      await Promise.race([Promise.all(calls), hedged]);
     }
+    clearTimeout(hedgeTimer);
+    settled = true;
     const { tasks, conflicts } = mergeCopies(copies);
     report.conflicts = conflicts;
     return { task: tasks.get(taskID), report, holders };

@@ -72,7 +72,8 @@ export class SimExecutor {
 
   private async respond(method: string, build: () => Buffer): Promise<Buffer> {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    // unref: a pending simulated delay must not keep a stopping process alive.
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs).unref());
     if (this.mode === "error") throw executorError("XDAT0001", "internal error: ledger unavailable");
     if (this.mode === "garbage") return Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
     return build();

@@ -6,6 +6,7 @@
  * sends is lost before the wire-level view decodes what it needs.
  */
 import * as grpc from "@grpc/grpc-js";
+import type { ConnectTarget, UpstreamConnector } from "./connect";
 
 export const METHOD_PATHS = {
   listTask: "/task.Task/ListTask",
@@ -20,6 +21,8 @@ export interface PoolOptions {
   maxResponseBytes: number;
   /** Largest reply accepted for GetPredictResult. */
   maxPredictBytes: number;
+  /** Target, TLS and DNS check per address (default: plain text to the address itself). */
+  connector?: UpstreamConnector;
 }
 
 export interface CallObserver {
@@ -43,7 +46,7 @@ export class ResponseTooLargeError extends Error {
 const EMPTY = Buffer.alloc(0);
 
 export class UpstreamPool {
-  private readonly clients = new Map<string, grpc.Client>();
+  private readonly clients = new Map<string, { client: grpc.Client; key: string }>();
   private readonly observers: CallObserver[] = [];
 
   constructor(private readonly opts: PoolOptions) {}
@@ -53,10 +56,17 @@ export class UpstreamPool {
     this.observers.push(fn);
   }
 
-  private client(address: string): grpc.Client {
-    let c = this.clients.get(address);
-    if (c === undefined) {
-      c = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  private client(address: string, conn?: ConnectTarget): grpc.Client {
+    const key = conn?.key ?? address;
+    let entry = this.clients.get(address);
+    if (entry !== undefined && entry.key !== key) {
+      // The checked IP of a host name changed: dial the new one.
+      entry.client.close();
+      entry = undefined;
+    }
+    if (entry === undefined) {
+      const c = new grpc.Client(conn?.target ?? address, conn?.credentials ?? grpc.credentials.createInsecure(), {
+        ...conn?.options,
         // One channel serves list replies and prediction payloads; each method checks its own limit.
         "grpc.max_receive_message_length": Math.max(this.opts.maxResponseBytes, this.opts.maxPredictBytes),
         "grpc.max_send_message_length": 16 * 1024 * 1024,
@@ -66,16 +76,17 @@ export class UpstreamPool {
         "grpc.max_reconnect_backoff_ms": 5_000,
         "grpc-node.max_session_memory": 64,
       });
-      this.clients.set(address, c);
+      entry = { client: c, key };
+      this.clients.set(address, entry);
     }
-    return c;
+    return entry.client;
   }
 
   /** Closes the channel of an Executor that left the set. */
   drop(address: string): void {
     const c = this.clients.get(address);
     if (c) {
-      c.close();
+      c.client.close();
       this.clients.delete(address);
     }
   }
@@ -88,13 +99,17 @@ export class UpstreamPool {
    * One unary call with a deadline. Rejects with a grpc ServiceError on failure.
    * `signal` cancels the call early (the client went away).
    */
-  call(
+  async call(
     address: string,
     method: UpstreamMethod,
     request: Buffer,
     deadline: Date,
     opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
   ): Promise<Buffer> {
+    // Before any connection: TLS choice, and the DNS check for discovered names.
+    const conn = this.opts.connector
+      ? await this.opts.connector.connect(address, deadline.getTime() - Date.now())
+      : undefined;
     const limit = method === "getPredictResult" ? this.opts.maxPredictBytes : this.opts.maxResponseBytes;
     // A throwing deserializer would surface as INTERNAL ("parsing error"): note the
     // size instead and fail the call with RESOURCE_EXHAUSTED below.
@@ -110,7 +125,7 @@ export class UpstreamPool {
         reject(Object.assign(new Error("cancelled by caller"), { code: grpc.status.CANCELLED, details: "cancelled" }));
         return;
       }
-      const call = this.client(address).makeUnaryRequest(
+      const call = this.client(address, conn).makeUnaryRequest(
         METHOD_PATHS[method],
         identity,
         deserialize,
@@ -138,7 +153,7 @@ export class UpstreamPool {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of this.clients.values()) c.client.close();
     this.clients.clear();
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Discovery of host names: a name found in a task joins the set through the allow-list,
+ * but the gateway connects only if every IP it resolves to is allowed too.
+ */
+import { FLTask, FLTasks, ListTaskRequest } from "../../src/gen/task/task";
+import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
+import { gatewayFor, rawCall, rawClient, startRawExecutor } from "../helpers/resilience";
+
+let sim: SimCluster;
+let seed: Awaited<ReturnType<typeof startRawExecutor>>;
+let hidden: string;
+
+beforeAll(async () => {
+  sim = await startSimCluster({ executors: 2, seed: 41, trainingTasks: 8 });
+  // The second simulated Executor is known only by name, from a task the seed sends.
+  const target = sim.executors[1]!;
+  hidden = `localhost:${target.port}`;
+  const requester = sim.ledger.requesters[0]!.publicKey;
+  const pointer = FLTask.fromPartial({
+    iD: "pointer-task",
+    requester,
+    status: "Finished",
+    publishTime: 1n,
+    dataSets: [{ dataID: "d", executor: sim.keys[1]!.publicKey, address: hidden }],
+  });
+  seed = await startRawExecutor(() => Buffer.from(FLTasks.encode({ fLTasks: [pointer] }).finish()));
+});
+afterAll(async () => {
+  await seed.stop();
+  await sim.stop();
+});
+
+async function listOnce(dns: { resolvedAllow?: string[] }): Promise<{
+  failed?: string;
+  ids: string[];
+  inSet: boolean;
+}> {
+  const gw = await gatewayFor(undefined, {
+    seeds: [seed.address],
+    executors: { discoveryAllow: ["localhost:*"], dns },
+  });
+  const c = rawClient(gw.grpcPort);
+  try {
+    const body = Buffer.from(
+      ListTaskRequest.encode({
+        pubKey: sim.ledger.requesters[0]!.publicKey,
+        status: "",
+        timeStart: 0n,
+        timeEnd: 2n ** 62n,
+        limit: 0n,
+      }).finish(),
+    );
+    const r = await rawCall(c, "ListTask", body, { deadlineMs: 5000 });
+    expect(r.err).toBeUndefined();
+    return {
+      failed: r.trailers["dai-executors-failed"],
+      ids: FLTasks.decode(r.body!).fLTasks.map((t) => t.iD),
+      inSet: gw.registry.get(hidden) !== undefined,
+    };
+  } finally {
+    c.close();
+    await gw.stop();
+  }
+}
+
+test("a discovered name with no allowed IP pattern is refused before any connection", async () => {
+  const before = sim.executors[1]!.calls.ListTask!;
+  const r = await listOnce({});
+  expect(r.inSet).toBe(true);
+  expect(r.failed).toBe(hidden);
+  expect(r.ids).toEqual(["pointer-task"]);
+  expect(sim.executors[1]!.calls.ListTask).toBe(before); // never reached
+});
+
+test("a discovered name resolving only to IPs outside resolvedAllow is refused", async () => {
+  const before = sim.executors[1]!.calls.ListTask!;
+  const r = await listOnce({ resolvedAllow: ["10.0.0.0/8"] });
+  expect(r.failed).toBe(hidden);
+  expect(sim.executors[1]!.calls.ListTask).toBe(before);
+});
+
+test("a discovered name whose every IP is allowed is asked in the same call", async () => {
+  const before = sim.executors[1]!.calls.ListTask!;
+  const r = await listOnce({ resolvedAllow: ["127.0.0.0/8", "::1/128"] });
+  expect(r.failed).toBeUndefined();
+  expect(sim.executors[1]!.calls.ListTask).toBe(before + 1);
+  const own = [...sim.ledger.holdings.get(1)!];
+  expect(r.ids.filter((id) => own.includes(id)).length).toBeGreaterThan(0);
+});
