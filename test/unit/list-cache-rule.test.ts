@@ -158,7 +158,9 @@ describe("ListAnswerCache over random request sequences", () => {
           const base = requests[0]!.q;
           for (const r of requests) {
             now += r.advanceMs;
-            const keyed = r.sameKey ? { ...r.q, pubKey: base.pubKey, status: base.status, timeStart: base.timeStart } : r.q;
+            const keyed = r.sameKey
+              ? { ...r.q, pubKey: base.pubKey, status: base.status, timeStart: base.timeStart }
+              : r.q;
             const q = r.live ? { ...keyed, timeEnd: BigInt(now) * 1_000_000n } : keyed;
             const answer = await cache.list(q, { deadline: Date.now() + 5000, requestId: "t" });
             const fresh = selectForList(ledger, q);
