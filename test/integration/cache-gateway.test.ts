@@ -197,7 +197,7 @@ describe.each<[Backend]>([["memory"], ["redis"]])("cache through the gateway (%s
     const q = stock(requester(0), { limit: 7n, status: "Finished" });
     const p1 = await listWithTrailers(client, q);
     expect(p1.trailers.get("dai-executors-failed")).toBe(sim.executors[2]!.address);
-    const calls = sim.executors[0]!.calls.ListTask;
+    const calls = sim.executors[0]!.calls.ListTask!;
     const p2 = await listWithTrailers(client, stock(requester(0), { limit: 7n, status: "Finished" }));
     expect(p2.trailers.get("dai-cache")).toBe("miss");
     expect(sim.executors[0]!.calls.ListTask).toBe(calls + 1);

@@ -20,7 +20,7 @@ const NOW_MS = 1_764_316_800_000;
 const NOW_NS = BigInt(NOW_MS) * 1_000_000n;
 const KEYS = [0, 1, 2, 3].map((i) => Buffer.alloc(64, i + 1));
 
-const taskArb = fc.record({
+const taskArb: fc.Arbitrary<TaskSpec> = fc.record({
   requester: fc.integer({ min: 0, max: 3 }),
   executors: fc.uniqueArray(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }),
   status: fc.constantFrom(...KNOWN_STATUSES),
@@ -31,7 +31,14 @@ const taskArb = fc.record({
   ),
 });
 
-function buildLedger(specs: fc.RecordValue<typeof taskArb>[]): TaskView[] {
+interface TaskSpec {
+  requester: number;
+  executors: number[];
+  status: string;
+  publishOffset: bigint;
+}
+
+function buildLedger(specs: TaskSpec[]): TaskView[] {
   return specs.map((s, i) =>
     decodeTaskView(
       Buffer.from(
