@@ -4,7 +4,7 @@
  * 3-master Redis Cluster built with `redis-cli --cluster create`.
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -51,6 +51,8 @@ export class RedisProcess {
     readonly port: number,
     private readonly dir: string,
     private readonly extraArgs: string[] = [],
+    /** Arguments before the options (a config file, `--sentinel`); replaces the data-node defaults. */
+    private readonly leadingArgs?: string[],
   ) {}
 
   get url(): string {
@@ -66,21 +68,23 @@ export class RedisProcess {
   }
 
   async start(): Promise<void> {
-    const args = [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      this.dir,
-      "--protected-mode",
-      "no",
-      ...this.extraArgs,
-    ];
+    const args = this.leadingArgs
+      ? [...this.leadingArgs]
+      : [
+          "--port",
+          String(this.port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          this.dir,
+          "--protected-mode",
+          "no",
+          ...this.extraArgs,
+        ];
     const proc = spawn("redis-server", args, { stdio: "ignore" });
     this.proc = proc;
     await waitFor(
@@ -170,4 +174,53 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export interface RedisSentinel {
+  master: RedisProcess;
+  sentinel: RedisProcess;
+  /** The master's name the Sentinel monitors. */
+  name: string;
+  stop(): Promise<void>;
+}
+
+/** A master and one Sentinel monitoring it (quorum 1). */
+export async function startRedisSentinel(name = "daimaster"): Promise<RedisSentinel> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dai-redis-sentinel-"));
+  const master = new RedisProcess(await freeRedisPort(), dir);
+  await master.start();
+  const port = await freeRedisPort();
+  const conf = path.join(dir, "sentinel.conf");
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      "bind 127.0.0.1",
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 2000`,
+      "",
+    ].join("\n"),
+  );
+  const sentinel = new RedisProcess(port, dir, [], [conf, "--sentinel"]);
+  try {
+    await sentinel.start();
+    await waitFor(
+      async () => (await sentinel.cli("sentinel", "get-master-addr-by-name", name)).includes(String(master.port)),
+      10000,
+      "sentinel to know its master",
+    );
+  } catch (err) {
+    await Promise.all([master.kill(), sentinel.kill()]);
+    throw err;
+  }
+  return {
+    master,
+    sentinel,
+    name,
+    async stop() {
+      await Promise.all([master.kill(), sentinel.kill()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,7 +5,14 @@
 import { MemoryStore } from "../../src/cache/memory-store";
 import { RedisStore } from "../../src/cache/redis-store";
 import { CacheStats, type CacheStore } from "../../src/cache/store";
-import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from "../helpers/redis";
+import {
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisProcess,
+  type RedisSentinel,
+} from "../helpers/redis";
 import { memoryLogger } from "../helpers/quiet-log";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +125,27 @@ contract(
     expect(counts.filter((c) => c > 0).length).toBeGreaterThanOrEqual(2);
     await s.close();
     await cluster?.stop();
+  },
+);
+
+let sentinel: RedisSentinel | undefined;
+contract(
+  "Redis through Sentinel",
+  async () => {
+    sentinel = await startRedisSentinel();
+    const s = new RedisStore(
+      { sentinel: { name: sentinel.name, nodes: [sentinel.sentinel.address] }, keyPrefix: "t:", timeoutMs: 300 },
+      new CacheStats(),
+      memoryLogger().log,
+    );
+    expect(await s.waitReady(10_000)).toBe(true);
+    return s;
+  },
+  async (s) => {
+    // The data really went to the master the Sentinel named.
+    expect(Number((await sentinel!.master.cli("dbsize")).trim())).toBeGreaterThan(0);
+    await s.close();
+    await sentinel?.stop();
   },
 );
 
