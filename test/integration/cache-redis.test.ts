@@ -81,10 +81,14 @@ test("Redis killed mid-run and restarted: no client-visible error, the cache byp
         await sleep(15);
       }
     })();
-    await sleep(500);
+    const waitUntil = async (ok: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !ok()) await sleep(20);
+    };
+    await waitUntil(() => seen.includes("hit") && seen.length >= 5);
     const killedAt = seen.length;
     await redis.kill();
-    await sleep(800);
+    await waitUntil(() => seen.length >= killedAt + 10);
     const restartedAt = seen.length;
     await redis.start();
     const until = Date.now() + 10_000;
@@ -140,7 +144,7 @@ describe("two gateway replicas sharing one Redis", () => {
     // Cold key, both replicas at once, slow Executors: the lease makes it one fan-out.
     for (const e of sim.executors) {
       e.resetCalls();
-      e.latencyMs = 150;
+      e.latencyMs = 400;
     }
     const cold = stock(requester(1), { status: "Finished" });
     const answers = await Promise.all(
@@ -160,10 +164,40 @@ describe("two gateway replicas sharing one Redis", () => {
   });
 });
 
+test("when the leader's answer is partial (not stored), followers on the other replica stop waiting as soon as it lets go", async () => {
+  const redis = await startRedis();
+  try {
+    const cfg = { redis: { url: redis.url, keyPrefix: "partial:" }, cache: { leaseWaitMs: 8000 } };
+    const a = await gateway(cfg);
+    const b = await gateway(cfg);
+    await listWithTrailers(a.client, stock(requester(0)));
+    await listWithTrailers(b.client, stock(requester(0)));
+    sim.executors[3]!.mode = "error";
+    for (const e of sim.executors) e.latencyMs = 200;
+    const q = stock(requester(2));
+    const leader = listWithTrailers(a.client, q);
+    await sleep(50);
+    const started = Date.now();
+    const follower = await listWithTrailers(b.client, q);
+    await leader;
+    // Far below leaseWaitMs: it did not sit out the whole wait.
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(follower.trailers.get("dai-executors-failed")).toBe(sim.executors[3]!.address);
+  } finally {
+    await Promise.all(gateways.map((g) => g.close()));
+    gateways = [];
+    await redis.stop();
+  }
+});
+
 test("a 3-master Redis Cluster backs the cache of two replicas", async () => {
   const cluster = await startRedisCluster(3);
   try {
-    const cfg = { redis: { cluster: cluster.addresses, keyPrefix: "c:" }, cache: { redisTimeoutMs: 500 } };
+    // No refresh-ahead: the only fan-outs are the misses below.
+    const cfg = {
+      redis: { cluster: cluster.addresses, keyPrefix: "c:" },
+      cache: { redisTimeoutMs: 500, refreshAheadMs: 0 },
+    };
     const a = await gateway(cfg);
     const b = await gateway(cfg);
     const keys = [requester(0), requester(1), requester(2), Buffer.alloc(0)];
@@ -172,7 +206,6 @@ test("a 3-master Redis Cluster backs the cache of two replicas", async () => {
       expect(r.trailers.get("dai-cache")).toBe("miss");
     }
     const calls = upstreamCalls(sim, "ListTask");
-    await sleep(1100); // b pulls the shared Executor set
     for (const k of keys) {
       const q = stock(k);
       const r = await listWithTrailers(b.client, q);
