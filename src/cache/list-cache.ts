@@ -64,10 +64,17 @@ export class ListAnswerCache {
     return `v${FORMAT}:l:${setId}:${h}`;
   }
 
+  /** The in-process store hands back the same Buffer on every hit: decode it once. */
+  private readonly decoded = new WeakMap<Buffer, ListEntry>();
+
   private decode(buf: Buffer | undefined): ListEntry | undefined {
     if (!buf) return undefined;
+    const known = this.decoded.get(buf);
+    if (known) return known;
     try {
-      return decodeListEntry(buf);
+      const entry = decodeListEntry(buf);
+      this.decoded.set(buf, entry);
+      return entry;
     } catch {
       return undefined; // another format or damaged: a miss
     }
