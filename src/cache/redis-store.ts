@@ -48,7 +48,8 @@ export class RedisStore implements CacheStore {
     private readonly log: Logger,
   ) {
     const common = {
-      commandTimeout: opts.timeoutMs,
+      // Our own race decides; ioredis's timeout only reclaims commands that never answer.
+      commandTimeout: opts.timeoutMs * 2,
       connectTimeout: Math.max(1000, opts.timeoutMs * 10),
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
@@ -117,7 +118,9 @@ export class RedisStore implements CacheStore {
   private raced<T>(p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), this.opts.timeoutMs);
+      // After a stalled event loop the timer and the reply are due together; timers run
+      // first, so give pending I/O one turn before calling it a timeout.
+      timer = setTimeout(() => setImmediate(() => reject(new TimeoutError())), this.opts.timeoutMs);
     });
     p.catch(() => {}); // a late rejection after the timeout is expected, not unhandled
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));

@@ -51,7 +51,9 @@ describe.each<[Backend]>([["memory"], ["redis"]])("cache through the gateway (%s
 
   async function gateway(cache: ConfigInput["cache"] = {}): Promise<GatewayHandle> {
     const redisCfg = redis ? { url: redis.url, keyPrefix: `t${prefixes++}:` } : {};
-    const g = await startCachedGateway(sim, { cache, redis: redisCfg });
+    // Redis timeouts are tested on their own (cache-store.test.ts); here a loaded CI machine
+    // must not turn a slow-but-working Redis into "bypass".
+    const g = await startCachedGateway(sim, { cache: { redisTimeoutMs: 1000, ...cache }, redis: redisCfg });
     gateways.push(g);
     if (redis) {
       const store = g.gw.cache.store as unknown as { waitReady(ms: number): Promise<boolean> };
@@ -144,18 +146,18 @@ describe.each<[Backend]>([["memory"], ["redis"]])("cache through the gateway (%s
     // Served from the cache: the change is not seen at once...
     expect(first.trailers.get("dai-cache")).toBe("hit");
     expect(statusOf(first.tasks)).toBe(oldStatus);
-    let seenAt = 0;
-    while (Date.now() - changedAt < ttl + 1000) {
+    // Poll past the TTL. Whatever the machine's load, every request sent once the TTL has run
+    // out since the change must see it (the entry predates the change, so it expired by then).
+    const polls: { sentAt: number; status?: string }[] = [];
+    while (Date.now() - changedAt < ttl + 400) {
+      const sentAt = Date.now();
       const r = await listWithTrailers(client, stock(pick!.key));
-      if (statusOf(r.tasks) === "Finished") {
-        seenAt = Date.now();
-        break;
-      }
+      polls.push({ sentAt, status: statusOf(r.tasks) });
       await sleep(20);
     }
-    // ...but within the TTL (plus one poll interval and a fan-out).
-    expect(seenAt).toBeGreaterThan(0);
-    expect(seenAt - changedAt).toBeLessThanOrEqual(ttl + 100);
+    const late = polls.filter((p) => p.sentAt >= changedAt + ttl);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late.every((p) => p.status === "Finished")).toBe(true);
   });
 
   test("dai-cache-control: no-cache forces a fan-out and refills the entry", async () => {

@@ -41,7 +41,9 @@ afterEach(async () => {
 });
 
 async function gateway(input: Parameters<typeof startCachedGateway>[1]): Promise<GatewayHandle> {
-  const g = await startCachedGateway(sim, input);
+  // Redis timeouts are tested on their own (cache-store.test.ts); a loaded CI machine must not
+  // turn a slow-but-working Redis into "bypass" here.
+  const g = await startCachedGateway(sim, { ...input, cache: { redisTimeoutMs: 1000, ...input?.cache } });
   gateways.push(g);
   const store = g.gw.cache.store as unknown as { waitReady(ms: number): Promise<boolean> };
   expect(await store.waitReady(10_000)).toBe(true);
@@ -63,7 +65,7 @@ test("Redis killed mid-run and restarted: no client-visible error, the cache byp
   try {
     const { client, gw } = await gateway({
       redis: { url: redis.url },
-      cache: { listTtlMs: 200, refreshAheadMs: 0, redisTimeoutMs: 100 },
+      cache: { listTtlMs: 200, refreshAheadMs: 0 },
     });
     const seen: string[] = [];
     const errors: unknown[] = [];
@@ -118,7 +120,8 @@ describe("two gateway replicas sharing one Redis", () => {
   });
 
   test("discovery on one is visible to the other (through its own allow-list); one fan-out serves both", async () => {
-    const shared = { redis: { url: redis.url, keyPrefix: "pair:" }, cache: { executorSyncMs: 100 } };
+    // A generous lease wait: on a loaded machine the leader's fan-out may take a while.
+    const shared = { redis: { url: redis.url, keyPrefix: "pair:" }, cache: { executorSyncMs: 100, leaseWaitMs: 8000 } };
     const a = await gateway(shared);
     const b = await gateway(shared);
     // A replica that allows no discovery learns nothing from the shared set.
@@ -196,7 +199,7 @@ test("a 3-master Redis Cluster backs the cache of two replicas", async () => {
     // No refresh-ahead: the only fan-outs are the misses below.
     const cfg = {
       redis: { cluster: cluster.addresses, keyPrefix: "c:" },
-      cache: { redisTimeoutMs: 500, refreshAheadMs: 0 },
+      cache: { refreshAheadMs: 0 },
     };
     const a = await gateway(cfg);
     const b = await gateway(cfg);

@@ -184,7 +184,7 @@ describe("RedisStore when Redis dies and comes back", () => {
         if (i > 0) expect(r.ok).toBe(false);
         await sleep(10);
       }
-      expect(worst).toBeLessThanOrEqual(timeoutMs + 50);
+      expect(worst).toBeLessThanOrEqual(timeoutMs + 150);
       expect(store.healthy).toBe(false);
       await redis.start();
       expect(await store.waitReady(10_000)).toBe(true);
@@ -214,7 +214,7 @@ describe("RedisStore when Redis dies and comes back", () => {
       const t0 = Date.now();
       const r = await store.get("x");
       expect(r.ok).toBe(false);
-      expect(Date.now() - t0).toBeLessThanOrEqual(timeoutMs + 50);
+      expect(Date.now() - t0).toBeLessThanOrEqual(timeoutMs + 150);
       expect(stats.storeTimeouts).toBe(1);
       const t1 = Date.now();
       expect((await store.get("x")).ok).toBe(false); // bypassed at once while slow
