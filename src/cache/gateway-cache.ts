@@ -1,6 +1,6 @@
 /**
  * Builds the cache from configuration: Redis when `redis.url`, `redis.cluster` or
- * `redis.sentinel` is set, otherwise the in-process LRU (the embedded default).
+ * `redis.sentinel.nodes` is set, otherwise the in-process LRU (the embedded default).
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema";
@@ -27,12 +27,12 @@ export class GatewayCache {
     const { redis, cache } = config;
     const clog = log.child({ component: "cache" });
     this.store =
-      redis.url || redis.cluster.length > 0 || redis.sentinel
+      redis.url !== "" || redis.cluster.length > 0 || redis.sentinel.nodes.length > 0
         ? new RedisStore(
             {
-              url: redis.url,
+              url: redis.url || undefined,
               cluster: redis.cluster,
-              sentinel: redis.sentinel,
+              sentinel: redis.sentinel.nodes.length > 0 ? redis.sentinel : undefined,
               keyPrefix: redis.keyPrefix,
               timeoutMs: cache.redisTimeoutMs,
             },

@@ -144,23 +144,25 @@ export const configSchema = z.strictObject({
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
     })
     .prefault({}),
-  /** Shared cache of gateway replicas; absent `url`, `cluster` and `sentinel` = in-process cache. */
+  /** Shared cache of gateway replicas; no `url`, `cluster` or `sentinel.nodes` = in-process cache. */
   redis: z
     .strictObject({
-      /** `redis://[user:pass@]host:port[/db]` or `rediss://...` (single node). */
+      /** `redis://[user:pass@]host:port[/db]` or `rediss://...` (single node); "" = none. */
       url: z
-        .string()
-        .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
-        .optional(),
+        .union([z.literal(""), z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")])
+        .default(""),
       /** Redis Cluster startup nodes (`host:port`); takes precedence over `url`. */
       cluster: z.array(hostPort).default([]),
-      /** Redis Sentinel: the master's name and the sentinels (`host:port`). */
+      /** Redis Sentinel: the master's name and the sentinels (`host:port`); no nodes = not used. */
       sentinel: z
         .strictObject({
-          name: z.string().min(1),
-          nodes: z.array(hostPort).min(1),
+          name: z.string().default(""),
+          nodes: z.array(hostPort).default([]),
         })
-        .optional(),
+        .prefault({})
+        .refine((v) => v.nodes.length === 0 || v.name !== "", {
+          message: "name: the master's name is needed with sentinel nodes",
+        }),
       /** Prepended to every key, so several gateways can share one Redis. */
       keyPrefix: z.string().max(64).default("dai-gateway:"),
     })
