@@ -26,7 +26,7 @@ import type { CacheStats, CacheStore } from "./store";
 export type TaskFetcher = (
   taskID: string,
   ctx: CallContext,
-  scope?: { only?: readonly string[]; skip?: Iterable<string> },
+  scope?: { only?: readonly string[]; skip?: Iterable<string>; prior?: TaskView },
 ) => Promise<GetOutcome>;
 
 export interface TaskCacheOptions {
@@ -178,7 +178,7 @@ export class TaskCache {
         outcome =
           first.task && isTerminal(first.task.status)
             ? first
-            : combine(first, await this.fetch(taskID, shared, { skip: first.report.asked }));
+            : combine(first, await this.fetch(taskID, shared, { skip: first.report.asked, prior: first.task }));
       } else {
         outcome = await this.fetch(taskID, shared);
       }
