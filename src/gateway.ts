@@ -1,12 +1,13 @@
 /**
  * Wires the data path together: api (Task service) -> fan-out and merge ->
- * upstream pool and discovery (-> cache, later), plus the HTTP side.
+ * upstream pool and discovery, with the answer cache in front of the fan-out, plus the HTTP side.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
+import { GatewayCache } from "./cache/gateway-cache";
 import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
 import { PredictService } from "./fanout/predict-service";
@@ -27,6 +28,7 @@ export interface RunningGateway {
   /** Per-Executor circuit state (metrics, `/v1/executors`, CLI). */
   health: ExecutorHealth;
   admission: CallAdmission;
+  cache: GatewayCache;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
   const fanout = new TaskFanout(registry, pool, config.executors, log, health);
-  const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log);
+  const cache = new GatewayCache(config, registry, fanout, log);
+  const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
   cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
 
   const admission = new CallAdmission(config.api);
@@ -102,6 +105,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     cluster,
     health,
     admission,
+    cache,
     /**
      * Graceful stop: readiness false and new calls refused (UNAVAILABLE) at once;
      * in-flight calls get up to `shutdownGraceMs` to finish; then the server, the
@@ -123,6 +127,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       });
       await http.close();
       pool.close();
+      await cache.close();
     },
   };
 }

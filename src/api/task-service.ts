@@ -181,7 +181,7 @@ export function createTaskService(
           report,
         );
       }
-      if (report.asked.length > 0 && report.answered.length === 0) {
+      if (report.asked.length > 0 && report.answered.length === 0 && answer.cache !== "stale") {
         throw new GatewayError(
           grpc.status.UNAVAILABLE,
           `no Executor answered (${report.failed.length} failed)`,

@@ -144,6 +144,68 @@ export const configSchema = z.strictObject({
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
     })
     .prefault({}),
+  /** Shared cache of gateway replicas; no `url`, `cluster` or `sentinel.nodes` = in-process cache. */
+  redis: z
+    .strictObject({
+      /** `redis://[user:pass@]host:port[/db]` or `rediss://...` (single node); "" = none. */
+      url: z
+        .union([z.literal(""), z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")])
+        .default(""),
+      /** Redis Cluster startup nodes (`host:port`); takes precedence over `url`. */
+      cluster: z.array(hostPort).default([]),
+      /** Redis Sentinel: the master's name and the sentinels (`host:port`); no nodes = not used. */
+      sentinel: z
+        .strictObject({
+          name: z.string().default(""),
+          nodes: z.array(hostPort).default([]),
+        })
+        .prefault({})
+        .refine((v) => v.nodes.length === 0 || v.name !== "", {
+          message: "name: the master's name is needed with sentinel nodes",
+        }),
+      /** Prepended to every key, so several gateways can share one Redis. */
+      keyPrefix: z.string().max(64).default("dai-gateway:"),
+    })
+    .prefault({}),
+  cache: z
+    .strictObject({
+      /** How long a merged ListTask answer is served as fresh. */
+      listTtlMs: ms(2000),
+      /** How long a non-terminal task fetched by ID is served as fresh. */
+      taskTtlMs: ms(2000),
+      /** How long a Finished/Failed/Rejected task is kept (they never change). */
+      terminalTtlMs: ms(600_000),
+      /** Revalidate in the background once an entry is this close to its TTL (0: never ahead). */
+      refreshAheadMs: z.number().int().min(0).default(500),
+      /** After the TTL, serve the old answer at once (dai-cache: stale) for this long while refreshing. */
+      staleGraceMs: z.number().int().min(0).default(0),
+      /** When every Executor is unreachable, serve answers up to this old (dai-cache: stale). */
+      maxStaleMs: z.number().int().min(0).default(60_000),
+      /** Every Redis operation gives up (and the request bypasses the cache) after this long. */
+      redisTimeoutMs: ms(100),
+      /** A "timeEnd = now" request is fetched up to now + this, so later "now"s hit the same entry. */
+      liveHorizonMs: ms(60_000),
+      /** Smallest limit a cached ListTask fetch uses (a larger entry answers more limits exactly). */
+      listFetchLimit: z.number().int().min(1).default(100),
+      /** Largest value stored; larger answers are served but not cached. */
+      maxEntryBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(8 * 1024 * 1024),
+      /** Bound of the in-process cache, in bytes. */
+      memoryMaxBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(256 * 1024 * 1024),
+      /** Cross-replica fetch lease; followers wait at most `leaseWaitMs` for the leader's entry. */
+      leaseMs: ms(5000),
+      leaseWaitMs: z.number().int().min(0).default(1000),
+      /** How often a replica reads the Executor set other replicas shared through Redis. */
+      executorSyncMs: ms(1000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -43,6 +43,12 @@ export class GatewayError extends Error {
   }
 }
 
+/** The cache in front of the fan-out (src/cache). */
+export interface AnswerCache {
+  list(q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer>;
+  get(taskID: string, ctx: CallContext, opts?: ReadOptions): Promise<GetAnswer>;
+}
+
 export class ClusterTasks {
   constructor(
     private readonly fanout: TaskFanout,
@@ -50,14 +56,17 @@ export class ClusterTasks {
     private readonly pool: UpstreamPool,
     private readonly opts: { callTimeoutMs: number },
     private readonly log: Logger,
+    private readonly cache?: AnswerCache,
   ) {}
 
-  async list(q: ListQuery, ctx: CallContext, _opts: ReadOptions = {}): Promise<ListAnswer> {
+  async list(q: ListQuery, ctx: CallContext, opts: ReadOptions = {}): Promise<ListAnswer> {
+    if (this.cache) return this.cache.list(q, ctx, opts);
     const { tasks, report } = await this.fanout.list(q, ctx);
     return { tasks, report, cache: "bypass" };
   }
 
-  async get(taskID: string, ctx: CallContext, _opts: ReadOptions = {}): Promise<GetAnswer> {
+  async get(taskID: string, ctx: CallContext, opts: ReadOptions = {}): Promise<GetAnswer> {
+    if (this.cache) return this.cache.get(taskID, ctx, opts);
     const { task, report } = await this.fanout.getTask(taskID, ctx);
     return { task, report, cache: "bypass" };
   }

@@ -188,10 +188,17 @@ export class TaskFanout {
    * change (a copy in a terminal status: stragglers are cancelled, counted neither as
    * answered nor failed) or `hedgeDelayMs` after the first copy arrived (stragglers are
    * cancelled and named in the failed trailer: a more advanced copy may have been missed).
+   * `scope.only` limits the call to those Executors (e.g. known holders of the task);
+   * `scope.skip` leaves out Executors already asked; `scope.prior`, a copy those already
+   * returned, starts the hedge as if it had just arrived in this call.
    */
-  async getTask(taskID: string, ctx: CallContext): Promise<GetOutcome> {
+  async getTask(
+    taskID: string,
+    ctx: CallContext,
+    scope: { only?: readonly string[]; skip?: Iterable<string>; prior?: TaskView } = {},
+  ): Promise<GetOutcome> {
     const report = new FanoutReport();
-    const asked = new Set<string>();
+    const asked = new Set<string>(scope.skip);
     const copies: TaskView[] = [];
     const holders: string[] = [];
     const limit = pLimit(this.opts.concurrency);
@@ -227,8 +234,9 @@ export class TaskFanout {
       settle();
     };
 
+    if (scope.prior) onCopy(scope.prior);
     for (let round = 0; round <= this.opts.discoveryRounds; round++) {
-      const targets = this.pending(asked, false);
+      const targets = this.pending(asked, false).filter((a) => !scope.only || scope.only.includes(a));
       if (targets.length === 0 || ctx.signal?.aborted || settled) break;
       const calls = targets.map((address) =>
         limit(async () => {

@@ -66,6 +66,11 @@ export class SimExecutor {
     return [...this.tasks.keys()];
   }
 
+  /** The tasks this Executor holds now (tests compute expected answers from them). */
+  taskViews(): TaskView[] {
+    return [...this.tasks.values()];
+  }
+
   resetCalls(): void {
     for (const k of Object.keys(this.calls)) this.calls[k] = 0;
   }

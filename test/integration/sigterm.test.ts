@@ -95,8 +95,9 @@ test("SIGTERM under load: in-flight calls finish, new calls are refused, readine
   try {
     // Warm the channels, then put load on: 20 calls in flight when SIGTERM arrives.
     expect((await rawCall(client, "ListTask", body, { deadlineMs: 5000 })).err).toBeUndefined();
+    // no-cache: otherwise the warm-up's cached answer serves them at once and nothing is in flight.
     const inFlight: Promise<RawReply>[] = Array.from({ length: 20 }, () =>
-      rawCall(client, "ListTask", body, { deadlineMs: 10_000 }),
+      rawCall(client, "ListTask", body, { deadlineMs: 10_000, metadata: { "dai-cache-control": "no-cache" } }),
     );
     await new Promise((r) => setTimeout(r, LATENCY_MS / 4));
     const signalledAt = Date.now();

@@ -1,0 +1,209 @@
+/**
+ * Merged ListTask answers, cached so that requests differing only in timeEnd (and,
+ * where exactly answerable, in limit) share one fan-out. See list-rule.ts for when an
+ * entry answers a request, and README "Cache" for the whole contract.
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import type { ListAnswer, ReadOptions } from "../fanout/cluster-tasks";
+import { FanoutReport, type CallContext } from "../fanout/report";
+import type { ListOutcome } from "../fanout/task-fanout";
+import type { ListQuery } from "../merge/filter";
+import { decodeListEntry, encodeListEntry, FORMAT, type ListEntry } from "./entry-codec";
+import type { ExecutorSetView } from "./executor-set";
+import { SingleFlight } from "./flight";
+import { leaseKey, waitForEntry } from "./lease";
+import { answerFromSnapshot, planListFetch, wasCut, type ListFetchPlan, type ListRuleOptions } from "./list-rule";
+import type { CacheStats, CacheStore } from "./store";
+
+export type ListFetcher = (q: ListQuery, ctx: CallContext) => Promise<ListOutcome>;
+
+export interface ListCacheOptions extends ListRuleOptions {
+  listTtlMs: number;
+  refreshAheadMs: number;
+  staleGraceMs: number;
+  maxStaleMs: number;
+  maxEntryBytes: number;
+  leaseMs: number;
+  leaseWaitMs: number;
+  /** Deadline of a background revalidation. */
+  backgroundDeadlineMs: number;
+}
+
+interface Fetched {
+  entry: ListEntry;
+  report: FanoutReport;
+}
+
+export function reportFromEntry(answered: readonly string[]): FanoutReport {
+  const r = new FanoutReport();
+  r.asked.push(...answered);
+  r.answered.push(...answered);
+  return r;
+}
+
+export class ListAnswerCache {
+  private readonly flights = new SingleFlight<Fetched>();
+
+  constructor(
+    private readonly store: CacheStore,
+    private readonly set: ExecutorSetView,
+    private readonly fetch: ListFetcher,
+    private readonly opts: ListCacheOptions,
+    private readonly stats: CacheStats,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The key of an entry: format, Executor set, and the request without timeEnd and limit. */
+  key(setId: string, q: ListQuery, windowClass: string): string {
+    const h = createHash("sha256")
+      .update(`${q.pubKey.toString("hex")}|${q.status}|${q.timeStart}|${windowClass}`)
+      .digest("hex")
+      .slice(0, 32);
+    return `v${FORMAT}:l:${setId}:${h}`;
+  }
+
+  /** The in-process store hands back the same Buffer on every hit: decode it once. */
+  private readonly decoded = new WeakMap<Buffer, ListEntry>();
+
+  private decode(buf: Buffer | undefined): ListEntry | undefined {
+    if (!buf) return undefined;
+    const known = this.decoded.get(buf);
+    if (known) return known;
+    try {
+      const entry = decodeListEntry(buf);
+      this.decoded.set(buf, entry);
+      return entry;
+    } catch {
+      return undefined; // another format or damaged: a miss
+    }
+  }
+
+  async list(q: ListQuery, ctx: CallContext, ro: ReadOptions = {}): Promise<ListAnswer> {
+    await this.set.pull();
+    const plan = planListFetch(q, this.now(), this.opts);
+    const key = this.key(this.set.setId(), q, plan.windowClass);
+    const got = await this.store.get(key);
+    let bypass = !got.ok;
+    const old = got.ok ? this.decode(got.value) : undefined;
+    const oldAnswer = old && answerFromSnapshot(old, q);
+    const age = old ? this.now() - old.fetchedAtMs : Infinity;
+
+    if (oldAnswer && !ro.noCache) {
+      const { listTtlMs: ttl, refreshAheadMs, staleGraceMs } = this.opts;
+      if (age < ttl) {
+        if (age >= ttl - refreshAheadMs) this.revalidate(key, q, plan);
+        this.stats.hits++;
+        return { tasks: oldAnswer, report: reportFromEntry(old.answered), cache: "hit" };
+      }
+      if (age < ttl + staleGraceMs) {
+        this.revalidate(key, q, plan);
+        this.stats.stale++;
+        return { tasks: oldAnswer, report: reportFromEntry(old.answered), cache: "stale" };
+      }
+    }
+
+    const flightKey = `${key}|${plan.fetch.limit}`;
+    const work = () => this.fetchAndStore(key, q, plan, ctx, old?.fetchedAtMs ?? 0, !bypass && !ro.noCache);
+    // no-cache forces a fan-out of its own; everyone else joins a running one.
+    const fetched = ro.noCache ? await work() : await this.flights.run(flightKey, work).promise;
+    if (!this.store.healthy && this.store.shared) bypass = true;
+    const { report } = fetched;
+
+    if (report.asked.length > 0 && report.answered.length === 0 && oldAnswer && age <= this.opts.maxStaleMs) {
+      // Every Executor failed: an old complete answer beats none; the trailer says so.
+      this.stats.stale++;
+      return { tasks: oldAnswer, report, cache: "stale" };
+    }
+    const answer = answerFromSnapshot(fetched.entry, q);
+    if (answer) {
+      this.count(bypass);
+      return { tasks: answer, report, cache: bypass ? "bypass" : "miss" };
+    }
+    // The shared fetch cannot answer this request exactly (e.g. a larger limit): ask for it as is.
+    this.stats.fetches++;
+    const direct = await this.fetch(q, ctx);
+    this.count(bypass);
+    return { tasks: direct.tasks, report: direct.report, cache: bypass ? "bypass" : "miss" };
+  }
+
+  private count(bypass: boolean): void {
+    if (bypass) this.stats.bypass++;
+    else this.stats.misses++;
+  }
+
+  private revalidate(key: string, q: ListQuery, plan: ListFetchPlan): void {
+    const ctx: CallContext = { deadline: this.now() + this.opts.backgroundDeadlineMs, requestId: "revalidate" };
+    const { leader, promise } = this.flights.run(`${key}|${plan.fetch.limit}`, () =>
+      this.fetchAndStore(key, q, plan, ctx, 0, true),
+    );
+    if (!leader) return;
+    this.stats.revalidations++;
+    promise.catch((err: unknown) => this.log.debug({ err }, "background revalidation failed"));
+  }
+
+  private async fetchAndStore(
+    key: string,
+    q: ListQuery,
+    plan: ListFetchPlan,
+    ctx: CallContext,
+    oldFetchedAt: number,
+    useLease: boolean,
+  ): Promise<Fetched> {
+    let leased = false;
+    if (this.store.shared && useLease) {
+      const lease = await this.store.lease(leaseKey(key), this.opts.leaseMs);
+      leased = lease.ok && lease.value;
+      if (lease.ok && !lease.value) {
+        // Another replica is fetching this: wait (bounded) for its entry.
+        const until = Math.min(this.now() + this.opts.leaseWaitMs, ctx.deadline - 50);
+        const entry = await waitForEntry(
+          this.store,
+          key,
+          decodeListEntry,
+          (e) => e.fetchedAtMs > oldFetchedAt && this.now() - e.fetchedAtMs < this.opts.listTtlMs,
+          until,
+          ctx.signal,
+        );
+        if (entry) {
+          this.stats.leaseWaitHits++;
+          return { entry, report: reportFromEntry(entry.answered) };
+        }
+      }
+    }
+    try {
+      this.stats.fetches++;
+      // Followers share this fetch: one client going away must not cancel it for the others.
+      const outcome = await this.fetch(plan.fetch, { deadline: ctx.deadline, requestId: ctx.requestId });
+      await this.set.publish();
+      const entry: ListEntry = {
+        fetchedAtMs: this.now(),
+        fetchEnd: plan.fetch.timeEnd,
+        fetchLimit: plan.fetch.limit,
+        cut: wasCut(outcome.tasks, plan.fetch.limit),
+        tasks: outcome.tasks,
+        answered: outcome.report.answered,
+      };
+      await this.maybeStore(q, plan, entry, outcome.report);
+      return { entry, report: outcome.report };
+    } finally {
+      if (leased) await this.store.delete(leaseKey(key));
+    }
+  }
+
+  private async maybeStore(q: ListQuery, plan: ListFetchPlan, entry: ListEntry, report: FanoutReport): Promise<void> {
+    // Only complete answers: nobody failed, and the whole set (as it is after this call's discovery) was asked.
+    if (report.partial || report.answered.length === 0 || !this.set.askedAll(report, q.pubKey.length === 0)) {
+      this.stats.notStoredPartial++;
+      return;
+    }
+    const bytes = encodeListEntry(entry);
+    if (bytes.length > this.opts.maxEntryBytes) {
+      this.stats.notStoredTooLarge++;
+      return;
+    }
+    const keepMs = this.opts.listTtlMs + Math.max(this.opts.staleGraceMs, this.opts.maxStaleMs);
+    await this.store.set(this.key(this.set.setId(), q, plan.windowClass), bytes, keepMs);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * When one cached ListTask answer can answer another request exactly (README, "Cache").
+ *
+ * An entry holds the merged answer to (pubKey, status, timeStart, fetchEnd, fetchLimit):
+ * the first `fetchLimit` tasks, in list order, of those with timeStart <= publishTime <=
+ * fetchEnd. List order is total (publishTime desc, then ID), and "publishTime <= T" cuts
+ * that order into a prefix (> T) and a suffix (<= T). So for a request with the same
+ * pubKey/status/timeStart and timeEnd T <= fetchEnd, its full answer is the suffix of the
+ * entry's window, and the entry holds that suffix's first n tasks where n = the entry's
+ * tasks with publishTime <= T. The request's answer (its first `limit` of the suffix) is
+ * therefore in the entry when the entry was not cut, or when limit > 0 and n >= limit.
+ */
+import { selectForList, type ListQuery } from "../merge/filter";
+import type { TaskView } from "../wire/task-view";
+
+export const INT64_MAX = 9_223_372_036_854_775_807n;
+const NS_PER_MS = 1_000_000n;
+
+export interface ListRuleOptions {
+  liveHorizonMs: number;
+  listFetchLimit: number;
+}
+
+export interface ListFetchPlan {
+  /** "live" for timeEnd = now-style requests (they share one entry); "at:<timeEnd>" otherwise. */
+  windowClass: string;
+  /** What the cached fan-out asks for. */
+  fetch: ListQuery;
+}
+
+/** What a cacheable fetch for `q` asks: a window end reaching past later "now"s, and a floor on the limit. */
+export function planListFetch(q: ListQuery, nowMs: number, opts: ListRuleOptions): ListFetchPlan {
+  const nowNs = BigInt(Math.floor(nowMs)) * NS_PER_MS;
+  const horizonNs = BigInt(opts.liveHorizonMs) * NS_PER_MS;
+  const live = q.timeEnd >= nowNs - horizonNs;
+  let fetchEnd = q.timeEnd;
+  if (live && nowNs + horizonNs > fetchEnd) fetchEnd = nowNs + horizonNs;
+  if (fetchEnd > INT64_MAX) fetchEnd = INT64_MAX;
+  const floor = BigInt(opts.listFetchLimit);
+  const fetchLimit = q.limit === 0n ? 0n : q.limit > floor ? q.limit : floor;
+  return {
+    windowClass: live ? "live" : `at:${q.timeEnd}`,
+    fetch: { ...q, timeEnd: fetchEnd, limit: fetchLimit },
+  };
+}
+
+export interface ListSnapshot {
+  fetchEnd: bigint;
+  cut: boolean;
+  tasks: readonly TaskView[];
+}
+
+/** True when the fetched tasks were cut by the limit (conservative: exactly `limit` counts as cut). */
+export function wasCut(tasks: readonly unknown[], fetchLimit: bigint): boolean {
+  return fetchLimit > 0n && BigInt(tasks.length) >= fetchLimit;
+}
+
+/**
+ * The exact answer to `q` from a snapshot fetched for the same pubKey/status/timeStart,
+ * or undefined when the snapshot cannot answer it exactly.
+ */
+export function answerFromSnapshot(s: ListSnapshot, q: ListQuery): TaskView[] | undefined {
+  if (q.timeEnd > s.fetchEnd) return undefined;
+  if (s.cut) {
+    if (q.limit === 0n) return undefined;
+    let n = 0n;
+    for (const t of s.tasks) if (t.publishTime <= q.timeEnd && t.publishTime >= q.timeStart) n++;
+    if (n < q.limit) return undefined;
+  }
+  return selectForList(s.tasks, q);
+}
