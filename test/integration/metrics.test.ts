@@ -47,7 +47,8 @@ describe("GET /metrics", () => {
   }
 
   beforeAll(async () => {
-    rig = await startRig({ executors: 3 });
+    // Circuits stay closed here, so every failure is a real upstream call (see the circuit test below).
+    rig = await startRig({ executors: 3, config: { executors: { circuitFailures: 1000 } } });
     const dead = rig.sim.executors[2]!;
     down = dead.address;
     await dead.stop();
@@ -201,5 +202,29 @@ describe("GET /metrics", () => {
     }
     expect(used.size).toBeGreaterThan(5);
     for (const name of used) expect({ name, exposed: have.has(name) }).toEqual({ name, exposed: true });
+  });
+});
+
+describe("circuit state in /metrics", () => {
+  it("shows an Executor's open circuit as the circuit breaker reports it", async () => {
+    const rig = await startRig({ executors: 2, config: { executors: { circuitFailures: 2 } } });
+    try {
+      const dead = rig.sim.executors[1]!;
+      await dead.stop();
+      for (let i = 0; i < 4; i++) await rig.client.listTask({ pubKey: Buffer.alloc(0), timeEnd: 1n });
+      const samples = parseExposition(await (await fetch(`${rig.httpUrl}/metrics`)).text());
+      const code: Record<string, number> = { closed: 0, "half-open": 1, open: 2 };
+      for (const e of rig.sim.executors) {
+        const state = rig.gw.health.state(e.address).state;
+        expect({
+          executor: e.address,
+          state: sum(samples, "dai_gateway_circuit_state", { executor: e.address }),
+        }).toEqual({ executor: e.address, state: e === dead ? 2 : code[state] });
+        if (e === dead) expect(state).toBe("open");
+      }
+      expect(sum(samples, "dai_gateway_executors", { set: "healthy" })).toBe(1);
+    } finally {
+      await rig.stop();
+    }
   });
 });
