@@ -91,7 +91,11 @@ describe("logs", () => {
       ),
     ).rejects.toBeDefined();
     rig.sim.executors[1]!.mode = "error";
-    await rig.client.listTask({ pubKey: requester.publicKey, timeEnd: now }, md("req-list-partial"));
+    // no-cache: the cache would otherwise answer this from the first ListTask.
+    await rig.client.listTask(
+      { pubKey: requester.publicKey, timeEnd: now },
+      { metadata: Metadata({ "x-request-id": "req-list-partial", "dai-cache-control": "no-cache" }) },
+    );
   });
 
   afterAll(async () => {
