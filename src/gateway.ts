@@ -13,6 +13,10 @@ import { ClusterTasks } from "./fanout/cluster-tasks";
 import { PredictService } from "./fanout/predict-service";
 import { TaskFanout } from "./fanout/task-fanout";
 import { HttpServer } from "./http/server";
+import { GatewayHealth, shutdownGrpcServer } from "./observability/health";
+import { GatewayMetrics } from "./observability/metrics";
+import { addReflection } from "./observability/reflection";
+import { addOperatorRoutes } from "./observability/routes";
 import { AllowList } from "./upstream/allowlist";
 import { parseListen } from "./upstream/address";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
@@ -29,6 +33,9 @@ export interface RunningGateway {
   health: ExecutorHealth;
   admission: CallAdmission;
   cache: GatewayCache;
+  metrics: GatewayMetrics;
+  /** Readiness, shared by /readyz and gRPC health. */
+  readiness: GatewayHealth;
   stop(): Promise<void>;
 }
 
@@ -38,8 +45,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     if (typeof seed === "string") registry.addSeed(seed);
     else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
   }
+  const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
+  const readiness = new GatewayHealth(() => metrics.executorSetSizes());
   registry.onAdded((e) => {
     if (e.source === "discovered") log.info({ executor: e.address, known: registry.size }, "discovered Executor");
+    readiness.refresh();
   });
 
   const connector = new UpstreamConnector(
@@ -65,10 +75,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxHalfOpenAfterMs: config.executors.circuitMaxHalfOpenAfterMs,
   });
   health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
+  health.onStateChange((executor, state) => metrics.circuitState(executor, state));
+  pool.observe(metrics.upstreamCall);
   const fanout = new TaskFanout(registry, pool, config.executors, log, health);
+  fanout.observe(metrics.fanout);
   const cache = new GatewayCache(config, registry, fanout, log);
+  metrics.trackCacheStore(cache);
   const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
   cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
+  cluster.predictions.events.on("refusal", (reason) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission(config.api);
   const server = new grpc.Server({
@@ -77,20 +92,21 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
   });
-  server.addService(RAW_TASK_SERVICE, createTaskService(cluster, { ...config.api, admission }, log));
+  server.addService(
+    RAW_TASK_SERVICE,
+    createTaskService(cluster, { ...config.api, admission }, log, metrics.servedCall),
+  );
+  readiness.addToServer(server);
+  addReflection(server);
   const listen = parseListen(config.listen);
   const grpcPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
   });
 
+  readiness.markServing();
+
   const http = new HttpServer();
-  let ready = true;
-  http.route("GET", "/healthz", (_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-  });
-  http.route("GET", "/readyz", (_req, res) => {
-    res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
-  });
+  addOperatorRoutes(http, readiness, metrics);
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);
   log.info(
@@ -106,25 +122,23 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     health,
     admission,
     cache,
+    metrics,
+    readiness,
     /**
-     * Graceful stop: readiness false and new calls refused (UNAVAILABLE) at once;
-     * in-flight calls get up to `shutdownGraceMs` to finish; then the server, the
-     * HTTP side and the upstream channels close.
+     * Graceful stop: NOT_SERVING (gRPC health, /readyz) at once, still serving for
+     * `health.drainDelayMs` so balancers stop routing here; then new calls are refused
+     * (UNAVAILABLE) and in-flight calls get up to `shutdownGraceMs` to finish; then
+     * health Watch streams end and the server, the HTTP side and the upstream channels close.
      */
     async stop() {
-      ready = false;
+      readiness.markShuttingDown();
+      if (config.health.drainDelayMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, config.health.drainDelayMs));
+      }
       const drained = await admission.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: admission.active }, "shutdown grace ran out; cancelling calls in flight");
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      readiness.endWatches();
+      await shutdownGrpcServer(server, 1000);
       await http.close();
       pool.close();
       await cache.close();

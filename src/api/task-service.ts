@@ -58,7 +58,13 @@ export interface TaskServiceOptions {
 }
 
 /** Observes every served call (metrics hook). */
-export type ServedCallObserver = (event: { method: string; code: grpc.status; durationMs: number }) => void;
+export type ServedCallObserver = (event: {
+  method: string;
+  code: grpc.status;
+  durationMs: number;
+  /** How the cache answered (ListTask/GetTaskById that got an answer). */
+  cache?: CacheStatus;
+}) => void;
 
 function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): grpc.Metadata {
   const md = new grpc.Metadata();
@@ -99,7 +105,7 @@ export function createTaskService(
   type Handler = (
     call: grpc.ServerUnaryCall<Buffer, Buffer>,
     ctx: CallContext,
-  ) => Promise<{ body: Buffer; trailers?: grpc.Metadata }>;
+  ) => Promise<{ body: Buffer; trailers?: grpc.Metadata; cache?: CacheStatus }>;
 
   const wrap =
     (name: string, handler: Handler): grpc.handleUnaryCall<Buffer, Buffer> =>
@@ -125,16 +131,16 @@ export function createTaskService(
         signal: abort.signal,
         requestId,
       };
-      const finish = (code: grpc.status): void => {
+      const finish = (code: grpc.status, cache?: CacheStatus): void => {
         const durationMs = performance.now() - started;
-        observe({ method: name, code, durationMs });
+        observe({ method: name, code, durationMs, cache });
         log.info({ requestId, method: name, code: grpc.status[code], ms: Math.round(durationMs) }, "served");
       };
       handler(call, ctx)
         .finally(release)
         .then(
-          ({ body, trailers }) => {
-            finish(grpc.status.OK);
+          ({ body, trailers, cache }) => {
+            finish(grpc.status.OK, cache);
             callback(null, body, trailers);
           },
           (err: unknown) => {
@@ -189,7 +195,11 @@ export function createTaskService(
         );
       }
       strict(call, report);
-      return { body: encodeTaskList(answer.tasks), trailers: reportTrailers(report, answer.cache) };
+      return {
+        body: encodeTaskList(answer.tasks),
+        trailers: reportTrailers(report, answer.cache),
+        cache: answer.cache,
+      };
     }),
 
     GetTaskById: wrap("GetTaskById", async (call, ctx) => {
@@ -197,7 +207,9 @@ export function createTaskService(
       const answer = await cluster.get(taskID, ctx, { noCache: noCache(call) });
       const { report } = answer;
       strict(call, report);
-      if (answer.task) return { body: answer.task.raw, trailers: reportTrailers(report, answer.cache) };
+      if (answer.task) {
+        return { body: answer.task.raw, trailers: reportTrailers(report, answer.cache), cache: answer.cache };
+      }
       if (report.answered.length === 0) {
         throw new GatewayError(
           grpc.status.UNAVAILABLE,

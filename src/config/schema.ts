@@ -211,6 +211,12 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .prefault({}),
+  health: z
+    .strictObject({
+      /** On SIGTERM, how long to keep serving while saying NOT_SERVING, so balancers stop routing first. */
+      drainDelayMs: z.number().int().min(0).max(120_000).default(0),
+    })
+    .prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;

@@ -65,7 +65,16 @@ function describe(err: unknown): string {
   return f.message.slice(0, 200);
 }
 
+/** Observes each finished fan-out (metrics: partial answers, conflicts, dropped tasks). */
+export type FanoutObserver = (method: "ListTask" | "GetTaskById", report: FanoutReport) => void;
+
 export class TaskFanout {
+  private readonly observers: FanoutObserver[] = [];
+
+  observe(fn: FanoutObserver): void {
+    this.observers.push(fn);
+  }
+
   constructor(
     private readonly registry: ExecutorRegistry,
     private readonly pool: UpstreamPool,
@@ -179,6 +188,7 @@ export class TaskFanout {
       if (this.registry.size === before && this.pending(asked, clusterView).length === 0) break;
     }
     if (report.dropped > 0) log.warn({ dropped: report.dropped, reasons: drops }, "dropped tasks from Executors");
+    for (const o of this.observers) o("ListTask", report);
     return { tasks: selectForList(merged.values(), q), report };
   }
 
@@ -243,6 +253,7 @@ export class TaskFanout {
           if (settled) return;
           asked.add(address);
           report.asked.push(address);
+          const started = Date.now();
           const ac = new AbortController();
           outstanding.set(address, ac);
           const signal = ctx.signal ? AbortSignal.any([ctx.signal, ac.signal]) : ac.signal;
@@ -267,6 +278,7 @@ export class TaskFanout {
             }
             copies.push(task);
             holders.push(address);
+            log.debug({ executor: address, ms: Date.now() - started }, "executor answered");
             this.registry.discoverFrom([task]);
             onCopy(task);
           } catch (err) {
@@ -278,7 +290,7 @@ export class TaskFanout {
             }
             const reason = describe(err);
             report.failed.push({ address, reason });
-            log.warn({ executor: address, reason }, "executor failed");
+            log.warn({ executor: address, reason, ms: Date.now() - started }, "executor failed");
           } finally {
             outstanding.delete(address);
           }
@@ -290,6 +302,7 @@ export class TaskFanout {
     settled = true;
     const { tasks, conflicts } = mergeCopies(copies);
     report.conflicts = conflicts;
+    for (const o of this.observers) o("GetTaskById", report);
     return { task: tasks.get(taskID), report, holders };
   }
 }

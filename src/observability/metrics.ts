@@ -1,0 +1,346 @@
+/**
+ * The gateway's Prometheus metrics. Each gateway owns its own registry (not prom-client's
+ * global one) so a process — or a test — can run several gateways side by side.
+ *
+ * The rest of the code reports through the small methods below; none of them can throw
+ * or grow without bound: Executor labels are capped at `executors.maxExecutors` and the
+ * series of an Executor that left the set are removed at the next scrape.
+ */
+import { status as Status } from "@grpc/grpc-js";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { FanoutReport } from "../fanout/report";
+import { METHOD_PATHS, type UpstreamMethod } from "../upstream/pool";
+
+export const METRIC_PREFIX = "dai_gateway_";
+
+/** Label used once the Executor label budget is spent (should never show in practice). */
+export const OVERFLOW_EXECUTOR = "_other";
+
+export type CacheResult = "hit" | "miss" | "stale" | "bypass" | "error";
+export type CircuitState = "closed" | "half-open" | "open";
+
+const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, "half-open": 1, open: 2 };
+
+/** What the metrics need to know about the Executor set (ExecutorRegistry fits). */
+export interface ExecutorSetView {
+  list(): ReadonlyArray<{ address: string; source: string }>;
+  get(address: string): unknown;
+}
+
+/** Codes meaning the Executor could not be reached at all (as opposed to answering with an error). */
+const UNREACHABLE = new Set<Status>([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
+
+// Seconds. Served calls span cache hits (sub-ms) to fan-outs near the deadline.
+const SERVED_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const UPSTREAM_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const REDIS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/** Keeps free-form label values (reasons, cache kinds) short and from a safe alphabet. */
+function token(value: string): string {
+  const t = value
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, "_")
+    .slice(0, 32);
+  return t === "" ? "unknown" : t;
+}
+
+const LINT_FAILING_DEFAULTS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+/** Cache entry kind of a served method. */
+const CACHE_KIND: Record<string, string> = { ListTask: "list", GetTaskById: "task" };
+
+/** What the metrics read from the cache (GatewayCache's `store` and `stats` fit). */
+export interface CacheStoreSource {
+  store: { kind: string; healthy: boolean };
+  stats: { storeErrors: number; storeTimeouts: number };
+}
+
+const statusName = (code: Status): string => Status[code] ?? "UNKNOWN";
+
+/** `listTask` -> `ListTask`, the name clients and the served-call metrics use. */
+const upstreamMethodName = (m: UpstreamMethod): string => METHOD_PATHS[m].slice("/task.Task/".length);
+
+export interface GatewayMetricsOptions {
+  /** Cap on distinct Executor label values (`executors.maxExecutors`). */
+  maxExecutors: number;
+  /** The Executor set, for set sizes and to drop series of Executors that left. */
+  executors?: ExecutorSetView;
+  /** Default process metrics (process_*, nodejs_*). On by default. */
+  defaultMetrics?: boolean;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  private readonly requests: Counter<"method" | "code">;
+  private readonly requestDuration: Histogram<"method" | "code">;
+  private readonly upstreamRequests: Counter<"executor" | "method" | "code">;
+  private readonly upstreamDuration: Histogram<"executor" | "method">;
+  private readonly executorUp: Gauge<"executor">;
+  private readonly circuit: Gauge<"executor">;
+  private readonly fanouts: Counter<"method">;
+  private readonly partial: Counter<"method">;
+  private readonly conflicts: Counter<"method">;
+  private readonly dropped: Counter<"method">;
+  private readonly cacheOps: Counter<"kind" | "result">;
+  private readonly redisDuration: Histogram;
+  private readonly redisErrors: Counter;
+  private readonly refusals: Counter<"reason">;
+
+  /** Executor -> the (method, code) pairs it has series for; bounded by maxExecutors. */
+  private readonly labelled = new Map<string, Set<string>>();
+  private readonly reachable = new Map<string, boolean>();
+  private readonly circuitStates = new Map<string, CircuitState>();
+  private cacheStore?: CacheStoreSource;
+  /** Store errors already exported (the source's counters are monotonic). */
+  private storeErrorsSeen = 0;
+
+  constructor(private readonly opts: GatewayMetricsOptions) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named *_total fail `promtool check metrics`; nodejs_active_{handles,requests,resources} stay.
+      for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
+
+    this.requests = new Counter({
+      name: `${METRIC_PREFIX}requests_total`,
+      help: "Task API calls served, by method and gRPC status code.",
+      labelNames: ["method", "code"],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: `${METRIC_PREFIX}request_duration_seconds`,
+      help: "Time to serve a Task API call, by method and gRPC status code.",
+      labelNames: ["method", "code"],
+      buckets: SERVED_BUCKETS,
+      registers,
+    });
+    this.upstreamRequests = new Counter({
+      name: `${METRIC_PREFIX}upstream_requests_total`,
+      help: "Calls to Executors, by Executor address, method and gRPC status code (OK = answered).",
+      labelNames: ["executor", "method", "code"],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: `${METRIC_PREFIX}upstream_request_duration_seconds`,
+      help: "Duration of calls to Executors, by Executor address and method.",
+      labelNames: ["executor", "method"],
+      buckets: UPSTREAM_BUCKETS,
+      registers,
+    });
+    this.executorUp = new Gauge({
+      name: `${METRIC_PREFIX}executor_up`,
+      help: "1 if the last call to this Executor reached it (it answered, even with an error), 0 if unreachable or timed out.",
+      labelNames: ["executor"],
+      registers,
+    });
+    this.circuit = new Gauge({
+      name: `${METRIC_PREFIX}circuit_state`,
+      help: "Circuit breaker state per Executor: 0 closed, 1 half-open, 2 open.",
+      labelNames: ["executor"],
+      registers,
+    });
+    const executorSets: Gauge<"set"> = new Gauge({
+      name: `${METRIC_PREFIX}executors`,
+      help: "Executor set sizes: known (seeds + discovered), discovered, healthy (reachable and circuit not open).",
+      labelNames: ["set"],
+      registers,
+      collect: () => {
+        const sizes = this.executorSetSizes();
+        executorSets.set({ set: "known" }, sizes.known);
+        executorSets.set({ set: "discovered" }, sizes.discovered);
+        executorSets.set({ set: "healthy" }, sizes.healthy);
+      },
+    });
+    this.fanouts = new Counter({
+      name: `${METRIC_PREFIX}fanouts_total`,
+      help: "Fan-outs to the Executor set, by method (cache hits do not fan out).",
+      labelNames: ["method"],
+      registers,
+    });
+    this.partial = new Counter({
+      name: `${METRIC_PREFIX}partial_answers_total`,
+      help: "Fan-outs in which at least one Executor failed (answers were partial), by method.",
+      labelNames: ["method"],
+      registers,
+    });
+    this.conflicts = new Counter({
+      name: `${METRIC_PREFIX}merge_conflicts_total`,
+      help: "Task copies that disagreed across Executors and were resolved by merging, by method.",
+      labelNames: ["method"],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: `${METRIC_PREFIX}dropped_tasks_total`,
+      help: "Tasks from Executors dropped as invalid or not matching the request, by method.",
+      labelNames: ["method"],
+      registers,
+    });
+    this.cacheOps = new Counter({
+      name: `${METRIC_PREFIX}cache_operations_total`,
+      help: "Cache lookups by kind of entry and result (hit, miss, stale, bypass, error).",
+      labelNames: ["kind", "result"],
+      registers,
+    });
+    this.redisDuration = new Histogram({
+      name: `${METRIC_PREFIX}redis_roundtrip_seconds`,
+      help: "Round-trip time of Redis commands issued by the cache.",
+      buckets: REDIS_BUCKETS,
+      registers,
+    });
+    this.redisErrors = new Counter({
+      name: `${METRIC_PREFIX}redis_errors_total`,
+      help: "Redis commands that failed or timed out (the cache is bypassed for that call).",
+      registers,
+      collect: () => {
+        const stats = this.cacheStore?.stats;
+        if (!stats) return;
+        const total = stats.storeErrors + stats.storeTimeouts;
+        if (total > this.storeErrorsSeen) this.redisErrors.inc(total - this.storeErrorsSeen);
+        this.storeErrorsSeen = Math.max(this.storeErrorsSeen, total);
+      },
+    });
+    const storeUp: Gauge<"backend"> = new Gauge({
+      name: `${METRIC_PREFIX}cache_store_up`,
+      help: "1 while the cache store (memory or redis) answers, 0 while it is bypassed.",
+      labelNames: ["backend"],
+      registers,
+      collect: () => {
+        const store = this.cacheStore?.store;
+        if (store) storeUp.set({ backend: token(store.kind) }, store.healthy ? 1 : 0);
+      },
+    });
+    this.refusals = new Counter({
+      name: `${METRIC_PREFIX}predict_refusals_total`,
+      help: "GetPredictResult requests the gateway refused before relaying, by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
+  }
+
+  /** Hook for createTaskService: every served call, and how the cache answered it. */
+  readonly servedCall = (e: { method: string; code: Status; durationMs: number; cache?: CacheResult }): void => {
+    const labels = { method: e.method, code: statusName(e.code) };
+    this.requests.inc(labels);
+    this.requestDuration.observe(labels, e.durationMs / 1000);
+    if (e.cache !== undefined) this.cacheOp(CACHE_KIND[e.method] ?? e.method, e.cache);
+  };
+
+  /**
+   * Exports the cache store's own counters (src/cache CacheStats and CacheStore fit):
+   * store errors and timeouts as dai_gateway_redis_errors_total, and whether the store answers.
+   */
+  trackCacheStore(source: CacheStoreSource): void {
+    this.cacheStore = source;
+  }
+
+  /** Hook for UpstreamPool.observe: every call to an Executor. */
+  readonly upstreamCall = (e: { address: string; method: UpstreamMethod; code: Status; durationMs: number }): void => {
+    const method = upstreamMethodName(e.method);
+    const code = statusName(e.code);
+    const executor = this.executorLabel(e.address);
+    this.labelled.get(executor)?.add(`${method}\n${code}`);
+    this.upstreamRequests.inc({ executor, method, code });
+    this.upstreamDuration.observe({ executor, method }, e.durationMs / 1000);
+    // CANCELLED is our own client giving up: it says nothing about the Executor.
+    if (e.code !== Status.CANCELLED) {
+      const up = !UNREACHABLE.has(e.code);
+      this.executorUp.set({ executor }, up ? 1 : 0);
+      if (executor !== OVERFLOW_EXECUTOR) this.reachable.set(executor, up);
+    }
+  };
+
+  /** Hook for the fan-out: one report per ListTask/GetTaskById fan-out. */
+  readonly fanout = (method: string, report: FanoutReport): void => {
+    this.fanouts.inc({ method });
+    if (report.partial) this.partial.inc({ method });
+    if (report.conflicts > 0) this.conflicts.inc({ method }, report.conflicts);
+    if (report.dropped > 0) this.dropped.inc({ method }, report.dropped);
+  };
+
+  /** Cache: one lookup of an entry of `kind` (e.g. "list", "task") and its result. */
+  cacheOp(kind: string, result: CacheResult): void {
+    this.cacheOps.inc({ kind: token(kind), result });
+  }
+
+  /** Cache: one Redis command's round trip. */
+  redisLatency(ms: number): void {
+    this.redisDuration.observe(ms / 1000);
+  }
+
+  /** Cache: one Redis command that failed or timed out. */
+  redisError(): void {
+    this.redisErrors.inc();
+  }
+
+  /** GetPredictResult refused before relaying; `reason` is a short fixed token (e.g. "bad_signature"). */
+  predictRefusal(reason: string): void {
+    this.refusals.inc({ reason: token(reason) });
+  }
+
+  /** Circuit breaker: the state of an Executor's circuit changed. */
+  circuitState(address: string, state: CircuitState): void {
+    const executor = this.executorLabel(address);
+    this.circuit.set({ executor }, CIRCUIT_VALUE[state]);
+    if (executor !== OVERFLOW_EXECUTOR) this.circuitStates.set(executor, state);
+  }
+
+  /** Removes every series labelled with this Executor (it left the set). */
+  forgetExecutor(address: string): void {
+    const pairs = this.labelled.get(address);
+    if (!pairs) return;
+    for (const pair of pairs) {
+      const [method, code] = pair.split("\n") as [string, string];
+      this.upstreamRequests.remove({ executor: address, method, code });
+      this.upstreamDuration.remove({ executor: address, method });
+    }
+    this.executorUp.remove({ executor: address });
+    this.circuit.remove({ executor: address });
+    this.labelled.delete(address);
+    this.reachable.delete(address);
+    this.circuitStates.delete(address);
+  }
+
+  /** The Prometheus text exposition of everything registered. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    // Before collecting: the registry serializes metrics in order, not after all collect()s.
+    this.forgetDeparted();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Known, discovered and healthy Executors; also drops series of Executors that left. */
+  executorSetSizes(): { known: number; discovered: number; healthy: number } {
+    const set = this.opts.executors;
+    if (!set) return { known: 0, discovered: 0, healthy: 0 };
+    this.forgetDeparted();
+    let discovered = 0;
+    let healthy = 0;
+    const entries = set.list();
+    for (const e of entries) {
+      if (e.source === "discovered") discovered++;
+      if (this.reachable.get(e.address) === true && this.circuitStates.get(e.address) !== "open") healthy++;
+    }
+    return { known: entries.length, discovered, healthy };
+  }
+
+  private forgetDeparted(): void {
+    const set = this.opts.executors;
+    if (!set) return;
+    for (const address of [...this.labelled.keys()]) {
+      if (address !== OVERFLOW_EXECUTOR && set.get(address) === undefined) this.forgetExecutor(address);
+    }
+  }
+
+  private executorLabel(address: string): string {
+    if (this.labelled.has(address)) return address;
+    if (this.labelled.size >= this.opts.maxExecutors) this.forgetDeparted();
+    const key = this.labelled.size >= this.opts.maxExecutors ? OVERFLOW_EXECUTOR : address;
+    if (!this.labelled.has(key)) this.labelled.set(key, new Set());
+    return key;
+  }
+}
