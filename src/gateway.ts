@@ -8,6 +8,7 @@ import { CallAdmission } from "./api/admission";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import { GatewayCache } from "./cache/gateway-cache";
+import { RedisStore } from "./cache/redis-store";
 import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
 import { PredictService } from "./fanout/predict-service";
@@ -81,6 +82,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   fanout.observe(metrics.fanout);
   const cache = new GatewayCache(config, registry, fanout, log);
   metrics.trackCacheStore(cache);
+  if (cache.store instanceof RedisStore) cache.store.observeLatency((ms) => metrics.redisLatency(ms));
   const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
   cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
   cluster.predictions.events.on("refusal", (reason) => metrics.predictRefusal(reason));

@@ -41,6 +41,8 @@ export class RedisStore implements CacheStore {
   private slow = false;
   private probe?: NodeJS.Timeout;
   private closed = false;
+  /** Round-trip observers (metrics); called for every command that reached Redis. */
+  private readonly latencyObservers: ((ms: number) => void)[] = [];
 
   constructor(
     private readonly opts: RedisStoreOptions,
@@ -78,6 +80,10 @@ export class RedisStore implements CacheStore {
     this.client.on("error", (err: Error) => this.markDown(err.message));
     this.client.on("end", () => this.markDown("connection ended"));
     this.client.on("close", () => this.markDown("connection closed"));
+  }
+
+  observeLatency(fn: (ms: number) => void): void {
+    this.latencyObservers.push(fn);
   }
 
   get healthy(): boolean {
@@ -131,8 +137,12 @@ export class RedisStore implements CacheStore {
       // Fail fast while down: nothing waits on a dead Redis.
       return { ok: false };
     }
+    const started = performance.now();
     try {
-      return { ok: true, value: await this.raced(fn(this.client)) };
+      const value = await this.raced(fn(this.client));
+      const ms = performance.now() - started;
+      for (const o of this.latencyObservers) o(ms);
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof TimeoutError || /timed? ?out/i.test((err as Error).message)) {
         this.stats.storeTimeouts++;

@@ -105,6 +105,10 @@ test("Redis killed mid-run and restarted: no client-visible error, the cache byp
     expect(seen.slice(restartedAt)).toContain("hit");
     expect(gw.cache.stats.storeDown).toBe(1);
     expect(gw.cache.stats.bypass).toBeGreaterThan(0);
+    // Every command that reached Redis fed the round-trip histogram.
+    const { body } = await gw.metrics.render();
+    const count = Number(/^dai_gateway_redis_roundtrip_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(body)?.[1] ?? "0");
+    expect(count).toBeGreaterThan(0);
   } finally {
     await redis.stop();
   }
