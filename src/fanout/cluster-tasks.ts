@@ -25,6 +25,8 @@ export interface GetAnswer {
   task?: TaskView;
   report: FanoutReport;
   cache: CacheStatus;
+  /** Executors that returned a copy, when this answer came from a fan-out (not from a cache). */
+  holders?: string[];
 }
 
 export interface ReadOptions {
@@ -67,8 +69,8 @@ export class ClusterTasks {
 
   async get(taskID: string, ctx: CallContext, opts: ReadOptions = {}): Promise<GetAnswer> {
     if (this.cache) return this.cache.get(taskID, ctx, opts);
-    const { task, report } = await this.fanout.getTask(taskID, ctx);
-    return { task, report, cache: "bypass" };
+    const { task, report, holders } = await this.fanout.getTask(taskID, ctx);
+    return { task, report, cache: "bypass", holders };
   }
 
   /** Resolves a task or fails with NOT_FOUND / UNAVAILABLE as GetTaskById would. */
