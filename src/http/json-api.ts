@@ -59,16 +59,24 @@ export async function readJsonBody(req: http.IncomingMessage, maxBytes: number):
     req.resume();
     throw new HttpApiError(Status.INVALID_ARGUMENT, `request body of ${declared} bytes exceeds ${maxBytes}`, 413);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw new HttpApiError(Status.INVALID_ARGUMENT, `request body exceeds ${maxBytes} bytes`, 413);
-    }
-    chunks.push(chunk);
-  }
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const got: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        // Stop buffering but keep draining, so the 413 reply reaches the client.
+        req.off("data", onData);
+        req.resume();
+        reject(new HttpApiError(Status.INVALID_ARGUMENT, `request body exceeds ${maxBytes} bytes`, 413));
+        return;
+      }
+      got.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(got));
+    req.once("error", reject);
+  });
   const text = Buffer.concat(chunks).toString("utf8").trim();
   if (text === "") return {};
   let body: unknown;

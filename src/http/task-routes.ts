@@ -87,6 +87,8 @@ export function jsonRoute(
         log.error({ requestId, route: path, err }, "unexpected error");
       }
       httpStatus = err instanceof HttpApiError && err.httpStatus ? err.httpStatus : httpStatusOf(code);
+      // The rest of an oversized body is not read: the connection is not reused.
+      if (httpStatus === 413) res.setHeader("connection", "close");
       if (!res.headersSent) {
         sendJson(res, httpStatus, { code: errorCode(code), message, data: null, executors: reportJson(report) });
       } else res.end();
