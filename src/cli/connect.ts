@@ -48,6 +48,9 @@ export interface TaskConnection {
 
 export function connectTasks(o: ConnectOptions): TaskConnection {
   const tls = tlsMaterial(o);
+  // grpc-js passes an IP host as TLS server name, which Node flags with a deprecation
+  // warning on stderr; the CLI promises one line per failure.
+  if (tls) process.noDeprecation = true;
   const creds = tls ? ChannelCredentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : undefined;
   const channel = createChannel(o.host, creds);
   return { client: createClient(TaskDefinition, channel), channel, close: () => channel.close() };
@@ -62,7 +65,10 @@ export function describeCallError(err: unknown, what: string, o: ConnectOptions)
       err.code === Status.UNAVAILABLE &&
       /No connection established|Connection dropped|Failed to connect/i.test(err.details)
     ) {
-      const cause = /Last error: (?:Error: )?([^.]*)/.exec(err.details)?.[1] ?? err.details;
+      const ssl = /SSL routines:([^\s]*)/.exec(err.details)?.[1]?.replace(/:$/, "");
+      const cause = ssl
+        ? `TLS handshake failed (${ssl})`
+        : (/Last error: (?:Error: )?([^.]*)/.exec(err.details)?.[1] ?? err.details);
       return new CliError(`${what}: cannot reach a gateway at ${o.host}: ${cause.trim()}`);
     }
     return new CliError(`${what}: ${Status[err.code]}: ${err.details}`);
