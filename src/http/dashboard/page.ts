@@ -51,6 +51,9 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   .dot { display:inline-block; width:9px; height:9px; border-radius:50%; margin-right:6px; vertical-align:middle; }
   .up { color:var(--ok); } .down { color:var(--bad); font-weight:600; } .unknown { color:var(--muted); }
   #tasks-wrap { max-height: 52vh; overflow:auto; }
+  #tasks-wrap thead th { position:sticky; top:0; background:#fff; z-index:1; }
+  #detail { overflow-x:auto; }
+  #datasets-table td, #datasets-table th { padding:4px 4px; }
   #chart-wrap { margin: 4px 0 10px; }
   #status-chart text { font-size:12px; fill:var(--ink); }
   #status-chart rect.bar { cursor:pointer; }
@@ -347,13 +350,13 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
     d.appendChild(el("h2", null, "Data sets (" + (t.dataSets || []).length + ")"));
     var table = el("table", { id: "datasets-table" });
     var head = el("tr");
-    ["Executor", "Address", "Labels", "Confirmed", "Rejected", "Holds copy"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    ["Executor", "Address", "Labels", "Confirmed", "Rejected", "Copy"].forEach(function (h) { head.appendChild(el("th", null, h)); });
     var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
     var tb = el("tbody");
     (t.dataSets || []).forEach(function (ds) {
       var tr = el("tr", { "data-address": ds.address || "" });
       var ek = b64ToHex(ds.executor);
-      tr.appendChild(el("td", { "class": "mono", title: ek }, short(ek)));
+      tr.appendChild(el("td", { "class": "mono", title: ek }, short(ek, 8)));
       tr.appendChild(el("td", { "class": "mono" }, ds.address || "–"));
       tr.appendChild(el("td", null, ds.isTagPart ? "yes" : "no"));
       tr.appendChild(el("td", { "class": "time" }, nsToLocal(ds.confirmedAt)));
