@@ -186,7 +186,7 @@ describe("POST /v1/task/predictres/get", () => {
     const { id, requesterIndex } = predictionWithResult();
     const kp = c.sim.ledger.requesters[requesterIndex]!;
     const sig = signPredictRequest(kp, id);
-    sig[10] ^= 0xff;
+    sig[10] = sig[10]! ^ 0xff;
     const bad = await postJson(c.httpBase, "/v1/task/predictres/get", {
       pubKey: kp.publicKey.toString("base64"),
       taskID: id,
