@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema";
 import type { ClusterTasks } from "../fanout/cluster-tasks";
-import { ExecutorHealthTracker } from "../upstream/executor-health";
+import { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { UpstreamPool } from "../upstream/pool";
 import type { ExecutorRegistry } from "../upstream/registry";
 import { registerDashboard } from "./dashboard/route";
@@ -34,7 +34,7 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
     corsOrigins: config.http.corsOrigins,
   };
   registerTaskRoutes(server, deps.cluster, opts, log);
-  const health = new ExecutorHealthTracker(deps.registry, deps.pool, {
+  const health = new ExecutorStatusTracker(deps.registry, deps.pool, {
     callTimeoutMs: config.executors.callTimeoutMs,
     concurrency: config.executors.concurrency,
     probeIntervalMs: config.http.probeIntervalMs,

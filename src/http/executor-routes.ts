@@ -4,7 +4,7 @@
  * dashboard show. Public keys are shown as hex, as PaddleDTX tools print them.
  */
 import type { Logger } from "pino";
-import type { ExecutorHealthTracker } from "../upstream/executor-health";
+import type { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { ExecutorRegistry } from "../upstream/registry";
 import type { HttpServer } from "./server";
 import { hitRatio, type StatusSources } from "./status-sources";
@@ -25,7 +25,7 @@ export interface ExecutorStatusJson {
 export function registerExecutorRoutes(
   server: HttpServer,
   registry: ExecutorRegistry,
-  health: ExecutorHealthTracker,
+  health: ExecutorStatusTracker,
   sources: StatusSources,
   opts: JsonRouteOptions,
   log: Logger,

@@ -14,7 +14,7 @@ import { classifyUpstreamError } from "./errors";
 import type { UpstreamPool } from "./pool";
 import type { ExecutorRegistry } from "./registry";
 
-export interface ExecutorHealth {
+export interface ExecutorStatus {
   address: string;
   /** True when the last call got an answer (a "not found" counts as one). */
   healthy?: boolean;
@@ -27,7 +27,7 @@ export interface ExecutorHealth {
   tasksAt?: number;
 }
 
-export interface HealthOptions {
+export interface StatusOptions {
   callTimeoutMs: number;
   concurrency: number;
   probeIntervalMs: number;
@@ -39,15 +39,15 @@ const MAX_INT64 = (1n << 63n) - 1n;
 /** Codes that mean the Executor answered, just not with data. */
 const ANSWERED = new Set([Status.OK, Status.NOT_FOUND, Status.INVALID_ARGUMENT, Status.PERMISSION_DENIED]);
 
-export class ExecutorHealthTracker {
-  private readonly byAddress = new Map<string, ExecutorHealth>();
+export class ExecutorStatusTracker {
+  private readonly byAddress = new Map<string, ExecutorStatus>();
   private readonly probedAt = new Map<string, number>();
   private inFlight?: Promise<void>;
 
   constructor(
     private readonly registry: ExecutorRegistry,
     private readonly pool: UpstreamPool,
-    private readonly opts: HealthOptions,
+    private readonly opts: StatusOptions,
   ) {
     pool.observe((e) => {
       // Only Executors in the set are tracked, so the map stays bounded by the set's cap.
@@ -62,7 +62,7 @@ export class ExecutorHealthTracker {
     });
   }
 
-  private entry(address: string): ExecutorHealth {
+  private entry(address: string): ExecutorStatus {
     let h = this.byAddress.get(address);
     if (!h) {
       h = { address };
@@ -72,7 +72,7 @@ export class ExecutorHealthTracker {
   }
 
   /** Health of every Executor in the set, probing those not probed within the interval. */
-  async snapshot(): Promise<ExecutorHealth[]> {
+  async snapshot(): Promise<ExecutorStatus[]> {
     // Concurrent callers (several dashboards) share one probe round.
     this.inFlight ??= this.probeStale().finally(() => {
       this.inFlight = undefined;
