@@ -15,7 +15,7 @@ import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
 import { REQUEST_HEADER } from "../api/task-service";
-import { ApiError, validateGetRequest, validateListRequest, validatePredictRequest } from "../api/validate";
+import { ApiError, validateGetRequest, validateListRequest } from "../api/validate";
 import { GatewayError, type ClusterTasks } from "../fanout/cluster-tasks";
 import type { CallContext, FanoutReport } from "../fanout/report";
 import { TaskRequest } from "../gen/task/task";
@@ -146,7 +146,6 @@ export function registerTaskRoutes(
 
   jsonRoute(server, "POST", "/v1/task/predictres/get", opts, log, async (body, ctx) => {
     const req = parsePredictBody(body);
-    validatePredictRequest(req);
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
     const reply = await cluster.predict(raw, req, ctx);
