@@ -110,7 +110,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   const http = new HttpServer();
   addOperatorRoutes(http, readiness, metrics);
-  registerHttpApi(http, { cluster, registry, pool, config, log });
+  registerHttpApi(http, {
+    cluster,
+    registry,
+    pool,
+    config,
+    log,
+    sources: { circuit: (address) => health.state(address).state },
+  });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);
   log.info(

@@ -260,7 +260,7 @@ describe("executors and connection failures", () => {
     expect(rows[0]).toEqual(["ADDRESS", "SOURCE", "HEALTH", "LATENCY", "CIRCUIT", "TASKS", "LAST ERROR"]);
     const body = rows.slice(1, -1);
     expect(body.map((x) => x[0]).sort()).toEqual(c.sim.executors.map((e) => e.address).sort());
-    expect(body.every((x) => x[2] === "up" && x[4] === "n/a")).toBe(true);
+    expect(body.every((x) => x[2] === "up" && x[4] === "closed")).toBe(true);
     expect(rows[rows.length - 1]![0]).toMatch(/^4 Executor\(s\), 4 up; cache hit ratio: n\/a$/);
 
     const down = c.sim.executors[1]!;

@@ -96,6 +96,10 @@ test("shows every task of the cluster, newest first, with status counts", async 
   expect(new Map(chart.map(([s, n]) => [s!, Number(n)]))).toEqual(counts);
   expect(await page.textContent("#t-exec")).toBe("4 / 4");
   expect(await page.textContent("#cache-ratio")).toBe("n/a");
+  const circuits = await page.$$eval("#executors-table tbody tr td:nth-child(4)", (tds) =>
+    tds.map((t) => t.textContent),
+  );
+  expect(circuits).toEqual(["closed", "closed", "closed", "closed"]);
 });
 
 test("filters by status, by requester key and by publish time", async () => {

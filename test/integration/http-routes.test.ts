@@ -8,6 +8,7 @@ import { signPredictRequest } from "../../src/crypto/p256";
 import { FLTask } from "../../src/gen/task/task";
 import { TaskType } from "../../src/gen/common/common";
 import { compareListOrder } from "../../src/merge/merge";
+import { MAX_TIME_NS } from "../../src/merge/sanity";
 import { decodeTaskView } from "../../src/wire/task-view";
 import { postJson, startPeopleCluster, type PeopleCluster } from "../helpers/people-cluster";
 
@@ -18,7 +19,8 @@ beforeAll(async () => {
   c = await startPeopleCluster({
     executors: 4,
     seed: 21,
-    config: { http: { corsOrigins: [ALLOWED_ORIGIN], probeIntervalMs: 50 } },
+    // Two consecutive failures open a circuit, so the "down" test sees one open.
+    config: { http: { corsOrigins: [ALLOWED_ORIGIN], probeIntervalMs: 50 }, executors: { circuitFailures: 2 } },
   });
 });
 afterAll(async () => {
@@ -57,7 +59,9 @@ describe("POST /v1/task/list", () => {
   });
 
   test("an int64 beyond 2^53 survives both ways exactly", async () => {
-    const big = (1n << 63n) - 12345n; // not representable as a double
+    // Far beyond 2^53 (not representable as a double), yet within the sanity window (before 2200).
+    const big = MAX_TIME_NS - 12345n;
+    expect(BigInt(Number(big))).not.toBe(big);
     const requester = c.sim.ledger.requesters[0]!.publicKey;
     const task = FLTask.fromPartial({
       iD: "00000000-0000-4000-8000-00000000b16e",
@@ -219,7 +223,7 @@ describe("GET /v1/executors, CORS and the dashboard page", () => {
     const body = (await res.json()) as {
       code: string;
       data: {
-        executors: { address: string; healthy: boolean; tasks: number; circuit: null; pubKey: string }[];
+        executors: { address: string; healthy: boolean; tasks: number; circuit: string; pubKey: string }[];
         cache: { hitRatio: null };
       };
     };
@@ -232,7 +236,7 @@ describe("GET /v1/executors, CORS and the dashboard page", () => {
         .map((id) => byTask.get(id))
         .filter((t) => t && (t.requester.equals(key) || t.dataSets.some((d) => d.executor.equals(key)))).length;
       const got = body.data.executors.find((x) => x.address === e.address)!;
-      expect(got).toMatchObject({ healthy: true, tasks: expected, circuit: null, pubKey: key.toString("hex") });
+      expect(got).toMatchObject({ healthy: true, tasks: expected, circuit: "closed", pubKey: key.toString("hex") });
     }
     expect(body.data.cache.hitRatio).toBeNull();
   });
@@ -277,10 +281,13 @@ describe("with an Executor down", () => {
 
       await new Promise((r) => setTimeout(r, 60)); // past http.probeIntervalMs
       const st = (await (await fetch(`${c.httpBase}/v1/executors`)).json()) as {
-        data: { executors: { address: string; healthy: boolean; lastError: string | null }[] };
+        data: { executors: { address: string; healthy: boolean; lastError: string | null; circuit: string }[] };
       };
       const entry = st.data.executors.find((e) => e.address === down.address)!;
       expect(entry.healthy).toBe(false);
+      // Two failed fan-outs in a row (executors.circuitFailures = 2): its circuit is open, the others' closed.
+      expect(entry.circuit).toBe("open");
+      expect(st.data.executors.filter((e) => e.circuit === "closed")).toHaveLength(3);
       expect(entry.lastError).toBeTruthy();
       expect(st.data.executors.filter((e) => e.healthy)).toHaveLength(3);
     } finally {
