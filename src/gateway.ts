@@ -116,6 +116,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     pool,
     config,
     log,
+    admission,
     sources: { circuit: (address) => health.state(address).state },
   });
   const httpListen = parseListen(config.httpListen);

@@ -3,6 +3,7 @@
  * routes, the Executor status route and the dashboard.
  */
 import type { Logger } from "pino";
+import type { CallAdmission } from "../api/admission";
 import type { GatewayConfig } from "../config/schema";
 import type { ClusterTasks } from "../fanout/cluster-tasks";
 import { ExecutorStatusTracker } from "../upstream/executor-status";
@@ -20,6 +21,8 @@ export interface HttpApiDeps {
   pool: UpstreamPool;
   config: GatewayConfig;
   log: Logger;
+  /** Admission limits shared with the gRPC server. */
+  admission?: CallAdmission;
   /** Circuit state and cache counts, where those subsystems exist. */
   sources?: StatusSources;
 }
@@ -28,6 +31,7 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const { config } = deps;
   const log = deps.log.child({ component: "http-api" });
   const opts: JsonRouteOptions = {
+    admission: deps.admission,
     maxListLimit: config.api.maxListLimit,
     defaultDeadlineMs: config.api.defaultDeadlineMs,
     maxRequestBytes: config.api.maxRequestBytes,

@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import type { CallAdmission } from "../api/admission";
 import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
 import { REQUEST_HEADER } from "../api/task-service";
 import { ApiError, validateGetRequest, validateListRequest } from "../api/validate";
@@ -24,6 +25,8 @@ import type { HttpServer } from "./server";
 import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, taskJson } from "./task-json";
 
 export interface JsonRouteOptions {
+  /** The gRPC server's admission counter: HTTP calls count against the same limits and drain. */
+  admission?: CallAdmission;
   maxListLimit: number;
   defaultDeadlineMs: number;
   maxRequestBytes: number;
@@ -51,7 +54,7 @@ export function jsonRoute(
   server: HttpServer,
   method: "GET" | "POST",
   path: string,
-  opts: Pick<JsonRouteOptions, "defaultDeadlineMs" | "maxRequestBytes" | "corsOrigins">,
+  opts: Pick<JsonRouteOptions, "admission" | "defaultDeadlineMs" | "maxRequestBytes" | "corsOrigins">,
   log: Logger,
   handler: JsonHandler,
 ): void {
@@ -71,7 +74,9 @@ export function jsonRoute(
     const ctx: CallContext = { deadline: Date.now() + opts.defaultDeadlineMs, signal: abort.signal, requestId };
     let httpStatus = 200;
     let code = Status.OK;
+    let release = (): void => {};
     try {
+      if (opts.admission) release = opts.admission.enter(`http:${req.socket.remoteAddress}:${req.socket.remotePort}`);
       const body = method === "POST" ? await readJsonBody(req, opts.maxRequestBytes) : {};
       const out = await handler(body, ctx, req);
       sendJson(res, 200, { code: SUCCESS_CODE, message: "ok", ...out });
@@ -93,6 +98,7 @@ export function jsonRoute(
         sendJson(res, httpStatus, { code: errorCode(code), message, data: null, executors: reportJson(report) });
       } else res.end();
     } finally {
+      release();
       log.info(
         {
           requestId,

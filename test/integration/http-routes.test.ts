@@ -295,3 +295,29 @@ describe("with an Executor down", () => {
     }
   });
 });
+
+describe("admission limits shared with gRPC", () => {
+  test("an HTTP call beyond api.maxConcurrentCalls gets 429 RESOURCE_EXHAUSTED while a gRPC call is in flight", async () => {
+    const small = await startPeopleCluster({
+      executors: 2,
+      seed: 22,
+      trainingTasks: 4,
+      config: { api: { maxConcurrentCalls: 1 } },
+    });
+    try {
+      for (const e of small.sim.executors) e.latencyMs = 600;
+      const slow = small.client.listTask({ pubKey: Buffer.alloc(0), timeEnd: BigInt(Date.now()) * 1_000_000n });
+      await new Promise((r) => setTimeout(r, 150)); // the gRPC call is admitted and waiting on the Executors
+      const r = await postJson(small.httpBase, "/v1/task/list", {});
+      expect(r.status).toBe(429);
+      expect(r.body.code).toBe("RESOURCE_EXHAUSTED");
+      expect(r.body.message).toMatch(/api\.maxConcurrentCalls = 1/);
+      await slow;
+      for (const e of small.sim.executors) e.latencyMs = 0;
+      const after = await postJson(small.httpBase, "/v1/task/list", {});
+      expect(after.body.code).toBe("0");
+    } finally {
+      await small.stop();
+    }
+  });
+});
