@@ -117,7 +117,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     config,
     log,
     admission,
-    sources: { circuit: (address) => health.state(address).state },
+    sources: { circuit: (address) => health.state(address).state, cache: () => cache.stats },
   });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);

@@ -25,13 +25,15 @@ export interface GetAnswer {
   task?: TaskView;
   report: FanoutReport;
   cache: CacheStatus;
-  /** Executors that returned a copy, when this answer came from a fan-out (not from a cache). */
+  /** Executors that returned a copy in the fetch behind this answer (when known). */
   holders?: string[];
 }
 
 export interface ReadOptions {
   /** `dai-cache-control: no-cache`: fetch fresh and refill. */
   noCache?: boolean;
+  /** GetTaskById for a person (HTTP, dashboard): also say which Executors hold the task. */
+  holders?: boolean;
 }
 
 /** An error with a client-facing status, raised anywhere on the data path. */

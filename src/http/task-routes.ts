@@ -139,13 +139,13 @@ export function registerTaskRoutes(
 
   jsonRoute(server, "POST", "/v1/task/getbyid", opts, log, async (body, ctx, req) => {
     const taskID = validateGetRequest(parseGetBody(body));
-    const answer = await cluster.get(taskID, ctx, { noCache: noCache(req) });
+    const answer = await cluster.get(taskID, ctx, { noCache: noCache(req), holders: true });
     const task = requireGetAnswer(taskID, answer, strict(req));
     return {
       data: taskJson(task),
       executors: reportJson(answer.report),
       cache: answer.cache,
-      // Which Executors returned a copy; absent when the answer came from a cache.
+      // Which Executors returned a copy (on a cache hit: as of the fetch that filled it).
       holders: answer.holders,
     };
   });

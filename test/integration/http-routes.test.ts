@@ -149,6 +149,11 @@ describe("POST /v1/task/getbyid", () => {
     const holders = c.sim.executors.filter((e) => e.taskIds().includes(t.iD)).map((e) => e.address);
     expect([...(r.body.holders ?? [])].sort()).toEqual(holders.sort());
     expect(r.body.executors).toMatchObject({ asked: 4, answered: 4 });
+    // Asked again within cache.taskTtlMs: a cache hit that still names the holders.
+    const again = await postJson(c.httpBase, "/v1/task/getbyid", { taskID: t.iD });
+    expect(again.body.cache).toBe("hit");
+    expect(again.body.data).toEqual(FLTask.toJSON(t));
+    expect([...(again.body.holders ?? [])].sort()).toEqual(holders.sort());
   });
 
   test("unknown task -> 404 XDAT0004; missing taskID -> 400 naming taskID", async () => {
@@ -224,7 +229,7 @@ describe("GET /v1/executors, CORS and the dashboard page", () => {
       code: string;
       data: {
         executors: { address: string; healthy: boolean; tasks: number; circuit: string; pubKey: string }[];
-        cache: { hitRatio: null };
+        cache: { available: boolean; hitRatio: number | null; hits: number; misses: number };
       };
     };
     expect(body.code).toBe("0");
@@ -238,7 +243,11 @@ describe("GET /v1/executors, CORS and the dashboard page", () => {
       const got = body.data.executors.find((x) => x.address === e.address)!;
       expect(got).toMatchObject({ healthy: true, tasks: expected, circuit: "closed", pubKey: key.toString("hex") });
     }
-    expect(body.data.cache.hitRatio).toBeNull();
+    // The in-process cache's own counters, as a ratio.
+    const stats = c.gw.cache.stats;
+    const hits = stats.hits + stats.stale;
+    expect(body.data.cache).toMatchObject({ available: true, hits: stats.hits, misses: stats.misses });
+    expect(body.data.cache.hitRatio).toBe(hits + stats.misses === 0 ? null : hits / (hits + stats.misses));
   });
 
   test("CORS headers only for configured origins; preflight answered", async () => {
@@ -268,13 +277,20 @@ describe("with an Executor down", () => {
     const down = c.sim.executors[3]!;
     await down.stop();
     try {
-      const r = await postJson(c.httpBase, "/v1/task/list", {});
+      // no-cache: a fresh fan-out (a cached answer would still say 4 answered).
+      const r = await postJson(c.httpBase, "/v1/task/list", {}, { "dai-cache-control": "no-cache" });
       expect(r.status).toBe(200);
+      expect(r.body.cache).not.toBe("hit");
       expect(r.body.executors!.asked).toBe(4);
       expect(r.body.executors!.answered).toBe(3);
       expect(r.body.executors!.failed.map((f) => f.address)).toEqual([down.address]);
 
-      const strict = await postJson(c.httpBase, "/v1/task/list", {}, { "dai-consistency": "strict" });
+      const strict = await postJson(
+        c.httpBase,
+        "/v1/task/list",
+        {},
+        { "dai-consistency": "strict", "dai-cache-control": "no-cache" },
+      );
       expect(strict.status).toBe(503);
       expect(strict.body.code).toBe("UNAVAILABLE");
       expect(strict.body.executors!.failed.map((f) => f.address)).toEqual([down.address]);
