@@ -172,7 +172,11 @@ export function createTaskService(
       const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
       const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
       checkListAnswer(q, answer, strict(call));
-      return { body: encodeTaskList(answer.tasks), trailers: reportTrailers(answer.report, answer.cache), cache: answer.cache };
+      return {
+        body: encodeTaskList(answer.tasks),
+        trailers: reportTrailers(answer.report, answer.cache),
+        cache: answer.cache,
+      };
     }),
 
     GetTaskById: wrap("GetTaskById", async (call, ctx) => {
