@@ -13,6 +13,7 @@ import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
 import { PredictService } from "./fanout/predict-service";
 import { TaskFanout } from "./fanout/task-fanout";
+import { registerHttpApi } from "./http/api";
 import { HttpServer } from "./http/server";
 import { GatewayHealth, shutdownGrpcServer } from "./observability/health";
 import { GatewayMetrics } from "./observability/metrics";
@@ -109,6 +110,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   const http = new HttpServer();
   addOperatorRoutes(http, readiness, metrics);
+  registerHttpApi(http, {
+    cluster,
+    registry,
+    pool,
+    config,
+    log,
+    admission,
+    sources: { circuit: (address) => health.state(address).state, cache: () => cache.stats },
+  });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);
   log.info(

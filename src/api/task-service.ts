@@ -12,6 +12,7 @@ import { GatewayError, type CacheStatus, type ClusterTasks } from "../fanout/clu
 import type { CallContext, FanoutReport } from "../fanout/report";
 import { encodeTaskList } from "../wire/task-view";
 import type { CallAdmission } from "./admission";
+import { checkListAnswer, requireGetAnswer } from "./answer-rules";
 import { ApiError, validateGetRequest, validateListRequest } from "./validate";
 
 const identity = (b: Buffer): Buffer => b;
@@ -160,15 +161,8 @@ export function createTaskService(
         );
     };
 
-  const strict = (call: grpc.ServerUnaryCall<Buffer, Buffer>, report: FanoutReport): void => {
-    if (headerValue(call, REQUEST_HEADER.consistency)?.toLowerCase() !== "strict" || !report.partial) return;
-    const names = report.failed.map((f) => `${f.address} (${f.reason})`).join(", ");
-    throw new GatewayError(
-      grpc.status.UNAVAILABLE,
-      `strict consistency: ${report.failed.length} Executor(s) failed: ${names}`,
-      report,
-    );
-  };
+  const strict = (call: grpc.ServerUnaryCall<Buffer, Buffer>): boolean =>
+    headerValue(call, REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
 
   const noCache = (call: grpc.ServerUnaryCall<Buffer, Buffer>): boolean =>
     headerValue(call, REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
@@ -177,27 +171,10 @@ export function createTaskService(
     ListTask: wrap("ListTask", async (call, ctx) => {
       const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
       const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
-      const { report } = answer;
-      if (report.asked.length === 0 && answer.cache !== "hit" && answer.cache !== "stale") {
-        throw new GatewayError(
-          grpc.status.UNAVAILABLE,
-          q.pubKey.length === 0
-            ? "no Executor to ask: the cluster-wide view needs Executors whose public key is known (executors.seeds[].pubKey, or list by a key first)"
-            : "no Executor known (executors.seeds)",
-          report,
-        );
-      }
-      if (report.asked.length > 0 && report.answered.length === 0 && answer.cache !== "stale") {
-        throw new GatewayError(
-          grpc.status.UNAVAILABLE,
-          `no Executor answered (${report.failed.length} failed)`,
-          report,
-        );
-      }
-      strict(call, report);
+      checkListAnswer(q, answer, strict(call));
       return {
         body: encodeTaskList(answer.tasks),
-        trailers: reportTrailers(report, answer.cache),
+        trailers: reportTrailers(answer.report, answer.cache),
         cache: answer.cache,
       };
     }),
@@ -205,25 +182,8 @@ export function createTaskService(
     GetTaskById: wrap("GetTaskById", async (call, ctx) => {
       const taskID = validateGetRequest(decode(GetTaskRequest, call.request, "GetTaskRequest"));
       const answer = await cluster.get(taskID, ctx, { noCache: noCache(call) });
-      const { report } = answer;
-      strict(call, report);
-      if (answer.task) {
-        return { body: answer.task.raw, trailers: reportTrailers(report, answer.cache), cache: answer.cache };
-      }
-      if (report.answered.length === 0) {
-        throw new GatewayError(
-          grpc.status.UNAVAILABLE,
-          report.asked.length === 0
-            ? "no Executor known (executors.seeds)"
-            : `no Executor answered (${report.failed.length} failed)`,
-          report,
-        );
-      }
-      throw new GatewayError(
-        grpc.status.NOT_FOUND,
-        `task ${taskID} not found on any of ${report.answered.length} Executor(s) that answered`,
-        report,
-      );
+      const task = requireGetAnswer(taskID, answer, strict(call));
+      return { body: task.raw, trailers: reportTrailers(answer.report, answer.cache), cache: answer.cache };
     }),
 
     StartTask: wrap("StartTask", () =>

@@ -41,6 +41,7 @@ export interface TaskCacheOptions {
 interface Fetched {
   task?: TaskView;
   report: FanoutReport;
+  holders?: string[];
 }
 
 function combine(a: GetOutcome, b: GetOutcome): GetOutcome {
@@ -106,7 +107,8 @@ export class TaskCache {
     if (old && old.task.id !== taskID) old = undefined;
     if (old && !ro.noCache && this.fresh(old, taskID)) {
       this.stats.hits++;
-      return { task: old.task, report: reportFromEntry(old.answered), cache: "hit" };
+      const holders = ro.holders ? await this.holders(taskID) : undefined;
+      return { task: old.task, report: reportFromEntry(old.answered), cache: "hit", holders };
     }
 
     const work = () => this.fetchAndStore(taskID, ctx, old?.fetchedAtMs ?? 0, !bypass && !ro.noCache);
@@ -126,7 +128,8 @@ export class TaskCache {
     }
     if (bypass) this.stats.bypass++;
     else this.stats.misses++;
-    return { task: fetched.task, report, cache: bypass ? "bypass" : "miss" };
+    const holders = fetched.holders ?? (ro.holders ? await this.holders(taskID) : undefined);
+    return { task: fetched.task, report, cache: bypass ? "bypass" : "miss", holders };
   }
 
   private async holders(taskID: string): Promise<string[]> {
@@ -184,7 +187,7 @@ export class TaskCache {
       }
       await this.set.publish();
       await this.maybeStore(taskID, outcome);
-      return { task: outcome.task, report: outcome.report };
+      return { task: outcome.task, report: outcome.report, holders: outcome.holders };
     } finally {
       if (leased) await this.store.delete(leaseKey(key));
     }

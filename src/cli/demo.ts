@@ -116,7 +116,9 @@ export async function runDemo(opts: { port: number; httpPort: number }): Promise
   }
 
   out();
-  out(`The gateway keeps serving on ${target} (HTTP health on 127.0.0.1:${gw.httpPort}/healthz). Try:`);
+  out(`The gateway keeps serving on ${target} (HTTP health on 127.0.0.1:${gw.httpPort}/healthz).`);
+  out(`Dashboard: http://127.0.0.1:${gw.httpPort}/   CLI: npx dai-gateway tasks list --host ${target}`);
+  out("Try:");
   out(
     `  grpcurl -plaintext -import-path proto -proto task/task.proto -d '{"timeEnd":"${now}"}' ${target} task.Task/ListTask`,
   );

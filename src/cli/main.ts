@@ -5,6 +5,8 @@ import { startGateway } from "../gateway";
 import { createLogger } from "../log";
 import { startSimCluster } from "../sim/cluster";
 import { runDemo } from "./demo";
+import { registerExecutorsCommand } from "./executors";
+import { registerTaskCommands } from "./tasks";
 import type { SimMode } from "../sim/executor";
 
 function int(name: string, min: number, max: number) {
@@ -123,6 +125,9 @@ export async function main(argv: string[]): Promise<void> {
       if (opts.exit) await stop();
       else onSignals(stop);
     });
+
+  registerTaskCommands(program);
+  registerExecutorsCommand(program);
 
   try {
     await program.parseAsync(argv);

@@ -206,6 +206,17 @@ export const configSchema = z.strictObject({
       executorSyncMs: ms(1000),
     })
     .prefault({}),
+  /** The HTTP/JSON API, the Executor status route and the dashboard (on `httpListen`). */
+  http: z
+    .strictObject({
+      /** Origins allowed to call the JSON API from a browser (CORS); "*" allows any. Empty: no CORS headers. */
+      corsOrigins: z.array(z.string().min(1)).default([]),
+      /** Serve the dashboard at GET /. */
+      dashboard: z.boolean().default(true),
+      /** How often, at most, GET /v1/executors probes each Executor (health, latency, task count). */
+      probeIntervalMs: ms(5000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

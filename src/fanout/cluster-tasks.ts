@@ -25,11 +25,15 @@ export interface GetAnswer {
   task?: TaskView;
   report: FanoutReport;
   cache: CacheStatus;
+  /** Executors that returned a copy in the fetch behind this answer (when known). */
+  holders?: string[];
 }
 
 export interface ReadOptions {
   /** `dai-cache-control: no-cache`: fetch fresh and refill. */
   noCache?: boolean;
+  /** GetTaskById for a person (HTTP, dashboard): also say which Executors hold the task. */
+  holders?: boolean;
 }
 
 /** An error with a client-facing status, raised anywhere on the data path. */
@@ -67,8 +71,8 @@ export class ClusterTasks {
 
   async get(taskID: string, ctx: CallContext, opts: ReadOptions = {}): Promise<GetAnswer> {
     if (this.cache) return this.cache.get(taskID, ctx, opts);
-    const { task, report } = await this.fanout.getTask(taskID, ctx);
-    return { task, report, cache: "bypass" };
+    const { task, report, holders } = await this.fanout.getTask(taskID, ctx);
+    return { task, report, cache: "bypass", holders };
   }
 
   /** Resolves a task or fails with NOT_FOUND / UNAVAILABLE as GetTaskById would. */

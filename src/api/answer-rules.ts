@@ -1,0 +1,60 @@
+/**
+ * When a cluster answer is an answer: the rules the gRPC service and the HTTP/JSON
+ * routes share, so both fail the same way for the same fan-out outcome.
+ */
+import { status as Status } from "@grpc/grpc-js";
+import { GatewayError, type GetAnswer, type ListAnswer } from "../fanout/cluster-tasks";
+import type { ListQuery } from "../merge/filter";
+import type { FanoutReport } from "../fanout/report";
+import type { TaskView } from "../wire/task-view";
+
+/** `dai-consistency: strict`: any failed Executor turns the answer into UNAVAILABLE. */
+export function enforceStrict(strict: boolean, report: FanoutReport): void {
+  if (!strict || !report.partial) return;
+  const names = report.failed.map((f) => `${f.address} (${f.reason})`).join(", ");
+  throw new GatewayError(
+    Status.UNAVAILABLE,
+    `strict consistency: ${report.failed.length} Executor(s) failed: ${names}`,
+    report,
+  );
+}
+
+/** Throws UNAVAILABLE when a ListTask answer rests on no Executor at all. */
+export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolean): void {
+  const { report } = answer;
+  if (report.asked.length === 0 && answer.cache !== "hit" && answer.cache !== "stale") {
+    throw new GatewayError(
+      Status.UNAVAILABLE,
+      q.pubKey.length === 0
+        ? "no Executor to ask: the cluster-wide view needs Executors whose public key is known (executors.seeds[].pubKey, or list by a key first)"
+        : "no Executor known (executors.seeds)",
+      report,
+    );
+  }
+  // A stale cached answer is served when no Executor answers (cache.maxStaleMs).
+  if (report.asked.length > 0 && report.answered.length === 0 && answer.cache !== "stale") {
+    throw new GatewayError(Status.UNAVAILABLE, `no Executor answered (${report.failed.length} failed)`, report);
+  }
+  enforceStrict(strict, report);
+}
+
+/** The task of a GetTaskById answer, or NOT_FOUND / UNAVAILABLE as the API reports them. */
+export function requireGetAnswer(taskID: string, answer: GetAnswer, strict: boolean): TaskView {
+  const { report } = answer;
+  enforceStrict(strict, report);
+  if (answer.task) return answer.task;
+  if (report.answered.length === 0) {
+    throw new GatewayError(
+      Status.UNAVAILABLE,
+      report.asked.length === 0
+        ? "no Executor known (executors.seeds)"
+        : `no Executor answered (${report.failed.length} failed)`,
+      report,
+    );
+  }
+  throw new GatewayError(
+    Status.NOT_FOUND,
+    `task ${taskID} not found on any of ${report.answered.length} Executor(s) that answered`,
+    report,
+  );
+}
