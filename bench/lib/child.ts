@@ -4,6 +4,8 @@
  * account with the process being measured.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { closeSync, mkdtempSync, openSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 export interface WorkerReply {
@@ -26,15 +28,20 @@ export class Worker {
     });
   }
 
+  /** Where the worker's stdout (the gateway's pino log) goes. */
+  logFile = "";
+
   /** Forks `bench/workers/<name>.js` (compiled) with extra node flags such as --cpu-prof. */
   static start(name: string, execArgv: string[] = []): Worker {
     const file = path.join(__dirname, "..", "workers", `${name}.js`);
-    const proc = fork(file, [], {
-      execArgv,
-      // Logs go nowhere, but the gateway still pays for writing them.
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
-    });
-    return new Worker(proc);
+    // Logs go to a temp file (kept for diagnosis): the gateway pays for writing them as in production.
+    const logFile = path.join(mkdtempSync(path.join(os.tmpdir(), `dai-bench-${name}-`)), "stdout.log");
+    const fd = openSync(logFile, "w");
+    const proc = fork(file, [], { execArgv, stdio: ["ignore", fd, "inherit", "ipc"] });
+    closeSync(fd);
+    const w = new Worker(proc);
+    w.logFile = logFile;
+    return w;
   }
 
   get pid(): number {

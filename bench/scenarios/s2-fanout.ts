@@ -3,6 +3,7 @@
  * The figure is the gateway's p50 ÷ L; the gateway's CPU time per request shows how the
  * cost of one request grows with N.
  */
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { callRaw } from "../lib/grpc-raw";
@@ -26,6 +27,20 @@ interface Point {
   cpuMsPerRequest: number;
   asked: string;
   answered: string;
+}
+
+/** The reason of the last "executor failed" line in a gateway log. */
+function lastFailure(logFile: string): string {
+  try {
+    const lines = readFileSync(logFile, "utf8").trim().split("\n").reverse();
+    for (const l of lines) {
+      const rec = JSON.parse(l) as { msg?: string; reason?: string };
+      if (rec.msg === "executor failed") return rec.reason ?? "?";
+    }
+  } catch {
+    // No log: nothing to add.
+  }
+  return "(none logged)";
 }
 
 const TARGETS: Record<number, string> = { 100: "<= 1.25", 500: "<= 1.5" };
@@ -78,6 +93,27 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
             : undefined;
         const gw = await startGatewayProc(seeds, { executors: { concurrency: v.concurrency } }, profile);
         try {
+          await measure(v);
+        } catch (err) {
+          // One N failing must not lose the others: record it, with the gateway's reason.
+          const reason = lastFailure(gw.worker.logFile);
+          opts.log(
+            `s2: N=${n} ${v.name} FAILED: ${String(err)}; last upstream failure: ${reason}; log ${gw.worker.logFile}`,
+          );
+          rows.push(
+            row({
+              scenario: "2 uncached fan-out",
+              measure: `p50 ÷ L (L = ${LATENCY_MS} ms), N = ${n}, ${v.name}`,
+              gateway: `FAILED: ${String(err).slice(0, 120)}; upstream: ${reason.slice(0, 120)}`,
+              baseline: `L = ${LATENCY_MS} ms`,
+              ratio: NaN,
+              target: TARGETS[n],
+            }),
+          );
+        } finally {
+          await gw.worker.stop();
+        }
+        async function measure(v: { name: string; concurrency: number }): Promise<void> {
           const probe = await callRaw(gw.address, PATH, Buffer.from(message), headers);
           // Warm up: channels to every Executor connected, JIT warm.
           await h2load({ target: gw.address, path: PATH, message, headers, clients: 1, streams: 1, requests: 5 });
@@ -110,14 +146,12 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
               scenario: "2 uncached fan-out",
               measure: `p50 ÷ L (L = ${LATENCY_MS} ms), N = ${n}, ${v.name}`,
               gateway: `p50 ${round(res.latencyMs.p50)} ms, p90 ${round(res.latencyMs.p90)}, p99 ${round(res.latencyMs.p99)}; CPU ${round(p.cpuMsPerRequest)} ms/req`,
-              baseline: `L = ${LATENCY_MS} ms (one Executor direct: p50 ${round(direct.latencyMs.p50)} ms)`,
+              baseline: `L = ${LATENCY_MS} ms (one Executor direct: p50 ${round(direct?.latencyMs.p50 ?? NaN)} ms)`,
               ratio: res.latencyMs.p50 / LATENCY_MS,
               target: TARGETS[n],
               note: `${p.answered}/${p.asked} answered`,
             }),
           );
-        } finally {
-          await gw.worker.stop();
         }
       }
     } finally {
