@@ -62,7 +62,8 @@ async function main(argv: string[]): Promise<number> {
     log("nginx is not installed: scenario 3 runs without its grpc_pass anchor (apt-get install -y nginx)");
   }
 
-  const date = new Date().toISOString().slice(0, 10) + (quick ? "-quick" : "");
+  // A partial run (--only) must not overwrite the full run's files.
+  const date = new Date().toISOString().slice(0, 10) + (quick ? "-quick" : "") + (onlyArg ? `-${only.join("-")}` : "");
   const outDir = resultsPath();
   mkdirSync(outDir, { recursive: true });
   const profileDir = profile ? mkdtempSync(path.join(os.tmpdir(), "dai-bench-prof-")) : undefined;

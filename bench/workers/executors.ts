@@ -3,7 +3,7 @@
  * optional per-call latency, and a signed GetPredictResult request whose result
  * payload can be resized.
  */
-import { PREDICT_TASK_TYPE } from "../../src/fanout/predict-route";
+import { TaskType } from "../../src/gen/common/common";
 import { signPredictRequest } from "../../src/crypto/p256";
 import { TaskRequest } from "../../src/gen/task/task";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
@@ -27,7 +27,7 @@ serveIpc(
       let request: string | undefined;
       for (const [taskID, holder] of c.ledger.resultHolder) {
         const task = c.ledger.tasks.find((t) => t.iD === taskID)!;
-        if (task.algoParam?.taskType !== PREDICT_TASK_TYPE) continue;
+        if (task.algoParam?.taskType !== TaskType.PREDICT) continue;
         const requester = c.ledger.requesters.find((r) => r.publicKey.equals(Buffer.from(task.requester)))!;
         const req = TaskRequest.encode({
           pubKey: requester.publicKey,
