@@ -295,21 +295,33 @@ export function decodeTaskList(buf: Buffer): TaskView[] {
   return tasks;
 }
 
-function varint(n: number): Buffer {
-  const out: number[] = [];
+function varintSize(n: number): number {
+  let size = 1;
   while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
     n = Math.floor(n / 128);
+    size++;
   }
-  out.push(n);
-  return Buffer.from(out);
+  return size;
 }
 
-/** Assembles an FLTasks reply from task bytes, without re-encoding any task. */
+/**
+ * Assembles an FLTasks reply from task bytes, without re-encoding any task. One
+ * allocation and one copy per task: this runs for every reply, cache hits included.
+ */
 export function encodeTaskList(tasks: readonly { raw: Buffer }[]): Buffer {
-  const parts: Buffer[] = [];
+  let total = 0;
+  for (const t of tasks) total += 1 + varintSize(t.raw.length) + t.raw.length;
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
   for (const t of tasks) {
-    parts.push(Buffer.of(0x0a), varint(t.raw.length), t.raw);
+    out[pos++] = 0x0a; // field 1, length-delimited
+    let n = t.raw.length;
+    while (n > 0x7f) {
+      out[pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    out[pos++] = n;
+    pos += t.raw.copy(out, pos);
   }
-  return Buffer.concat(parts);
+  return out;
 }
