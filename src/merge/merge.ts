@@ -54,8 +54,29 @@ export function mergeCopies(copies: Iterable<TaskView>, into?: Map<string, TaskV
   return { tasks, conflicts };
 }
 
+/**
+ * Orders two strings as their UTF-8 bytes would be ordered, without encoding them
+ * (sorting calls this O(n log n) times). UTF-8 byte order is code point order; UTF-16
+ * code unit order differs from it only where a surrogate (a code point >= U+10000)
+ * meets a unit in U+E000..U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+}
+
 /** Newest publishTime first; equal times by ascending task ID, compared as bytes like the Executor does. */
 export function compareListOrder(a: TaskView, b: TaskView): number {
   if (a.publishTime !== b.publishTime) return a.publishTime > b.publishTime ? -1 : 1;
-  return Buffer.compare(Buffer.from(a.id, "utf8"), Buffer.from(b.id, "utf8"));
+  return compareUtf8(a.id, b.id);
 }

@@ -89,20 +89,24 @@ export class ExecutorRegistry {
    * A known address without a key learns it; an address never changes key once known.
    */
   offer(address: string, pubKey: Buffer | undefined, outcome?: DiscoveryOutcome): boolean {
+    // Fast path: almost every address read from a task is already a member, spelled
+    // canonically; parsing it (ipaddr.js) dominated discovery's cost per fan-out.
+    const member = this.entries.get(address);
+    if (member) {
+      this.learnKey(member, pubKey);
+      return false;
+    }
     const parsed = parseAddress(address);
     if (parsed === null) {
       if (outcome && address !== "") outcome.refused.malformed++;
       return false;
     }
-    const key = pubKey && pubKey.length === KEY_BYTES ? Buffer.from(pubKey) : undefined;
     const existing = this.entries.get(parsed.canonical);
     if (existing) {
-      if (!existing.pubKey && key) {
-        existing.pubKey = key;
-        this.versionCounter++;
-      }
+      this.learnKey(existing, pubKey);
       return false;
     }
+    const key = pubKey && pubKey.length === KEY_BYTES ? Buffer.from(pubKey) : undefined;
     if (!this.allow.allows(parsed)) {
       if (outcome) outcome.refused.notAllowed++;
       return false;
@@ -114,6 +118,15 @@ export class ExecutorRegistry {
     this.insert({ address: parsed.canonical, pubKey: key, source: "discovered", addedAt: Date.now() });
     outcome?.added.push(parsed.canonical);
     return true;
+  }
+
+  /** A known address without a key learns it; an address never changes key once known. */
+  private learnKey(entry: ExecutorEntry, pubKey: Buffer | undefined): void {
+    if (!entry.pubKey && pubKey && pubKey.length === KEY_BYTES) {
+      // Copy: the task's bytes must not be pinned by the registry.
+      entry.pubKey = Buffer.from(pubKey);
+      this.versionCounter++;
+    }
   }
 
   /** Offers every data-set address of the given tasks. */

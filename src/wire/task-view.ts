@@ -5,8 +5,6 @@
  * sent (`raw`), so fields this schema does not know (newer Executors add some) reach
  * the client unchanged, and replies are assembled by concatenation.
  */
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-
 export interface DataSetView {
   executor: Buffer;
   address: string;
@@ -36,58 +34,204 @@ export class WireError extends Error {
 }
 
 const MAX_DEPTH = 32;
+const EMPTY = Buffer.alloc(0);
+const WT_VARINT = 0;
+const WT_FIXED64 = 1;
+const WT_LEN = 2;
+const WT_START_GROUP = 3;
+const WT_END_GROUP = 4;
+const WT_FIXED32 = 5;
 
-function asBigInt(v: bigint | string): bigint {
-  return typeof v === "bigint" ? v : BigInt(v);
+// Non-fatal and keeping a leading BOM: the same decoding the generated (bufbuild) code uses.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * A minimal protobuf reader over [pos, end) of one buffer. It is the gateway's hottest
+ * code (every task of every Executor reply goes through it), so it allocates nothing
+ * per field: nested messages are read in place, key fields are views into the task's
+ * own bytes, and a varint is kept as two 32-bit halves (`lo`, `hi`).
+ */
+class Reader {
+  lo = 0;
+  hi = 0;
+
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  private byte(): number {
+    if (this.pos >= this.end) throw new WireError("truncated varint");
+    return this.buf[this.pos++]!;
+  }
+
+  /** Reads a varint of up to 10 bytes into lo/hi. */
+  varint(): void {
+    let lo = 0;
+    let b: number;
+    for (let shift = 0; shift < 28; shift += 7) {
+      b = this.byte();
+      lo |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.lo = lo >>> 0;
+        this.hi = 0;
+        return;
+      }
+    }
+    b = this.byte();
+    lo |= (b & 0x0f) << 28;
+    let hi = (b & 0x7f) >> 4;
+    if (b < 0x80) {
+      this.lo = lo >>> 0;
+      this.hi = hi >>> 0;
+      return;
+    }
+    for (let shift = 3; shift <= 31; shift += 7) {
+      b = this.byte();
+      hi |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        return;
+      }
+    }
+    throw new WireError("varint longer than 10 bytes");
+  }
+
+  uint32(): number {
+    this.varint();
+    return this.lo;
+  }
+
+  int32(): number {
+    this.varint();
+    return this.lo | 0;
+  }
+
+  bool(): boolean {
+    this.varint();
+    return this.lo !== 0 || this.hi !== 0;
+  }
+
+  int64(): bigint {
+    this.varint();
+    if (this.hi === 0) return BigInt(this.lo);
+    return BigInt.asIntN(64, (BigInt(this.hi) << 32n) | BigInt(this.lo));
+  }
+
+  /** Skips to the end of a length-delimited field and returns where it starts. */
+  lengthDelimited(): number {
+    const len = this.uint32();
+    const start = this.pos;
+    if (start + len > this.end) throw new WireError("truncated length-delimited field");
+    this.pos = start + len;
+    return start;
+  }
+
+  bytes(): Buffer {
+    const start = this.lengthDelimited();
+    return this.buf.subarray(start, this.pos);
+  }
+
+  string(): string {
+    const start = this.lengthDelimited();
+    const { buf, pos } = this;
+    for (let i = start; i < pos; i++) {
+      if (buf[i]! >= 0x80) return utf8.decode(buf.subarray(start, pos));
+    }
+    // ASCII (IDs, statuses, addresses): no decoder needed.
+    return buf.toString("latin1", start, pos);
+  }
+
+  /** field number << 3 | wire type */
+  tag(): number {
+    const t = this.uint32();
+    if (t >>> 3 === 0) throw new WireError("illegal tag: field number 0");
+    return t;
+  }
+
+  skip(wireType: number, field: number, depth = MAX_DEPTH): void {
+    switch (wireType) {
+      case WT_VARINT:
+        this.varint();
+        return;
+      case WT_FIXED64:
+        this.advance(8);
+        return;
+      case WT_LEN:
+        this.lengthDelimited();
+        return;
+      case WT_FIXED32:
+        this.advance(4);
+        return;
+      case WT_START_GROUP: {
+        if (depth <= 0) throw new WireError("groups nested too deeply");
+        for (;;) {
+          const t = this.tag();
+          const wt = t & 7;
+          if (wt === WT_END_GROUP) {
+            if (t >>> 3 !== field) throw new WireError("mismatched end group");
+            return;
+          }
+          this.skip(wt, t >>> 3, depth - 1);
+        }
+      }
+      default:
+        throw new WireError(`invalid wire type ${wireType}`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.end) throw new WireError("truncated fixed-width field");
+    this.pos += n;
+  }
 }
 
-/** Reads a length-delimited field and returns a zero-copy view of its bytes. */
-function readLengthDelimited(reader: BinaryReader, buf: Buffer): Buffer {
-  const len = reader.uint32();
-  const start = reader.pos;
-  const end = start + len;
-  if (end > buf.length) throw new WireError("truncated length-delimited field");
-  reader.pos = end;
-  return buf.subarray(start, end);
-}
-
-function decodeDataSet(buf: Buffer): DataSetView {
-  const r = new BinaryReader(buf);
+function decodeDataSet(buf: Buffer, start: number, end: number): DataSetView {
+  const r = new Reader(buf, start, end);
   const ds: DataSetView = {
-    executor: Buffer.alloc(0),
+    executor: EMPTY,
     address: "",
     isTagPart: false,
     confirmedAt: 0n,
     rejectedAt: 0n,
   };
-  while (r.pos < buf.length) {
-    const [field, wt] = r.tag();
-    if (field === 2 && wt === WireType.LengthDelimited) ds.executor = Buffer.from(readLengthDelimited(r, buf));
-    else if (field === 5 && wt === WireType.Varint) ds.confirmedAt = asBigInt(r.int64());
-    else if (field === 6 && wt === WireType.Varint) ds.rejectedAt = asBigInt(r.int64());
-    else if (field === 7 && wt === WireType.LengthDelimited) ds.address = r.string();
-    else if (field === 8 && wt === WireType.Varint) ds.isTagPart = r.bool();
-    else r.skip(wt, field, MAX_DEPTH);
+  while (r.pos < end) {
+    const t = r.tag();
+    const field = t >>> 3;
+    const wt = t & 7;
+    if (field === 2 && wt === WT_LEN) ds.executor = r.bytes();
+    else if (field === 5 && wt === WT_VARINT) ds.confirmedAt = r.int64();
+    else if (field === 6 && wt === WT_VARINT) ds.rejectedAt = r.int64();
+    else if (field === 7 && wt === WT_LEN) ds.address = r.string();
+    else if (field === 8 && wt === WT_VARINT) ds.isTagPart = r.bool();
+    else r.skip(wt, field);
   }
   return ds;
 }
 
-function decodeAlgoParam(buf: Buffer, task: TaskView): void {
-  const r = new BinaryReader(buf);
-  while (r.pos < buf.length) {
-    const [field, wt] = r.tag();
-    if (field === 2 && wt === WireType.Varint) task.taskType = r.int32();
-    else if (field === 4 && wt === WireType.LengthDelimited) task.modelTaskID = r.string();
-    else r.skip(wt, field, MAX_DEPTH);
+function decodeAlgoParam(buf: Buffer, start: number, end: number, task: TaskView): void {
+  const r = new Reader(buf, start, end);
+  while (r.pos < end) {
+    const t = r.tag();
+    const field = t >>> 3;
+    const wt = t & 7;
+    if (field === 2 && wt === WT_VARINT) task.taskType = r.int32();
+    else if (field === 4 && wt === WT_LEN) task.modelTaskID = r.string();
+    else r.skip(wt, field);
   }
 }
 
-/** Decodes the fields the gateway needs from one FLTask encoding. Throws WireError on malformed bytes. */
+/**
+ * Decodes the fields the gateway needs from one FLTask encoding. Throws WireError on
+ * malformed bytes. `requester` and `dataSets[].executor` are views into `raw`.
+ */
 export function decodeTaskView(raw: Buffer): TaskView {
   const task: TaskView = {
     id: "",
     status: "",
-    requester: Buffer.alloc(0),
+    requester: EMPTY,
     errMessage: "",
     publishTime: 0n,
     startTime: 0n,
@@ -97,27 +241,30 @@ export function decodeTaskView(raw: Buffer): TaskView {
     dataSets: [],
     raw,
   };
+  const r = new Reader(raw, 0, raw.length);
   try {
-    const r = new BinaryReader(raw);
     while (r.pos < raw.length) {
-      const [field, wt] = r.tag();
-      if (field === 1 && wt === WireType.LengthDelimited) task.id = r.string();
-      else if (field === 4 && wt === WireType.LengthDelimited)
-        task.requester = Buffer.from(readLengthDelimited(r, raw));
-      else if (field === 5 && wt === WireType.LengthDelimited)
-        task.dataSets.push(decodeDataSet(readLengthDelimited(r, raw)));
-      else if (field === 6 && wt === WireType.LengthDelimited) decodeAlgoParam(readLengthDelimited(r, raw), task);
-      else if (field === 7 && wt === WireType.LengthDelimited) task.status = r.string();
-      else if (field === 8 && wt === WireType.LengthDelimited) task.errMessage = r.string();
-      else if (field === 10 && wt === WireType.Varint) task.publishTime = asBigInt(r.int64());
-      else if (field === 11 && wt === WireType.Varint) task.startTime = asBigInt(r.int64());
-      else if (field === 12 && wt === WireType.Varint) task.endTime = asBigInt(r.int64());
-      else r.skip(wt, field, MAX_DEPTH);
+      const t = r.tag();
+      const field = t >>> 3;
+      const wt = t & 7;
+      if (field === 1 && wt === WT_LEN) task.id = r.string();
+      else if (field === 4 && wt === WT_LEN) task.requester = r.bytes();
+      else if (field === 5 && wt === WT_LEN) {
+        const start = r.lengthDelimited();
+        task.dataSets.push(decodeDataSet(raw, start, r.pos));
+      } else if (field === 6 && wt === WT_LEN) {
+        const start = r.lengthDelimited();
+        decodeAlgoParam(raw, start, r.pos, task);
+      } else if (field === 7 && wt === WT_LEN) task.status = r.string();
+      else if (field === 8 && wt === WT_LEN) task.errMessage = r.string();
+      else if (field === 10 && wt === WT_VARINT) task.publishTime = r.int64();
+      else if (field === 11 && wt === WT_VARINT) task.startTime = r.int64();
+      else if (field === 12 && wt === WT_VARINT) task.endTime = r.int64();
+      else r.skip(wt, field);
     }
-    if (r.pos !== raw.length) throw new WireError("trailing bytes after last field");
   } catch (err) {
-    if (err instanceof WireError) throw err;
-    throw new WireError(`malformed FLTask: ${(err as Error).message}`);
+    if (err instanceof WireError) throw new WireError(`malformed FLTask: ${err.message}`);
+    throw err;
   }
   return task;
 }
@@ -125,39 +272,56 @@ export function decodeTaskView(raw: Buffer): TaskView {
 /** Splits an FLTasks encoding into its tasks, keeping each task's own bytes. */
 export function decodeTaskList(buf: Buffer): TaskView[] {
   const tasks: TaskView[] = [];
+  const r = new Reader(buf, 0, buf.length);
   try {
-    const r = new BinaryReader(buf);
     while (r.pos < buf.length) {
-      const [field, wt] = r.tag();
-      if (field === 1 && wt === WireType.LengthDelimited) {
+      const t = r.tag();
+      const field = t >>> 3;
+      const wt = t & 7;
+      if (field === 1 && wt === WT_LEN) {
+        const start = r.lengthDelimited();
         // Copy: the task may outlive the reply buffer (caches keep it).
-        tasks.push(decodeTaskView(Buffer.from(readLengthDelimited(r, buf))));
+        tasks.push(decodeTaskView(Buffer.from(buf.subarray(start, r.pos))));
       } else {
-        r.skip(wt, field, MAX_DEPTH);
+        r.skip(wt, field);
       }
     }
   } catch (err) {
-    if (err instanceof WireError) throw err;
-    throw new WireError(`malformed FLTasks: ${(err as Error).message}`);
+    if (err instanceof WireError && !err.message.startsWith("malformed")) {
+      throw new WireError(`malformed FLTasks: ${err.message}`);
+    }
+    throw err;
   }
   return tasks;
 }
 
-function varint(n: number): Buffer {
-  const out: number[] = [];
+function varintSize(n: number): number {
+  let size = 1;
   while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
     n = Math.floor(n / 128);
+    size++;
   }
-  out.push(n);
-  return Buffer.from(out);
+  return size;
 }
 
-/** Assembles an FLTasks reply from task bytes, without re-encoding any task. */
+/**
+ * Assembles an FLTasks reply from task bytes, without re-encoding any task. One
+ * allocation and one copy per task: this runs for every reply, cache hits included.
+ */
 export function encodeTaskList(tasks: readonly { raw: Buffer }[]): Buffer {
-  const parts: Buffer[] = [];
+  let total = 0;
+  for (const t of tasks) total += 1 + varintSize(t.raw.length) + t.raw.length;
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
   for (const t of tasks) {
-    parts.push(Buffer.of(0x0a), varint(t.raw.length), t.raw);
+    out[pos++] = 0x0a; // field 1, length-delimited
+    let n = t.raw.length;
+    while (n > 0x7f) {
+      out[pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    out[pos++] = n;
+    pos += t.raw.copy(out, pos);
   }
-  return Buffer.concat(parts);
+  return out;
 }

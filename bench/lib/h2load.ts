@@ -1,0 +1,116 @@
+/**
+ * Load from a separate process: h2load sends framed gRPC requests over HTTP/2 and logs
+ * every request's duration, from which p50/p90/p99 are computed.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { grpcFrame } from "./grpc-raw";
+import { summarize, type LatencySummary } from "./stats";
+
+export interface LoadSpec {
+  /** host:port */
+  target: string;
+  /** e.g. /task.Task/ListTask */
+  path: string;
+  /** Protobuf request message (framed here). */
+  message: Uint8Array;
+  headers?: Record<string, string>;
+  clients: number;
+  streams: number;
+  /** Either a request count or a duration in seconds (with a warm-up). */
+  requests?: number;
+  durationSec?: number;
+  warmupSec?: number;
+  /** Expected size of each reply message; a reply smaller than this is counted as failed. */
+  expectReplyBytes?: number;
+}
+
+export interface LoadResult {
+  reqPerSec: number;
+  succeeded: number;
+  failed: number;
+  /** Replies whose HTTP/2 DATA was shorter than the expected gRPC message (gRPC errors). */
+  shortReplies: number;
+  latencyMs: LatencySummary;
+  wallSec: number;
+  /** Payload bytes per second received (DATA frames). */
+  dataBytesPerSec: number;
+}
+
+function run(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("h2load", args, { maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`h2load failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function num(re: RegExp, s: string): number {
+  const m = re.exec(s);
+  return m ? Number(m[1]) : NaN;
+}
+
+export async function h2load(spec: LoadSpec): Promise<LoadResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dai-bench-h2load-"));
+  try {
+    const body = path.join(dir, "body");
+    const log = path.join(dir, "log.tsv");
+    writeFileSync(body, grpcFrame(spec.message));
+    const args = [
+      "-d",
+      body,
+      "-H",
+      "content-type: application/grpc",
+      "-H",
+      "te: trailers",
+      "-c",
+      String(spec.clients),
+      "-m",
+      String(spec.streams),
+      "-t",
+      "1",
+      "--log-file",
+      log,
+    ];
+    for (const [k, v] of Object.entries(spec.headers ?? {})) args.push("-H", `${k}: ${v}`);
+    if (spec.durationSec !== undefined) {
+      args.push("-D", String(spec.durationSec), "--warm-up-time", String(spec.warmupSec ?? 1));
+    } else {
+      args.push("-n", String(spec.requests ?? 100));
+    }
+    args.push(`http://${spec.target}${spec.path}`);
+    const started = Date.now();
+    const out = await run(args, 30 * 60_000);
+    const wallSec = (Date.now() - started) / 1000;
+    const reqPerSec = num(/finished in [\d.]+\w+, ([\d.]+) req\/s/, out);
+    const succeeded = num(/requests: .*?(\d+) succeeded/, out);
+    const failed = num(/requests: .*?(\d+) failed/, out) + num(/requests: .*?(\d+) errored/, out);
+    const dataBytes = num(/traffic: .*?\((\d+)\) data/, out);
+    const finished = /finished in ([\d.]+)(ms|s)/.exec(out);
+    const finishedSec = finished ? Number(finished[1]) / (finished[2] === "ms" ? 1000 : 1) : wallSec;
+    const lines = readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
+    const samples = lines.map((l) => Number(l.split("\t")[2]) / 1000).filter((x) => Number.isFinite(x));
+    let shortReplies = 0;
+    if (spec.expectReplyBytes !== undefined && succeeded > 0) {
+      // h2load cannot read grpc-status; replies carrying fewer DATA bytes than a full
+      // message were errors (trailers-only). Estimate how many from the byte total.
+      const perReply = spec.expectReplyBytes + 5;
+      const full = Math.floor(dataBytes / perReply + 0.01);
+      shortReplies = Math.max(0, succeeded - full);
+    }
+    return {
+      reqPerSec,
+      succeeded,
+      failed,
+      shortReplies,
+      latencyMs: summarize(samples),
+      wallSec,
+      dataBytesPerSec: dataBytes / finishedSec,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
