@@ -84,7 +84,17 @@ export async function runDemo(opts: { port: number; httpPort: number }): Promise
     { onTrailer },
   );
   out(
-    `2. ListTask by requester ${requester.publicKey.toString("hex").slice(0, 16)}… (stock-client style, limit 100): ${mine.fLTasks.length} tasks`,
+    `2. ListTask by requester ${requester.publicKey.toString("hex").slice(0, 16)}… (stock-client style, limit 100): ${mine.fLTasks.length} tasks` +
+      ` (dai-cache: ${trailers.get("dai-cache")})`,
+  );
+  // A stock client sends timeEnd = now on every call; the cache still answers it, exactly.
+  const later = BigInt(Date.now()) * 1_000_000n;
+  const again = await client.listTask(
+    { pubKey: requester.publicKey, timeStart: 0n, timeEnd: later, limit: 100n },
+    { onTrailer },
+  );
+  out(
+    `   The same call again with a newer timeEnd: ${again.fLTasks.length} tasks (dai-cache: ${trailers.get("dai-cache")}, no fan-out).`,
   );
 
   const lagging = sim.executors[4]!;
