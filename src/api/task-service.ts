@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
 import { GatewayError, type CacheStatus, type ClusterTasks } from "../fanout/cluster-tasks";
 import type { CallContext, FanoutReport } from "../fanout/report";
-import { encodeTaskList } from "../wire/task-view";
+import { encodeTaskListOnce } from "../wire/task-view";
 import type { CallAdmission } from "./admission";
 import { checkListAnswer, requireGetAnswer } from "./answer-rules";
 import { ApiError, validateGetRequest, validateListRequest } from "./validate";
@@ -126,13 +126,19 @@ export function createTaskService(
       const abort = new AbortController();
       // One abort listener per upstream call; their number is bounded by the Executor cap.
       setMaxListeners(0, abort.signal);
-      call.on("cancelled", () => abort.abort());
+      let answered = false;
+      // grpc-js also reports "cancelled" after a call it has already answered; only a
+      // client going away mid-call should cancel upstream work.
+      call.on("cancelled", () => {
+        if (!answered) abort.abort();
+      });
       const ctx: CallContext = {
         deadline: callDeadline(call, opts.defaultDeadlineMs),
         signal: abort.signal,
         requestId,
       };
       const finish = (code: grpc.status, cache?: CacheStatus): void => {
+        answered = true;
         const durationMs = performance.now() - started;
         observe({ method: name, code, durationMs, cache });
         log.info({ requestId, method: name, code: grpc.status[code], ms: Math.round(durationMs) }, "served");
@@ -173,7 +179,7 @@ export function createTaskService(
       const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
       checkListAnswer(q, answer, strict(call));
       return {
-        body: encodeTaskList(answer.tasks),
+        body: encodeTaskListOnce(answer.tasks),
         trailers: reportTrailers(answer.report, answer.cache),
         cache: answer.cache,
       };

@@ -59,7 +59,7 @@ export function wasCut(tasks: readonly unknown[], fetchLimit: bigint): boolean {
  * The exact answer to `q` from a snapshot fetched for the same pubKey/status/timeStart,
  * or undefined when the snapshot cannot answer it exactly.
  */
-export function answerFromSnapshot(s: ListSnapshot, q: ListQuery): TaskView[] | undefined {
+export function answerFromSnapshot(s: ListSnapshot, q: ListQuery): readonly TaskView[] | undefined {
   if (q.timeEnd > s.fetchEnd) return undefined;
   if (s.cut) {
     if (q.limit === 0n) return undefined;
@@ -67,5 +67,8 @@ export function answerFromSnapshot(s: ListSnapshot, q: ListQuery): TaskView[] | 
     for (const t of s.tasks) if (t.publishTime <= q.timeEnd && t.publishTime >= q.timeStart) n++;
     if (n < q.limit) return undefined;
   }
-  return selectForList(s.tasks, q);
+  const answer = selectForList(s.tasks, q);
+  // The whole snapshot (the common case): hand back its own array, whose reply encoding is memoised.
+  if (answer.length === s.tasks.length && answer.every((t, i) => t === s.tasks[i])) return s.tasks;
+  return answer;
 }

@@ -16,7 +16,8 @@ import type { TaskFanout } from "./task-fanout";
 export type CacheStatus = "hit" | "miss" | "stale" | "bypass";
 
 export interface ListAnswer {
-  tasks: TaskView[];
+  /** Must not be changed: it may be a cache snapshot shared by many answers. */
+  tasks: readonly TaskView[];
   report: FanoutReport;
   cache: CacheStatus;
 }

@@ -325,3 +325,18 @@ export function encodeTaskList(tasks: readonly { raw: Buffer }[]): Buffer {
   }
   return out;
 }
+
+const encodedLists = new WeakMap<readonly { raw: Buffer }[], Buffer>();
+
+/**
+ * encodeTaskList, memoised per array: a cached answer served many times is assembled once.
+ * Only for arrays that never change after this call (cache snapshots, fan-out results).
+ */
+export function encodeTaskListOnce(tasks: readonly { raw: Buffer }[]): Buffer {
+  let out = encodedLists.get(tasks);
+  if (out === undefined) {
+    out = encodeTaskList(tasks);
+    encodedLists.set(tasks, out);
+  }
+  return out;
+}

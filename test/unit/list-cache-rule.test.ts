@@ -70,7 +70,7 @@ const queryArb = fc.record({
   limit: fc.constantFrom(0n, 1n, 2n, 3n, 5n, 100n),
 });
 
-const same = (a: TaskView[] | undefined, b: TaskView[]): boolean =>
+const same = (a: readonly TaskView[] | undefined, b: readonly TaskView[]): boolean =>
   a !== undefined && a.length === b.length && a.every((t, i) => t.raw.equals(b[i]!.raw));
 
 describe("answerFromSnapshot: exact or nothing", () => {
