@@ -11,6 +11,7 @@ import { algorithmToJSON, taskTypeToJSON } from "../gen/common/common";
 import { FLTask, FLTasks } from "../gen/task/task";
 import { CliError, connectTasks, describeCallError, type ConnectOptions } from "./connect";
 import { localTime, parseLocalTime, shortHex, table, toCsv } from "./format";
+import { KNOWN_STATUSES } from "../merge/status";
 
 export const DEFAULT_HOST = "127.0.0.1:8184";
 
@@ -117,17 +118,7 @@ export function registerTaskCommands(program: Command): void {
       .command("list")
       .description("list tasks, newest first (same filters as executor-cli task list)")
       .option("--pubkey <hex>", "requester's or Executor's public key (128 hex); omitted: the whole cluster", hexKey)
-      .addOption(
-        new Option("--status <status>", "only tasks in this status").choices([
-          "Confirming",
-          "Ready",
-          "ToProcess",
-          "Processing",
-          "Finished",
-          "Failed",
-          "Rejected",
-        ]),
-      )
+      .addOption(new Option("--status <status>", "only tasks in this status").choices(KNOWN_STATUSES))
       .option("--start <time>", "published at or after this local date-time (2026-11-28 14:05:09)")
       .option("--end <time>", "published at or before this local date-time (default: now)")
       .option("--limit <n>", "at most this many tasks (0: no cap)", nonNegativeInt("--limit"), 100)
