@@ -27,7 +27,8 @@ export type RefusalReason =
   | "result_not_found"
   | "owner_unavailable"
   | "too_large"
-  | "upstream_error";
+  | "upstream_error"
+  | "too_many_in_flight";
 
 /** A refusal with the status the client gets. Messages never carry keys or signatures. */
 export class PredictRefusal extends Error {

@@ -142,6 +142,8 @@ export const configSchema = z.strictObject({
       callTimeoutMs: ms(30_000),
       /** GetPredictResult requests a minute per pubKey; 0 = no limit. */
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
+      /** Prediction results relayed at once; more → RESOURCE_EXHAUSTED. Bounds relay memory. */
+      maxConcurrent: z.number().int().min(1).max(10_000).default(8),
     })
     .prefault({}),
   /** Shared cache of gateway replicas; no `url`, `cluster` or `sentinel.nodes` = in-process cache. */

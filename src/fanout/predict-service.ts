@@ -28,6 +28,8 @@ export interface PredictOptions {
   callTimeoutMs: number;
   /** Requests a minute per pubKey; 0 = no limit. */
   ratePerMinute: number;
+  /** Results relayed at once; each holds about 3 × its size in memory. */
+  maxConcurrent: number;
 }
 
 /** How tasks are loaded: GetTaskById semantics (NOT_FOUND / UNAVAILABLE as GatewayError). */
@@ -84,9 +86,11 @@ export class PredictService {
       owner_unavailable: 0,
       too_large: 0,
       upstream_error: 0,
+      too_many_in_flight: 0,
     },
   };
   private readonly limiter?: KeyRateLimiter;
+  private inFlight = 0;
 
   constructor(
     private readonly tasks: TaskLookup,
@@ -137,7 +141,21 @@ export class PredictService {
       );
     }
     const model = await this.load(task.modelTaskID, ctx, "model task", "no_route");
-    return this.fetch(rawRequest, task, model, ctx);
+    // Only the relay holds payload memory, so only it is bounded: memory stays under
+    // about maxConcurrent × 3 × maxBytes however many clients ask at once.
+    if (this.inFlight >= this.opts.maxConcurrent) {
+      throw new PredictRefusal(
+        Status.RESOURCE_EXHAUSTED,
+        "too_many_in_flight",
+        `${this.inFlight} prediction results are being relayed already (predict.maxConcurrent); retry later`,
+      );
+    }
+    this.inFlight++;
+    try {
+      return await this.fetch(rawRequest, task, model, ctx);
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private async load(taskID: string, ctx: CallContext, what: string, notFound: RefusalReason): Promise<TaskView> {

@@ -370,6 +370,34 @@ describe("rate limit (predict.ratePerMinute)", () => {
   });
 });
 
+describe("relays at once (predict.maxConcurrent)", () => {
+  test("beyond maxConcurrent a request is refused with RESOURCE_EXHAUSTED and never reaches an Executor", async () => {
+    const g = await gateway({ maxConcurrent: 1 });
+    const owner = sc.executors[1]!;
+    try {
+      const before = predictCalls(sc.executors);
+      owner.latencyMs = 400;
+      const request = wire("task_request");
+      const first = g.client.call(request);
+      await new Promise((r) => setTimeout(r, 150));
+      const second = await g.client.status(request);
+      expect(S[second.code]).toBe("RESOURCE_EXHAUSTED");
+      expect(second.details).toContain("predict.maxConcurrent");
+      await first;
+      const after = predictCalls(sc.executors);
+      expect(after.map((n, i) => n - before[i]!)).toEqual([0, 1, 0, 0, 0]);
+      expect(g.predictions.stats.refused.too_many_in_flight).toBe(1);
+      // The slot is free again once the first relay is done.
+      owner.latencyMs = 0;
+      await g.client.call(request);
+    } finally {
+      owner.latencyMs = 0;
+      g.client.close();
+      await g.gw.stop();
+    }
+  });
+});
+
 describe("the upstream request and the reply are relayed untouched", () => {
   test("unknown fields in the client's request reach the Executor; unknown reply fields reach the client", async () => {
     const received: Buffer[] = [];
