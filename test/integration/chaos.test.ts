@@ -5,10 +5,11 @@
  * not with the gateway's merge code) and name the other seven as failed.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { FLTask, FLTasks, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, FLTasks } from "../../src/gen/task/task";
 import type { RunningGateway } from "../../src/gateway";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { gatewayFor, rawCall, rawClient } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 const DEADLINE_MS = 2500;
 
@@ -61,9 +62,7 @@ function expectedIds(keep: (t: FLTask, holder: number) => boolean, limit = 0): s
 const involves = (t: FLTask, key: Buffer): boolean =>
   Buffer.from(t.requester).equals(key) || t.dataSets.some((d) => Buffer.from(d.executor).equals(key));
 
-function listBody(pubKey: Buffer, limit = 0n): Buffer {
-  return Buffer.from(ListTaskRequest.encode({ pubKey, status: "", timeStart: 0n, timeEnd: 2n ** 62n, limit }).finish());
-}
+const listBody = listAllBody;
 
 function expectChaosTrailers(trailers: Record<string, string>, asked = 9): void {
   expect(trailers["dai-executors-asked"]).toBe(String(asked));

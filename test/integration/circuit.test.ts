@@ -1,13 +1,13 @@
 /** Per-Executor circuits (open, half-open probe, close), deadlines and the hedged GetTaskById. */
 import type * as grpc from "@grpc/grpc-js";
-import { FLTask, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, GetTaskRequest } from "../../src/gen/task/task";
 import { HEDGE_REASON } from "../../src/fanout/task-fanout";
 import type { RunningGateway } from "../../src/gateway";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { gatewayFor, rawCall, rawClient } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
-const listBody = (pubKey: Buffer): Buffer =>
-  Buffer.from(ListTaskRequest.encode({ pubKey, status: "", timeStart: 0n, timeEnd: 2n ** 62n, limit: 0n }).finish());
+const listBody = (pubKey: Buffer): Buffer => listAllBody(pubKey);
 const getBody = (taskID: string): Buffer => Buffer.from(GetTaskRequest.encode({ taskID }).finish());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -2,9 +2,10 @@
  * Discovery of host names: a name found in a task joins the set through the allow-list,
  * but the gateway connects only if every IP it resolves to is allowed too.
  */
-import { FLTask, FLTasks, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, FLTasks } from "../../src/gen/task/task";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { gatewayFor, rawCall, rawClient, startRawExecutor } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 let sim: SimCluster;
 let seed: Awaited<ReturnType<typeof startRawExecutor>>;
@@ -41,15 +42,7 @@ async function listOnce(dns: { resolvedAllow?: string[] }): Promise<{
   });
   const c = rawClient(gw.grpcPort);
   try {
-    const body = Buffer.from(
-      ListTaskRequest.encode({
-        pubKey: sim.ledger.requesters[0]!.publicKey,
-        status: "",
-        timeStart: 0n,
-        timeEnd: 2n ** 62n,
-        limit: 0n,
-      }).finish(),
-    );
+    const body = listAllBody(sim.ledger.requesters[0]!.publicKey);
     const r = await rawCall(c, "ListTask", body, { deadlineMs: 5000 });
     expect(r.err).toBeUndefined();
     return {

@@ -17,6 +17,7 @@ import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { prng } from "../../src/sim/ledger";
 import { wire } from "../helpers/fixtures";
 import { gatewayFor, rawCall, rawClient, type MethodName, type RawReply } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 let sim: SimCluster;
 beforeAll(async () => {
@@ -24,8 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => sim.stop());
 
-const listBody = (pubKey: Buffer): Buffer =>
-  Buffer.from(ListTaskRequest.encode({ pubKey, status: "", timeStart: 0n, timeEnd: 2n ** 62n, limit: 0n }).finish());
+const listBody = (pubKey: Buffer): Buffer => listAllBody(pubKey);
 const isolated = { "grpc.use_local_subchannel_pool": 1 };
 
 describe("concurrency limits", () => {

@@ -4,11 +4,12 @@
  * the Executor set past the allow-list and the cap.
  */
 import * as grpc from "@grpc/grpc-js";
-import { DataForTask, FLTask, FLTasks, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
+import { DataForTask, FLTask, FLTasks, GetTaskRequest } from "../../src/gen/task/task";
 import type { RunningGateway } from "../../src/gateway";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { AllowList } from "../../src/upstream/allowlist";
 import { gatewayFor, rawCall, rawClient, startRawExecutor, upstreamError } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 const requester = deterministicKeyPair("hostile-requester").publicKey;
 const executorKey = deterministicKeyPair("hostile-executor").publicKey;
@@ -96,10 +97,7 @@ afterAll(async () => {
   for (const s of stops) await s();
 });
 
-const listBody = (): Buffer =>
-  Buffer.from(
-    ListTaskRequest.encode({ pubKey: requester, status: "", timeStart: 0n, timeEnd: 2n ** 62n, limit: 0n }).finish(),
-  );
+const listBody = (): Buffer => listAllBody(requester);
 
 test("only plausible, matching tasks reach the answer; bad Executors are named", async () => {
   const r = await rawCall(client, "ListTask", listBody(), { deadlineMs: 8000 });

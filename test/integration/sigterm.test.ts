@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { stringify } from "yaml";
-import { FLTasks, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTasks } from "../../src/gen/task/task";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { rawCall, rawClient, type RawReply } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 const ROOT = path.join(__dirname, "..", "..");
 const LATENCY_MS = 400;
@@ -83,15 +84,7 @@ test("SIGTERM under load: in-flight calls finish, new calls are refused, readine
   expect(await httpStatus(ports.http, "/readyz")).toBe(200);
 
   const client = rawClient(ports.grpc);
-  const body = Buffer.from(
-    ListTaskRequest.encode({
-      pubKey: sim.ledger.requesters[0]!.publicKey,
-      status: "",
-      timeStart: 0n,
-      timeEnd: 2n ** 62n,
-      limit: 0n,
-    }).finish(),
-  );
+  const body = listAllBody(sim.ledger.requesters[0]!.publicKey);
   try {
     // Warm the channels, then put load on: 20 calls in flight when SIGTERM arrives.
     expect((await rawCall(client, "ListTask", body, { deadlineMs: 5000 })).err).toBeUndefined();

@@ -1,10 +1,11 @@
 /** TLS and mutual TLS on the gateway's port, and TLS to Executors per address pattern. */
 import * as grpc from "@grpc/grpc-js";
-import { FLTask, FLTasks, ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, FLTasks } from "../../src/gen/task/task";
 import type { RunningGateway } from "../../src/gateway";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { makeTestPki, type TestPki } from "../helpers/certs";
 import { gatewayFor, rawCall, rawClient, startRawExecutor } from "../helpers/resilience";
+import { listAllBody } from "../helpers/requests";
 
 let pki: TestPki;
 let sim: SimCluster;
@@ -18,8 +19,7 @@ afterAll(async () => {
 });
 
 const key = (): Buffer => sim.ledger.requesters[0]!.publicKey;
-const listBody = (pubKey: Buffer): Buffer =>
-  Buffer.from(ListTaskRequest.encode({ pubKey, status: "", timeStart: 0n, timeEnd: 2n ** 62n, limit: 0n }).finish());
+const listBody = (pubKey: Buffer): Buffer => listAllBody(pubKey);
 const fresh = { "grpc.use_local_subchannel_pool": 1 };
 
 async function listOver(port: number, creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | undefined> {
