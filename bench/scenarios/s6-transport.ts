@@ -1,7 +1,8 @@
 /**
  * Scenario 6: CPU per upstream call of each client transport, receiving the same
  * 100-task (~78 KB) ListTask reply from a bare grpc-js server: grpc-js (what the gateway
- * uses today), and node:http2 with nothing but framing (the floor). The client runs
+ * uses today), the gateway's own transport on node:http2 (src/transport/client.ts), and
+ * node:http2 with nothing but framing (the floor). The client runs
  * alone in a child process and reads its own CPU time around the measured calls.
  */
 import { Worker } from "../lib/child";
@@ -29,7 +30,7 @@ export function hundredTaskReply(): Buffer {
   return encodeTaskList(views.slice(0, 100));
 }
 
-export const CLIENTS = ["grpc-js", "node:http2"];
+export const CLIENTS = ["grpc-js", "own http2 transport", "node:http2"];
 
 export async function transportCost(opts: BenchOptions): Promise<ScenarioResult> {
   const reply = hundredTaskReply();

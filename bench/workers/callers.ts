@@ -5,6 +5,7 @@
  */
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import { Http2Transport } from "../../src/transport/client";
 import { serveIpc } from "./ipc";
 
 const PATH = "/task.Task/ListTask";
@@ -61,9 +62,18 @@ function rawHttp2(address: string): { call: CallFn; close(): void } {
   };
 }
 
+/** The gateway's own transport (src/transport/client.ts), as the fan-out would use it. */
+function own(address: string): { call: CallFn; close(): void } {
+  const t = new Http2Transport({ maxResponseBytes: 64 * 1024 * 1024, maxPredictBytes: 64 * 1024 * 1024 });
+  return {
+    call: (request) => t.call(address, "listTask", request, new Date(Date.now() + 10_000)),
+    close: () => t.close(),
+  };
+}
+
 type Factory = (address: string) => { call: CallFn; close(): void };
 
-const FACTORIES: Record<string, Factory> = { "grpc-js": grpcJs, "node:http2": rawHttp2 };
+const FACTORIES: Record<string, Factory> = { "grpc-js": grpcJs, "own http2 transport": own, "node:http2": rawHttp2 };
 
 /** Registers another client implementation (the gateway's own transport adds itself). */
 export function addFactory(name: string, f: Factory): void {
