@@ -17,6 +17,7 @@ import { predictRelay } from "./scenarios/s3-predict";
 import { mergeCost } from "./scenarios/s4-merge";
 import { memory } from "./scenarios/s5-memory";
 import { transportCost } from "./scenarios/s6-transport";
+import { reduceCost } from "./scenarios/s7-reduce";
 
 type Scenario = (opts: BenchOptions, date: string) => Promise<ScenarioResult>;
 
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, { needs: string[]; run: Scenario }> = {
   s4: { needs: [], run: mergeCost },
   s5: { needs: ["h2load"], run: memory },
   s6: { needs: [], run: transportCost },
+  s7: { needs: [], run: reduceCost },
 };
 
 function log(msg: string): void {
