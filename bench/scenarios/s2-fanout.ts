@@ -203,7 +203,6 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
           }
           // Warm up: channels to every Executor connected, JIT warm.
           await h2load({ target: gw.address, path: PATH, message, headers, clients: 1, streams: 1, requests: 5 });
-          if (profileFile) await gw.worker.request({ type: "profileStart" });
           const cpu0 = cpuMs(gw.worker.pid);
           const res = await h2load({
             target: gw.address,
@@ -231,14 +230,19 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
           const usPerReply = (p.cpuMsPerRequest * 1000) / n;
           let breakdown = "";
           if (profileFile) {
+            // A second window of the same load under the sampling profiler (which costs CPU
+            // itself): its shares split this window's unprofiled CPU per reply. What /proc
+            // counted beyond the main thread's samples ran on other threads (GC helpers, I/O).
+            await gw.worker.request({ type: "profileStart" });
+            const pcpu0 = cpuMs(gw.worker.pid);
+            await h2load({ target: gw.address, path: PATH, message, headers, clients: 1, streams: 1, requests });
+            const pcpu = cpuMs(gw.worker.pid) - pcpu0;
             await gw.worker.request({ type: "profileStop", file: profileFile });
-            // Shares of the sampled main-thread time, scaled to this window's CPU; what /proc
-            // counted beyond the main thread's samples ran on other threads (GC helpers, libuv).
             const { ms, totalMs } = categorize(profileFile);
-            const perReply = (x: number): number => (x * 1000) / (res.succeeded * n);
+            const total = Math.max(pcpu, totalMs);
             const us: Record<string, number> = {};
-            for (const c of CATEGORIES) us[c] = perReply(ms[c]);
-            us["other threads (GC helpers, I/O)"] = Math.max(0, perReply(cpu - totalMs));
+            for (const c of CATEGORIES) us[c] = (usPerReply * ms[c]) / total;
+            us["other threads (GC helpers, I/O)"] = (usPerReply * Math.max(0, pcpu - totalMs)) / total;
             breakdowns.push({ n, variant: v.name, usPerReply: us });
             breakdown = Object.entries(us)
               .map(([k, x]) => `${k} ${Math.round(x)}`)
@@ -360,7 +364,7 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
       ...shapeNotes,
       `Executors run in one separate process, the gateway in another (its CPU read from /proc/<pid>/stat, 10 ms ticks, all threads); on a ${os.availableParallelism()}-CPU machine they still share cores.`,
       `Gateway CPU per Executor answer: ${perExec.join(", ")}.`,
-      "With --profile, the measured window of the 100-task N = 100 runs is sampled by V8 (250 µs) in the gateway; the category rows split the /proc CPU by the shares of those samples, and what /proc counted beyond the main thread's samples is shown as other threads (GC helpers, I/O).",
+      "With --profile, the 100-task N = 100 runs repeat their load once more under V8's sampling profiler (250 µs) in the gateway; the category rows split the unprofiled window's CPU per reply by the shares of those samples, and what /proc counted beyond the main thread's samples is shown as other threads (GC helpers, I/O).",
       ...coldFailures.map(
         (f) =>
           `Cold start: N = ${f.n}, ${f.variant}: the gateway's call ${f.attempt} failed (${f.error.slice(0, 80)}; upstream: ${f.upstream.slice(0, 120)}) — opening ${f.n} channels at once; later calls were measured.`,
