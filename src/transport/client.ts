@@ -576,6 +576,113 @@ class UnaryCall implements PendingCall {
   }
 }
 
+/** An upstream stream handed to the caller as it is (for relaying a reply under flow control). */
+export interface UpstreamStream {
+  /** The reply's headers (for a trailers-only answer they carry grpc-status). */
+  headers: http2.IncomingHttpHeaders;
+  /** The raw HTTP/2 stream: framed reply bytes, then 'trailers', then 'end'/'close'. */
+  stream: http2.ClientHttp2Stream;
+}
+
+/** Opens a stream for one request and resolves when the reply's headers arrive. */
+class StreamCall implements PendingCall {
+  private done = false;
+  private timer?: NodeJS.Timeout;
+  private stream?: http2.ClientHttp2Stream;
+  private onAbort?: () => void;
+
+  constructor(
+    private readonly path: string,
+    private readonly frame: Buffer,
+    private readonly deadline: number,
+    private readonly metadata: grpc.Metadata | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (s: UpstreamStream) => void,
+    private readonly reject: (e: TransportError) => void,
+    private readonly withdraw: (c: StreamCall) => void,
+  ) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      this.fail(new TransportError(Status.DEADLINE_EXCEEDED, "deadline exceeded before the call started"));
+      return;
+    }
+    // The deadline covers the whole relay, not only the headers.
+    this.timer = setTimeout(() => this.cancel(new TransportError(Status.DEADLINE_EXCEEDED, "deadline exceeded")), left);
+    if (signal) {
+      this.onAbort = () => this.cancel(new TransportError(Status.CANCELLED, "cancelled by caller"));
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  fail(err: TransportError): void {
+    if (this.done) return;
+    this.done = true;
+    this.cleanup();
+    this.reject(err);
+  }
+
+  private cleanup(): void {
+    if (this.stream === undefined || this.stream.closed) clearTimeout(this.timer);
+    if (this.onAbort && (this.stream === undefined || this.stream.closed))
+      this.signal?.removeEventListener("abort", this.onAbort);
+  }
+
+  private cancel(err: TransportError): void {
+    if (this.stream && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+    else if (!this.stream) this.withdraw(this);
+    this.fail(err);
+  }
+
+  start(session: http2.ClientHttp2Session, channel: Channel): void {
+    if (this.done) return channel.release(session);
+    const headers: http2.OutgoingHttpHeaders = {
+      ":method": "POST",
+      ":scheme": channel.scheme,
+      ":path": this.path,
+      ":authority": channel.authority,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-accept-encoding": "identity",
+      "user-agent": USER_AGENT,
+      "grpc-timeout": encodeTimeout(this.deadline - Date.now()),
+    };
+    if (this.metadata) metadataToHeaders(this.metadata, headers);
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: false });
+    } catch (err) {
+      channel.release(session);
+      return this.fail(new TransportError(Status.UNAVAILABLE, `cannot open a stream: ${(err as Error).message}`));
+    }
+    this.stream = stream;
+    stream.on("error", () => {});
+    stream.once("response", (h) => {
+      if (this.done) return;
+      this.done = true;
+      this.resolve({ headers: h, stream });
+    });
+    stream.on("close", () => {
+      channel.release(session);
+      clearTimeout(this.timer);
+      if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
+      if (!this.done) {
+        const rst = stream.rstCode ?? 0;
+        this.fail(
+          new TransportError(
+            rst ? rstCodeToGrpc(rst) : Status.UNAVAILABLE,
+            rst ? `stream reset by the Executor (HTTP/2 error ${rst})` : "connection closed before the reply",
+          ),
+        );
+      }
+    });
+    stream.end(this.frame);
+  }
+}
+
 const DEFAULTS = {
   maxQueuedCalls: 1024,
   maxConcurrentStreams: 1000,
@@ -681,6 +788,42 @@ export class Http2Transport {
           else resolve(reply!);
         },
         (c) => ch.submit(c),
+        (c) => ch.withdraw(c),
+      );
+      if (!call.finished) ch.submit(call);
+    });
+  }
+
+  /**
+   * Opens one call and hands over its reply stream once the headers arrive, for a relay
+   * that forwards the bytes under flow control (nothing is buffered here). The deadline
+   * (a local timer, RST_STREAM when it passes) and the signal cover the whole stream.
+   */
+  async openStream(
+    address: string,
+    method: UpstreamMethod,
+    request: Buffer,
+    deadline: Date,
+    opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
+  ): Promise<UpstreamStream> {
+    if (opts.signal?.aborted) throw new TransportError(Status.CANCELLED, "cancelled by caller");
+    const conn = this.options.connector
+      ? await this.options.connector.connect(address, deadline.getTime() - Date.now())
+      : undefined;
+    const ch = this.channel(address, conn);
+    const frame = Buffer.allocUnsafe(5 + request.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(request.length, 1);
+    request.copy(frame, 5);
+    return new Promise<UpstreamStream>((resolve, reject) => {
+      const call: StreamCall = new StreamCall(
+        METHOD_PATHS[method],
+        frame,
+        deadline.getTime(),
+        opts.metadata,
+        opts.signal,
+        resolve,
+        reject,
         (c) => ch.withdraw(c),
       );
       if (!call.finished) ch.submit(call);

@@ -18,9 +18,11 @@
 import http2 from "node:http2";
 import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import type { UpstreamStream } from "./client";
 import {
   Status,
   TransportError,
+  decodeGrpcMessage,
   decodeTimeout,
   encodeGrpcMessage,
   headersToMetadata,
@@ -59,7 +61,21 @@ export interface UnaryReply {
   trailers?: Record<string, string | Buffer>;
 }
 
-export type UnaryHandler = (request: Buffer, call: ServerCall) => Promise<UnaryReply>;
+/**
+ * A reply relayed from an upstream stream as it arrives, under flow control: the
+ * upstream is paused while the client's side is full, so at most a window of it is held.
+ */
+export interface RelayReply {
+  upstream: UpstreamStream;
+  /** Largest reply message relayed; checked on its length prefix before any byte is sent on. */
+  maxBytes: number;
+  /** A client that accepts no bytes for this long is cut off (RST_STREAM) and the upstream cancelled. */
+  stallMs?: number;
+  /** Called once the relay is over, however it ended (for slots and byte budgets). */
+  onDone?: (outcome: { ok: boolean; bytes: number }) => void;
+}
+
+export type UnaryHandler = (request: Buffer, call: ServerCall) => Promise<UnaryReply | RelayReply>;
 
 export interface Http2GrpcServerOptions {
   /** Largest request message accepted. */
@@ -327,7 +343,7 @@ class UnaryServerCall {
       signal: this.ac.signal,
       peer: `${this.stream.session?.socket?.remoteAddress ?? "?"}:${this.stream.session?.socket?.remotePort ?? "?"}`,
     };
-    let p: Promise<UnaryReply>;
+    let p: Promise<UnaryReply | RelayReply>;
     try {
       p = this.handler(this.message, call);
     } catch (err) {
@@ -342,7 +358,8 @@ class UnaryServerCall {
     );
   }
 
-  private reply(r: UnaryReply): void {
+  private reply(r: UnaryReply | RelayReply): void {
+    if ("upstream" in r) return this.relay(r);
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
@@ -354,6 +371,117 @@ class UnaryServerCall {
     stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
     stream.end(framed);
+  }
+
+  /** Forwards an upstream reply under flow control: headers, framed bytes, trailers. */
+  private relay(r: RelayReply): void {
+    const { stream } = this;
+    const up = r.upstream.stream;
+    let bytes = 0;
+    let finished = false;
+    let stall: NodeJS.Timeout | undefined;
+    const end = (ok: boolean): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stall);
+      r.onDone?.({ ok, bytes });
+    };
+    const stop = (code: Status, details: string): void => {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      if (!stream.headersSent) this.fail(code, details);
+      else if (!stream.closed) {
+        this.done = true;
+        clearTimeout(this.timer);
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      end(false);
+    };
+    if (this.done || stream.closed) {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      return end(false);
+    }
+    const h = r.upstream.headers;
+    if (h["grpc-status"] !== undefined) {
+      // Trailers-only upstream answer: passed on as it is (status, message, metadata).
+      const code = Number(h["grpc-status"]);
+      this.fail(
+        Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
+        decodeGrpcMessage(String(h["grpc-message"] ?? "")),
+        undefined,
+        headersToMetadata(h),
+      );
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      return end(false);
+    }
+    if (Number(h[":status"]) !== 200 || !String(h["content-type"] ?? "").startsWith("application/grpc")) {
+      return stop(Status.UNAVAILABLE, `upstream answered HTTP ${String(h[":status"])}`);
+    }
+    let upTrailers: http2.IncomingHttpHeaders | undefined;
+    up.on("trailers", (t) => (upTrailers = t));
+    stream.on("close", () => {
+      // The client went away (or was cut off): the upstream is cancelled with it.
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      end(!!upTrailers && upTrailers["grpc-status"] === "0" && this.done);
+    });
+    let checked = false;
+    let prefix: Buffer = Buffer.alloc(0);
+    const armStall = (): void => {
+      if (r.stallMs === undefined || stall) return;
+      stall = setTimeout(() => stop(Status.RESOURCE_EXHAUSTED, "client stopped reading"), r.stallMs);
+    };
+    up.on("data", (chunk: Buffer) => {
+      if (finished) return;
+      if (!checked) {
+        prefix = prefix.length ? Buffer.concat([prefix, chunk]) : chunk;
+        if (prefix.length < 5) return;
+        checked = true;
+        if (prefix[0] !== 0) return stop(Status.INTERNAL, "compressed reply from upstream refused");
+        const len = prefix.readUInt32BE(1);
+        if (len > r.maxBytes) return stop(Status.RESOURCE_EXHAUSTED, `reply of ${len} bytes exceeds ${r.maxBytes}`);
+        chunk = prefix;
+        // Headers only now: a refusal above can still be a trailers-only answer.
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      }
+      bytes += chunk.length;
+      if (!stream.write(chunk)) {
+        up.pause();
+        armStall();
+        stream.once("drain", () => {
+          clearTimeout(stall);
+          stall = undefined;
+          up.resume();
+        });
+      }
+    });
+    let ended = false;
+    // 'end' comes after every byte was taken (a paused stream's 'close' may come sooner).
+    up.on("end", () => {
+      ended = true;
+      if (finished) return;
+      if (!upTrailers) return stop(Status.UNAVAILABLE, "upstream stream ended without a status");
+      if (!stream.headersSent) {
+        // No message at all: pass the status on as a trailers-only answer.
+        const code = Number(upTrailers["grpc-status"]);
+        this.fail(
+          Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
+          decodeGrpcMessage(String(upTrailers["grpc-message"] ?? "")),
+          undefined,
+          headersToMetadata(upTrailers),
+        );
+        return end(false);
+      }
+      this.done = true;
+      clearTimeout(this.timer);
+      const t: http2.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upTrailers)) if (!k.startsWith(":")) t[k] = v;
+      stream.once("wantTrailers", () => stream.sendTrailers(t));
+      stream.end();
+    });
+    up.on("close", () => {
+      if (finished || ended || (up.readableLength > 0 && up.rstCode === 0)) return;
+      const late = this.deadline !== undefined && Date.now() >= this.deadline.getTime();
+      stop(late ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE, "upstream stream closed before its status");
+    });
   }
 
   private fail(code: Status, details: string, extra?: http2.OutgoingHttpHeaders, metadata?: grpc.Metadata): void {
