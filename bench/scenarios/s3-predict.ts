@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import http2 from "node:http2";
 import type { GoalFigures } from "../lib/goals";
+import { Worker } from "../lib/child";
 import { callRaw, grpcFrame } from "../lib/grpc-raw";
 import { h2load, type LoadResult } from "../lib/h2load";
 import { hasCommand } from "../lib/machine";
@@ -130,6 +131,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
     {},
     opts.profileDir ? { dir: opts.profileDir, name: "s3-predict" } : undefined,
   );
+  const relay = await startRelay(ex.predictOwner);
   try {
     for (const s of sizes) {
       await ex.worker.request({ type: "setResult", bytes: s.bytes });
@@ -149,11 +151,12 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
       const d = await h2load({ target: ex.predictOwner, ...load });
       const g = await h2load({ target: gw.address, ...load });
       const n = nginx ? await h2load({ target: nginx.address, ...load }) : undefined;
+      const o = await h2load({ target: relay.address, ...load });
       const b = expectReplyBytes;
       opts.log(
         `s3: ${s.label}: direct ${round(mibps(d, b))} MiB/s, gateway ${round(mibps(g, b))} (${g.shortReplies} errors not counted), nginx ${n ? round(mibps(n, b)) : "-"}`,
       );
-      measurements.push({ size: s.label, bytes: s.bytes, load, direct: d, gateway: g, nginx: n });
+      measurements.push({ size: s.label, bytes: s.bytes, load, direct: d, gateway: g, nginx: n, ownRelay: o });
       const fmt = (r: LoadResult): string =>
         `${round(r.okPerSec, 1)} OK/s = ${round(mibps(r, b), 1)} MiB/s (p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms${r.shortReplies > 0 ? `; ${r.shortReplies} error replies not counted` : ""})`;
       rows.push(
@@ -165,11 +168,22 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
           ratio: g.okPerSec / d.okPerSec,
         }),
       );
+      rows.push(
+        row({
+          scenario: "3 GetPredictResult relay",
+          measure: `throughput ÷ owner direct, ${s.label}, own streaming relay alone (src/transport; not wired, no checks)`,
+          gateway: fmt(o),
+          baseline: `owner direct: ${round(mibps(d, b), 1)} MiB/s`,
+          ratio: o.okPerSec / d.okPerSec,
+        }),
+      );
       if (s.bytes === 64 * MiB)
         goals.predictThroughput = {
           value: g.okPerSec / d.okPerSec,
           detail: `gateway ${round(mibps(g, b), 1)} MiB/s ÷ owner direct ${round(mibps(d, b), 1)} MiB/s (successful replies only)`,
-          note: n ? `nginx grpc_pass: ${round(n.okPerSec / d.okPerSec, 2)} × direct` : undefined,
+          note:
+            (n ? `nginx grpc_pass: ${round(n.okPerSec / d.okPerSec, 2)} × direct; ` : "") +
+            `own streaming relay alone (not wired): ${round(o.okPerSec / d.okPerSec, 2)} × direct`,
         };
       if (n) {
         rows.push(
@@ -186,6 +200,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
         ["gateway", g],
         ["direct", d],
         ["nginx", n],
+        ["own relay", o],
       ] as const) {
         if (r && r.shortReplies > 0)
           notes.push(
@@ -195,11 +210,13 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
     }
   } finally {
     await gw.worker.stop();
+    await relay.worker.stop();
     await nginx?.stop();
   }
 
   // Memory per payload in flight: a fresh gateway per level, peak RSS while k 64 MiB results stream through.
-  const memory = await memoryPerInflight(ex, opts);
+  const memory = await memoryPerInflight(ex, opts, () => startGatewayProc(ex.executors));
+  const relayMemory = await memoryPerInflight(ex, opts, () => startRelay(ex.predictOwner!), "own relay");
   await ex.worker.stop();
   const slope = memory.fast.slopeMiBPerInflight;
   const slowSlope = memory.slow.slopeMiBPerInflight;
@@ -223,9 +240,22 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
       target: "<= 0.1",
     }),
   );
+  const rSlope = relayMemory.fast.slopeMiBPerInflight;
+  const rSlow = relayMemory.slow.slopeMiBPerInflight;
+  rows.push(
+    row({
+      scenario: "3 GetPredictResult relay",
+      measure: "RSS growth per 64 MiB result in flight ÷ payload size, own streaming relay alone (fast / slow readers)",
+      gateway: `fast: ${round(rSlope, 1)} MiB (${levelsText(relayMemory.fast.levels)}); slow: ${round(rSlow, 1)} MiB (${levelsText(relayMemory.slow.levels)})`,
+      baseline: "payload 64 MiB",
+      ratio: Math.max(rSlope, rSlow) / 64,
+      target: "<= 0.1",
+    }),
+  );
   goals.predictMemory = {
     value: Math.max(slope, slowSlope) / 64,
     detail: `the larger of fast readers (${round(slope / 64, 2)}) and slow readers (${round(slowSlope / 64, 2)}): RSS slope per 64 MiB result in flight ÷ 64 MiB`,
+    note: `own streaming relay alone (not wired): ${round(Math.max(rSlope, rSlow) / 64, 3)}`,
   };
   notes.push(
     "Throughput = h2load req/s × reply size; all three targets get the same signed TaskRequest bytes and return byte-identical replies (checked).",
@@ -237,7 +267,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
     id: "s3",
     title: "3. GetPredictResult relay",
     rows,
-    data: { measurements, memory },
+    data: { measurements, memory, relayMemory },
     charts: [],
     notes,
     goals,
@@ -314,16 +344,25 @@ function slopeOf(levels: MemoryLevel[]): number {
   return den > 0 ? num / den : ys[0]! / xs[0]!;
 }
 
+/** The own streaming relay alone, in a process of its own, in front of the owner. */
+async function startRelay(owner: string): Promise<{ worker: Worker; address: string }> {
+  const worker = Worker.start("relay-http2", ["--expose-gc"]);
+  const r = await worker.request<{ type: string; grpcPort: number }>({ type: "start", owner });
+  return { worker, address: `127.0.0.1:${r.grpcPort}` };
+}
+
 async function memoryPerInflight(
   ex: ExecutorsProc,
   opts: BenchOptions,
+  start: () => Promise<{ worker: Worker; address: string }>,
+  label = "gateway",
 ): Promise<Record<"fast" | "slow", { levels: MemoryLevel[]; slopeMiBPerInflight: number }>> {
   await ex.worker.request({ type: "setResult", bytes: 64 * MiB });
   const out = {} as Record<"fast" | "slow", { levels: MemoryLevel[]; slopeMiBPerInflight: number }>;
   for (const mode of ["fast", "slow"] as const) {
     const levels: MemoryLevel[] = [];
     for (const k of opts.quick ? [1, 4] : [1, 2, 4, 8]) {
-      const gw = await startGatewayProc(ex.executors);
+      const gw = await start();
       try {
         await callRaw(gw.address, PATH, ex.predictRequest!); // warm: channels, JIT
         await gw.worker.request({ type: "gc" });
@@ -347,7 +386,7 @@ async function memoryPerInflight(
         const after = rssMiB(gw.worker.pid);
         levels.push({ inflight: k, idleMiB: idle, peakMiB: peak, growthMiB: peak - idle, afterMiB: after });
         opts.log(
-          `s3: ${mode} readers, ${k} x 64 MiB in flight: RSS idle ${round(idle)} MiB, peak ${round(peak)} MiB, after ${round(after)} MiB`,
+          `s3: ${label}, ${mode} readers, ${k} x 64 MiB in flight: RSS idle ${round(idle)} MiB, peak ${round(peak)} MiB, after ${round(after)} MiB`,
         );
       } finally {
         await gw.worker.stop();
