@@ -15,12 +15,21 @@ export class FanoutReport {
   get partial(): boolean {
     return this.failed.length > 0;
   }
+
+  /** A report of an answer read back from the cache: those Executors answered the fetch that filled it. */
+  static fromAnswered(answered: readonly string[]): FanoutReport {
+    const r = new FanoutReport();
+    r.asked.push(...answered);
+    r.answered.push(...answered);
+    return r;
+  }
 }
 
 /** Per-call context passed down the data path. */
 export interface CallContext {
-  /** Everything, upstream calls included, must be done by then. */
+  /** Everything, upstream calls included, must be done by then (Unix ms). */
   deadline: number;
+  /** Aborted when the client went away. */
   signal?: AbortSignal;
   requestId: string;
 }
