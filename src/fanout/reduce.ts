@@ -39,16 +39,24 @@ export interface Reduced {
   drops: DropCounts;
 }
 
-/** Screens and cuts one Executor's ListTask reply to what may be merged. */
-export function screenListReply(tasks: readonly TaskView[], sent: ListQuery, drops: DropCounts): TaskView[] {
+/**
+ * Screens and cuts one Executor's ListTask reply to what may be merged; `dropped` counts
+ * the screened-out tasks (not those cut).
+ */
+export function screenListReply(
+  tasks: readonly TaskView[],
+  sent: ListQuery,
+  drops: DropCounts,
+): { kept: TaskView[]; dropped: number } {
   const valid = screenTasks(tasks, (t) => matchesQuery(t, sent), drops);
+  const dropped = tasks.length - valid.length;
   // A capped reply longer than its cap is not trustworthy beyond the cap. Keep its newest
   // tasks, not its first ones: an Executor that ignored the limit may ignore the order too.
   if (sent.limit > 0n && BigInt(valid.length) > sent.limit) {
     valid.sort(compareListOrder);
     valid.length = Number(sent.limit);
   }
-  return valid;
+  return { kept: valid, dropped };
 }
 
 /** Reduces ListTask replies incrementally; the answer is the same for every arrival order. */
@@ -60,8 +68,8 @@ export class ListReducer {
 
   /** Adds one Executor's reply to a query `sent`; returns the tasks it kept (what discovery may read). */
   add(tasks: readonly TaskView[], sent: ListQuery): TaskView[] {
-    const kept = screenListReply(tasks, sent, this.stats.drops);
-    this.stats.dropped += tasks.length - kept.length;
+    const { kept, dropped } = screenListReply(tasks, sent, this.stats.drops);
+    this.stats.dropped += dropped;
     this.stats.conflicts += mergeCopies(kept, this.merged).conflicts;
     return kept;
   }
