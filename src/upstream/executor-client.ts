@@ -68,12 +68,6 @@ export class ExecutorClients {
     return c;
   }
 
-  /** Drops the client of an Executor that left the set. */
-  remove(address: string): void {
-    this.clients.delete(address);
-    this.circuits.forget(address);
-  }
-
   /** Upstream calls waiting for a slot of the gateway-wide bound. */
   get queued(): number {
     return this.limit.pendingCount;
