@@ -1,7 +1,11 @@
 /** What a fan-out did: which Executors were asked, which answered, which failed and why. */
+import type { status as Status } from "@grpc/grpc-js";
+
 export interface FanoutFailure {
   address: string;
   reason: string;
+  /** The call's (classified) status, when it got one (DEADLINE_EXCEEDED: it ran out of time). */
+  code?: Status;
 }
 
 export class FanoutReport {
