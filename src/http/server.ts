@@ -37,6 +37,8 @@ export class HttpServer {
       forceCloseConnections: true,
       logger: false,
     });
+    // Headers must arrive within 10 s (slowloris); the whole request within 30 s.
+    this.app.server.headersTimeout = 10_000;
     this.app.addHook("onRoute", (r) => {
       const list = Array.isArray(r.method) ? r.method : [r.method];
       let set = this.methods.get(r.url);
