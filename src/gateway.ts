@@ -144,6 +144,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const http = await HttpServer.create({
     maxRequestBytes: config.api.maxRequestBytes,
     corsOrigins: config.http.corsOrigins,
+    log: log.child({ component: "http" }),
   });
   addOperatorRoutes(http, readiness, metrics);
   registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });

@@ -12,11 +12,14 @@ import cors from "@fastify/cors";
 import { status as Status } from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { GatewayError, httpStatusOf, toGatewayError } from "../core/errors";
+import type { Logger } from "pino";
 import { bodyTooLarge, errorEnvelope } from "./json-api";
 
 export interface HttpServerOptions {
   maxRequestBytes: number;
   corsOrigins: readonly string[];
+  /** Logs requests refused before their route ran (body over the limit, unreadable body). */
+  log?: Logger;
 }
 
 const CORS_HEADERS = ["content-type", "x-request-id", "dai-consistency", "dai-cache-control"];
@@ -49,7 +52,7 @@ export class HttpServer {
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
     this.app.setNotFoundHandler((req, reply) => this.notFound(req, reply));
-    this.app.setErrorHandler((err, _req, reply) => this.failed(err, reply));
+    this.app.setErrorHandler((err, req, reply) => this.failed(err, req, reply));
   }
 
   static async create(opts: HttpServerOptions): Promise<HttpServer> {
@@ -87,7 +90,7 @@ export class HttpServer {
     void reply.code(404).type("text/plain").send("not found\n");
   }
 
-  private failed(err: unknown, reply: FastifyReply): void {
+  private failed(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
     const fst = err as { code?: string; statusCode?: number };
     let e: GatewayError;
     if (fst.code === "FST_ERR_CTP_BODY_TOO_LARGE") e = bodyTooLarge(this.opts.maxRequestBytes);
@@ -100,6 +103,10 @@ export class HttpServer {
       e = new GatewayError(Status.INVALID_ARGUMENT, (err as Error).message, { httpStatus: fst.statusCode });
     else e = toGatewayError(err).error;
     const status = e.httpStatus ?? httpStatusOf(e.code);
+    this.opts.log?.info(
+      { route: `${req.method} ${req.url.split("?")[0]}`, http: status, code: Status[e.code] },
+      "refused",
+    );
     if (status === 413) void reply.header("connection", "close");
     void reply.code(status).header("cache-control", "no-store").send(errorEnvelope(e));
   }
