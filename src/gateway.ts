@@ -32,6 +32,7 @@ import { AllowList } from "./upstream/allowlist";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
 import { ExecutorClients } from "./upstream/executor-client";
 import { ExecutorHealth } from "./upstream/health";
+import { Http2Transport } from "./transport/client";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
 import type { UnaryTransport } from "./upstream/transport";
@@ -83,11 +84,13 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
 
   // The transport seam: any UnaryTransport (src/upstream/transport.ts) fits here.
-  const transport: UnaryTransport = new UpstreamPool({
+  const transportOptions = {
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
-  });
+  };
+  const transport: UnaryTransport =
+    config.executors.transport === "http2" ? new Http2Transport(transportOptions) : new UpstreamPool(transportOptions);
   const health = new ExecutorHealth({
     failures: config.executors.circuitFailures,
     halfOpenAfterMs: config.executors.circuitHalfOpenAfterMs,

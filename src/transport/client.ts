@@ -28,6 +28,13 @@ import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnectTarget, Dial, UpstreamConnector } from "../upstream/connect";
 import {
+  ResponseTooLargeError,
+  type TransportError as ServiceErrorLike,
+  type UnaryCallOptions,
+  type UnaryTransport,
+} from "../upstream/transport";
+import { METHOD_PATHS, type UpstreamMethod } from "../wire/facts";
+import {
   Status,
   TransportError,
   decodeGrpcMessage,
@@ -38,13 +45,7 @@ import {
   rstCodeToGrpc,
 } from "./status";
 
-export const METHOD_PATHS = {
-  listTask: "/task.Task/ListTask",
-  getTaskById: "/task.Task/GetTaskById",
-  getPredictResult: "/task.Task/GetPredictResult",
-} as const;
-
-export type UpstreamMethod = keyof typeof METHOD_PATHS;
+export { ResponseTooLargeError };
 
 export interface CallObserver {
   (event: { address: string; method: UpstreamMethod; ok: boolean; code: Status; durationMs: number }): void;
@@ -79,14 +80,6 @@ const USER_AGENT = "dai-gateway-http2/0.1";
 /** The GOAWAY a session received: which of its streams the server never processed, and why. */
 const GOAWAYS = new WeakMap<http2.ClientHttp2Session, { errorCode: number; lastStreamID: number; debug: string }>();
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, HTTP2_HEADER_STATUS } = http2.constants;
-
-/** A reply over the method's size limit (same shape as the pool's). */
-export class ResponseTooLargeError extends TransportError {
-  override name = "ResponseTooLargeError";
-  constructor(message: string) {
-    super(Status.RESOURCE_EXHAUSTED, message);
-  }
-}
 
 interface PendingCall {
   start(session: http2.ClientHttp2Session, channel: Channel): void;
@@ -325,7 +318,7 @@ class UnaryCall implements PendingCall {
   private grpcStatus?: number;
   private grpcMessage = "";
   private statusHeaders?: http2.IncomingHttpHeaders;
-  private localError?: TransportError;
+  private localError?: ServiceErrorLike;
   /** Reply assembly: the 5-byte prefix, then the message. */
   private head = Buffer.allocUnsafe(5);
   private headLen = 0;
@@ -333,8 +326,6 @@ class UnaryCall implements PendingCall {
   private messageLen = -1;
   private got = 0;
   private messages = 0;
-  private channel?: Channel;
-  private session?: http2.ClientHttp2Session;
   private retried = false;
   private onAbort?: () => void;
 
@@ -345,7 +336,7 @@ class UnaryCall implements PendingCall {
     private readonly limit: number,
     private readonly metadata: grpc.Metadata | undefined,
     private readonly signal: AbortSignal | undefined,
-    private readonly settle: (err: TransportError | null, reply?: Buffer) => void,
+    private readonly settle: (err: ServiceErrorLike | null, reply?: Buffer) => void,
     private readonly requeue: (call: UnaryCall) => void,
     private readonly withdraw: (call: UnaryCall) => void,
   ) {
@@ -376,8 +367,6 @@ class UnaryCall implements PendingCall {
       channel.release(session);
       return;
     }
-    this.channel = channel;
-    this.session = session;
     const headers: http2.OutgoingHttpHeaders = {
       ":method": "POST",
       ":scheme": channel.scheme,
@@ -555,7 +544,7 @@ class UnaryCall implements PendingCall {
   }
 
   /** Ends the call locally: RST_STREAM(CANCEL) if it is on the wire, out of the queue otherwise. */
-  private cancel(err: TransportError): void {
+  private cancel(err: ServiceErrorLike): void {
     if (this.done) return;
     this.localError ??= err;
     if (this.stream && !this.stream.closed) {
@@ -567,7 +556,7 @@ class UnaryCall implements PendingCall {
     this.finish(this.localError);
   }
 
-  private finish(err: TransportError | null, reply?: Buffer): void {
+  private finish(err: ServiceErrorLike | null, reply?: Buffer): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
@@ -696,7 +685,7 @@ const DEFAULTS = {
 };
 
 /** Upstream calls over the gateway's own HTTP/2 transport: the call shape of UpstreamPool. */
-export class Http2Transport {
+export class Http2Transport implements UnaryTransport {
   private readonly channels = new Map<string, Channel>();
   private readonly observers: CallObserver[] = [];
   private readonly opts: Required<Omit<Http2TransportOptions, "connector">>;
@@ -747,7 +736,7 @@ export class Http2Transport {
     method: UpstreamMethod,
     request: Buffer,
     deadline: Date,
-    opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
+    opts: UnaryCallOptions = {},
   ): Promise<Buffer> {
     const started = performance.now();
     const observe = (code: Status): void => {
