@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { authorizePredictTask, checkPredictRequest, PredictRefusal, type RefusalReason } from "../auth/predict-auth";
 import { KeyRateLimiter } from "../auth/rate-limit";
 import type { TaskRequest } from "../gen/task/task";
-import { classifyUpstreamError } from "../upstream/errors";
+import { classifyUpstreamError, type UpstreamFailure } from "../upstream/errors";
 import type { UpstreamPool } from "../upstream/pool";
 import type { ExecutorRegistry } from "../upstream/registry";
 import type { TaskView } from "../wire/task-view";
@@ -62,8 +62,13 @@ export interface PredictEvents {
   served: [bytes: number];
 }
 
-/** Upstream codes after which the next candidate is tried. */
-const UNREACHABLE = new Set([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
+/**
+ * An Executor that was not reached: the transport failed before it answered (no
+ * Executor error code). The next candidate is tried; only these are "unreachable".
+ */
+function notReached(f: UpstreamFailure): boolean {
+  return f.upstreamCode === undefined && f.code === Status.UNAVAILABLE;
+}
 
 export class PredictService {
   readonly events = new EventEmitter<PredictEvents>();
@@ -185,6 +190,8 @@ export class PredictService {
       );
     }
     const unreachable: string[] = [];
+    /** Candidates that did not answer within their call's deadline. */
+    const timedOut: string[] = [];
     let notFound = 0;
     for (const { address, role } of route.candidates) {
       if (ctx.signal?.aborted) throw new GatewayError(Status.CANCELLED, "cancelled by the client");
@@ -192,7 +199,7 @@ export class PredictService {
         throw new PredictRefusal(
           Status.DEADLINE_EXCEEDED,
           "owner_unavailable",
-          `deadline exceeded before ${address} could be asked (unreachable: ${unreachable.join(", ") || "none"})`,
+          `deadline exceeded before ${address} could be asked (${this.notAnswered(unreachable, timedOut)})`,
         );
       }
       try {
@@ -216,10 +223,10 @@ export class PredictService {
           notFound++;
           continue;
         }
-        if (UNREACHABLE.has(f.code)) {
+        if (notReached(f) || (f.code === Status.DEADLINE_EXCEEDED && f.upstreamCode === undefined)) {
           this.attempt(ctx, address, role, "unreachable", f.code);
-          unreachable.push(address);
-          log.warn({ executor: address, role, code: Status[f.code] }, "prediction candidate unreachable");
+          (f.code === Status.DEADLINE_EXCEEDED ? timedOut : unreachable).push(address);
+          log.warn({ executor: address, role, code: Status[f.code] }, "prediction candidate did not answer");
           continue;
         }
         this.attempt(ctx, address, role, "error", f.code);
@@ -228,18 +235,16 @@ export class PredictService {
           throw new GatewayError(Status.CANCELLED, "cancelled by the client");
         }
         log.warn({ executor: address, role, code: Status[f.code], upstreamCode: f.upstreamCode }, "prediction failed");
-        throw new PredictRefusal(
-          f.code === Status.UNKNOWN ? Status.UNAVAILABLE : f.code,
-          "upstream_error",
-          `Executor ${address}: ${f.message}`,
-        );
+        // The Executor answered: its own error, mapped by code (src/upstream/error-codes.ts).
+        throw new PredictRefusal(f.code, "upstream_error", `Executor ${address}: ${f.message}`);
       }
     }
-    if (unreachable.length > 0) {
+    if (timedOut.length > 0 || unreachable.length > 0) {
+      // Out of time is DEADLINE_EXCEEDED; "unreachable" only when no candidate was reached at all.
       throw new PredictRefusal(
-        Status.UNAVAILABLE,
+        timedOut.length > 0 ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE,
         "owner_unavailable",
-        `prediction result of task ${task.id}: unreachable: ${unreachable.join(", ")}; ${notFound} other Executor(s) do not have it`,
+        `prediction result of task ${task.id}: ${this.notAnswered(unreachable, timedOut)}; ${notFound} other Executor(s) do not have it`,
       );
     }
     throw new PredictRefusal(
@@ -247,6 +252,13 @@ export class PredictService {
       "result_not_found",
       `prediction result of task ${task.id} not found on ${notFound} Executor(s) of model task ${model.id}`,
     );
+  }
+
+  private notAnswered(unreachable: readonly string[], timedOut: readonly string[]): string {
+    const parts: string[] = [];
+    if (timedOut.length > 0) parts.push(`no answer in time from: ${timedOut.join(", ")}`);
+    if (unreachable.length > 0) parts.push(`unreachable: ${unreachable.join(", ")}`);
+    return parts.join("; ") || "no candidate asked yet";
   }
 
   private tooLarge(detail: string): PredictRefusal {
