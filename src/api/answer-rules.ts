@@ -7,6 +7,7 @@ import { GatewayError, type GetAnswer, type ListAnswer } from "../fanout/cluster
 import type { ListQuery } from "../merge/filter";
 import type { FanoutReport } from "../fanout/report";
 import type { TaskView } from "../wire/task-view";
+import { listMatchesNothing } from "./validate";
 
 /** `dai-consistency: strict`: any failed Executor turns the answer into UNAVAILABLE. */
 export function enforceStrict(strict: boolean, report: FanoutReport): void {
@@ -19,9 +20,21 @@ export function enforceStrict(strict: boolean, report: FanoutReport): void {
   );
 }
 
-/** Throws UNAVAILABLE when a ListTask answer rests on no Executor at all. */
-export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolean): void {
+/**
+ * Throws UNAVAILABLE when a ListTask answer rests on no Executor at all, and
+ * RESOURCE_EXHAUSTED when it holds more than `maxListTasks` tasks (a bound on the
+ * gateway's reply, not on what a client may ask).
+ */
+export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolean, maxListTasks: number): void {
   const { report } = answer;
+  if (listMatchesNothing(q)) return;
+  if (answer.tasks.length > maxListTasks) {
+    throw new GatewayError(
+      Status.RESOURCE_EXHAUSTED,
+      `the answer holds ${answer.tasks.length} tasks, more than api.maxListTasks (${maxListTasks}): ask with a limit or a narrower time window`,
+      report,
+    );
+  }
   if (report.asked.length === 0 && answer.cache !== "hit" && answer.cache !== "stale") {
     throw new GatewayError(
       Status.UNAVAILABLE,

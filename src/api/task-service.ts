@@ -52,7 +52,8 @@ export const REQUEST_HEADER = {
 } as const;
 
 export interface TaskServiceOptions {
-  maxListLimit: number;
+  /** Most tasks one ListTask answer may hold (api.maxListTasks). */
+  maxListTasks: number;
   defaultDeadlineMs: number;
   /** Concurrency limits and shutdown draining (none when absent). */
   admission?: CallAdmission;
@@ -175,9 +176,9 @@ export function createTaskService(
 
   return {
     ListTask: wrap("ListTask", async (call, ctx) => {
-      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
+      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"));
       const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
-      checkListAnswer(q, answer, strict(call));
+      checkListAnswer(q, answer, strict(call), opts.maxListTasks);
       return {
         body: encodeTaskListOnce(answer.tasks),
         trailers: reportTrailers(answer.report, answer.cache),

@@ -115,7 +115,8 @@ export const configSchema = z.strictObject({
   shutdownGraceMs: ms(10_000),
   api: z
     .strictObject({
-      maxListLimit: z.number().int().min(1).default(1000),
+      /** Most tasks one ListTask answer may hold; a larger answer → RESOURCE_EXHAUSTED (bounds reply memory). */
+      maxListTasks: z.number().int().min(1).max(10_000_000).default(10_000),
       /** Deadline for a call whose client sent none. */
       defaultDeadlineMs: ms(10_000),
       /** Largest request message accepted from a client. */

@@ -4,6 +4,7 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { listMatchesNothing } from "../api/validate";
 import type { TaskRequest } from "../gen/task/task";
 import type { ListQuery } from "../merge/filter";
 import type { UpstreamPool } from "../upstream/pool";
@@ -65,6 +66,8 @@ export class ClusterTasks {
   ) {}
 
   async list(q: ListQuery, ctx: CallContext, opts: ReadOptions = {}): Promise<ListAnswer> {
+    // A key no task can carry: the empty list an Executor gives, without asking one.
+    if (listMatchesNothing(q)) return { tasks: [], report: new FanoutReport(), cache: "bypass" };
     if (this.cache) return this.cache.list(q, ctx, opts);
     const { tasks, report } = await this.fanout.list(q, ctx);
     return { tasks, report, cache: "bypass" };

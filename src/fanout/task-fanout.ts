@@ -49,9 +49,13 @@ export interface GetOutcome {
  * Executor still says Processing when another says Finished), so a non-terminal
  * status filter is applied only after merging, over the uncapped window.
  */
-export function upstreamQuery(q: ListQuery): { status: string; limit: bigint } {
-  if (q.status === "" || isTerminal(q.status)) return { status: q.status, limit: q.limit };
-  return { status: "", limit: 0n };
+const INT64_MAX = 9_223_372_036_854_775_807n;
+
+export function upstreamQuery(q: ListQuery): { status: string; limit: bigint; timeEnd: bigint } {
+  // No upper bound goes out as the largest int64: v1.x Executors match nothing for 0 (spec §4).
+  const timeEnd = q.timeEnd > 0n ? q.timeEnd : INT64_MAX;
+  if (q.status === "" || isTerminal(q.status)) return { status: q.status, limit: q.limit, timeEnd };
+  return { status: "", limit: 0n, timeEnd };
 }
 
 /** Reason given to a straggler the hedged GetTaskById did not wait for. */
@@ -151,13 +155,13 @@ export class TaskFanout {
             asked.add(address);
             report.asked.push(address);
             const key = clusterView ? (this.registry.get(address)?.pubKey ?? Buffer.alloc(0)) : q.pubKey;
-            const sent: ListQuery = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit };
+            const sent: ListQuery = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit, timeEnd: fwd.timeEnd };
             const req = Buffer.from(
               ListTaskRequest.encode({
                 pubKey: key,
                 status: sent.status,
                 timeStart: q.timeStart,
-                timeEnd: q.timeEnd,
+                timeEnd: sent.timeEnd,
                 limit: sent.limit,
               }).finish(),
             );

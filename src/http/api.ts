@@ -32,7 +32,7 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const log = deps.log.child({ component: "http-api" });
   const opts: JsonRouteOptions = {
     admission: deps.admission,
-    maxListLimit: config.api.maxListLimit,
+    maxListTasks: config.api.maxListTasks,
     defaultDeadlineMs: config.api.defaultDeadlineMs,
     maxRequestBytes: config.api.maxRequestBytes,
     corsOrigins: config.http.corsOrigins,

@@ -27,7 +27,7 @@ import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, tas
 export interface JsonRouteOptions {
   /** The gRPC server's admission counter: HTTP calls count against the same limits and drain. */
   admission?: CallAdmission;
-  maxListLimit: number;
+  maxListTasks: number;
   defaultDeadlineMs: number;
   maxRequestBytes: number;
   corsOrigins: readonly string[];
@@ -127,9 +127,9 @@ export function registerTaskRoutes(
   const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
   jsonRoute(server, "POST", "/v1/task/list", opts, log, async (body, ctx, req) => {
-    const q = validateListRequest(parseListBody(body, nowNs), opts.maxListLimit);
+    const q = validateListRequest(parseListBody(body, nowNs));
     const answer = await cluster.list(q, ctx, { noCache: noCache(req) });
-    checkListAnswer(q, answer, strict(req));
+    checkListAnswer(q, answer, strict(req), opts.maxListTasks);
     return {
       data: { fLTasks: answer.tasks.map(taskJson) },
       executors: reportJson(answer.report),

@@ -291,7 +291,7 @@ describe("executors and connection failures", () => {
     const server = new grpc.Server();
     server.addService(
       RAW_TASK_SERVICE,
-      createTaskService(c.gw.cluster, { maxListLimit: 1000, defaultDeadlineMs: 10_000 }, createLogger("silent")),
+      createTaskService(c.gw.cluster, { maxListTasks: 10_000, defaultDeadlineMs: 10_000 }, createLogger("silent")),
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(
