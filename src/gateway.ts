@@ -9,6 +9,7 @@ import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import { GatewayCache } from "./cache/gateway-cache";
 import { RedisStore } from "./cache/redis-store";
+import { defaultDeadlines } from "./config/deadlines";
 import type { GatewayConfig } from "./config/schema";
 import { ClusterTasks } from "./fanout/cluster-tasks";
 import { PredictService } from "./fanout/predict-service";
@@ -70,6 +71,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
+    keepaliveTimeMs: config.executors.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.executors.keepaliveTimeoutMs,
   });
   const health = new ExecutorHealth({
     failures: config.executors.circuitFailures,
@@ -97,7 +100,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService(cluster, { ...config.api, admission }, log, metrics.servedCall),
+    createTaskService(cluster, { ...config.api, ...defaultDeadlines(config), admission }, log, metrics.servedCall),
   );
   readiness.addToServer(server);
   addReflection(server);

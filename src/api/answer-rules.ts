@@ -46,7 +46,7 @@ export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolea
   }
   // A stale cached answer is served when no Executor answers (cache.maxStaleMs).
   if (report.asked.length > 0 && report.answered.length === 0 && answer.cache !== "stale") {
-    throw new GatewayError(Status.UNAVAILABLE, `no Executor answered (${report.failed.length} failed)`, report);
+    throw new GatewayError(report.noAnswerStatus, `no Executor answered (${report.failed.length} failed)`, report);
   }
   enforceStrict(strict, report);
 }
@@ -58,7 +58,7 @@ export function requireGetAnswer(taskID: string, answer: GetAnswer, strict: bool
   if (answer.task) return answer.task;
   if (report.answered.length === 0) {
     throw new GatewayError(
-      Status.UNAVAILABLE,
+      report.noAnswerStatus,
       report.asked.length === 0
         ? "no Executor known (executors.seeds)"
         : `no Executor answered (${report.failed.length} failed)`,

@@ -54,7 +54,10 @@ export const REQUEST_HEADER = {
 export interface TaskServiceOptions {
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
+  /** Deadline of a ListTask/GetTaskById whose client sent none (src/config/deadlines.ts). */
   defaultDeadlineMs: number;
+  /** Deadline of a GetPredictResult whose client sent none (default: defaultDeadlineMs). */
+  predictDeadlineMs?: number;
   /** Concurrency limits and shutdown draining (none when absent). */
   admission?: CallAdmission;
 }
@@ -110,7 +113,11 @@ export function createTaskService(
   ) => Promise<{ body: Buffer; trailers?: grpc.Metadata; cache?: CacheStatus }>;
 
   const wrap =
-    (name: string, handler: Handler): grpc.handleUnaryCall<Buffer, Buffer> =>
+    (
+      name: string,
+      handler: Handler,
+      defaultDeadlineMs = opts.defaultDeadlineMs,
+    ): grpc.handleUnaryCall<Buffer, Buffer> =>
     (call, callback) => {
       let release: () => void = () => {};
       try {
@@ -134,7 +141,7 @@ export function createTaskService(
         if (!answered) abort.abort();
       });
       const ctx: CallContext = {
-        deadline: callDeadline(call, opts.defaultDeadlineMs),
+        deadline: callDeadline(call, defaultDeadlineMs),
         signal: abort.signal,
         requestId,
       };
@@ -202,9 +209,13 @@ export function createTaskService(
       ),
     ),
 
-    GetPredictResult: wrap("GetPredictResult", async (call, ctx) => {
-      // Checks, routing and relay: src/fanout/predict-service.ts.
-      return { body: await cluster.predict(call.request, decode(TaskRequest, call.request, "TaskRequest"), ctx) };
-    }),
+    GetPredictResult: wrap(
+      "GetPredictResult",
+      async (call, ctx) => {
+        // Checks, routing and relay: src/fanout/predict-service.ts.
+        return { body: await cluster.predict(call.request, decode(TaskRequest, call.request, "TaskRequest"), ctx) };
+      },
+      opts.predictDeadlineMs,
+    ),
   };
 }

@@ -3,6 +3,7 @@
  * `redis.sentinel.nodes` is set, otherwise the in-process LRU (the embedded default).
  */
 import type { Logger } from "pino";
+import { defaultDeadlines } from "../config/deadlines";
 import type { GatewayConfig } from "../config/schema";
 import type { GetAnswer, ListAnswer, ReadOptions } from "../fanout/cluster-tasks";
 import type { CallContext } from "../fanout/report";
@@ -45,7 +46,7 @@ export class GatewayCache {
       this.store,
       this.executorSet,
       (q, ctx) => fanout.list(q, ctx),
-      { ...cache, backgroundDeadlineMs: config.api.defaultDeadlineMs },
+      { ...cache, backgroundDeadlineMs: defaultDeadlines(config).defaultDeadlineMs },
       this.stats,
       clog,
     );

@@ -84,7 +84,7 @@ export class ClusterTasks {
     const { task, report } = await this.get(taskID, ctx);
     if (task) return task;
     if (report.answered.length === 0) {
-      throw new GatewayError(Status.UNAVAILABLE, `no Executor answered for ${what} ${taskID}`, report);
+      throw new GatewayError(report.noAnswerStatus, `no Executor answered for ${what} ${taskID}`, report);
     }
     throw new GatewayError(Status.NOT_FOUND, `${what} ${taskID} not found on any Executor`, report);
   }

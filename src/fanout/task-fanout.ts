@@ -69,6 +69,10 @@ function describe(err: unknown): string {
   return f.message.slice(0, 200);
 }
 
+function failureCode(err: unknown): grpc.status | undefined {
+  return typeof (err as { code?: unknown })?.code === "number" ? classifyUpstreamError(err).code : undefined;
+}
+
 /** Observes each finished fan-out (metrics: partial answers, conflicts, dropped tasks). */
 export type FanoutObserver = (method: "ListTask" | "GetTaskById", report: FanoutReport) => void;
 
@@ -183,7 +187,7 @@ export class TaskFanout {
               log.debug({ executor: address, tasks: valid.length, ms: Date.now() - started }, "executor answered");
             } catch (err) {
               const reason = describe(err);
-              report.failed.push({ address, reason });
+              report.failed.push({ address, reason, code: failureCode(err) });
               log.warn({ executor: address, reason, ms: Date.now() - started }, "executor failed");
             }
           }),
@@ -293,7 +297,7 @@ export class TaskFanout {
               return;
             }
             const reason = describe(err);
-            report.failed.push({ address, reason });
+            report.failed.push({ address, reason, code: failureCode(err) });
             log.warn({ executor: address, reason, ms: Date.now() - started }, "executor failed");
           } finally {
             outstanding.delete(address);

@@ -4,6 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { CallAdmission } from "../api/admission";
+import { defaultDeadlines } from "../config/deadlines";
 import type { GatewayConfig } from "../config/schema";
 import type { ClusterTasks } from "../fanout/cluster-tasks";
 import { ExecutorStatusTracker } from "../upstream/executor-status";
@@ -33,7 +34,7 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const opts: JsonRouteOptions = {
     admission: deps.admission,
     maxListTasks: config.api.maxListTasks,
-    defaultDeadlineMs: config.api.defaultDeadlineMs,
+    ...defaultDeadlines(config),
     maxRequestBytes: config.api.maxRequestBytes,
     corsOrigins: config.http.corsOrigins,
   };

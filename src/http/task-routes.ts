@@ -28,7 +28,9 @@ export interface JsonRouteOptions {
   /** The gRPC server's admission counter: HTTP calls count against the same limits and drain. */
   admission?: CallAdmission;
   maxListTasks: number;
+  /** Deadlines of calls (src/config/deadlines.ts): HTTP clients send none. */
   defaultDeadlineMs: number;
+  predictDeadlineMs?: number;
   maxRequestBytes: number;
   corsOrigins: readonly string[];
 }
@@ -150,7 +152,8 @@ export function registerTaskRoutes(
     };
   });
 
-  jsonRoute(server, "POST", "/v1/task/predictres/get", opts, log, async (body, ctx) => {
+  const predictOpts = { ...opts, defaultDeadlineMs: opts.predictDeadlineMs ?? opts.defaultDeadlineMs };
+  jsonRoute(server, "POST", "/v1/task/predictres/get", predictOpts, log, async (body, ctx) => {
     const req = parsePredictBody(body);
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());

@@ -41,6 +41,8 @@ export class SimExecutor {
   /** Which release this Executor behaves like (error codes, timeEnd = 0). */
   version: ExecutorVersion = DEFAULT_EXECUTOR_VERSION;
   latencyMs = 0;
+  /** Latency of one method, instead of `latencyMs`. */
+  readonly methodLatencyMs: Partial<Record<"ListTask" | "GetTaskById" | "GetPredictResult", number>> = {};
   /** Calls received, by method name. */
   readonly calls: Record<string, number> = { ListTask: 0, GetTaskById: 0, GetPredictResult: 0, StartTask: 0 };
   port = 0;
@@ -89,7 +91,8 @@ export class SimExecutor {
   private async respond(method: string, build: () => Buffer): Promise<Buffer> {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
     // unref: a pending simulated delay must not keep a stopping process alive.
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs).unref());
+    const latencyMs = this.methodLatencyMs[method as keyof typeof this.methodLatencyMs] ?? this.latencyMs;
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs).unref());
     if (this.failWith) throw executorError(this.codes[this.failWith], `simulated ${this.failWith} error`);
     if (this.mode === "error") {
       throw executorError(this.codes.internal, "internal error: ledger unavailable", "failed to QueryNativeContract: ");
