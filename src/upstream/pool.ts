@@ -39,10 +39,7 @@ export const DEFAULT_KEEPALIVE_TIME_MS = GRPC_GO_MIN_PING_INTERVAL_MS + 30_000;
  * sends a due ping when the next call starts) and never more often than MinTime — a
  * ping sooner is a strike, and past two strikes the server sends GOAWAY too_many_pings.
  */
-export function keepaliveOptions(
-  timeMs = DEFAULT_KEEPALIVE_TIME_MS,
-  timeoutMs = 20_000,
-): grpc.ChannelOptions {
+export function keepaliveOptions(timeMs = DEFAULT_KEEPALIVE_TIME_MS, timeoutMs = 20_000): grpc.ChannelOptions {
   return {
     "grpc.keepalive_time_ms": timeMs,
     "grpc.keepalive_timeout_ms": timeoutMs,
