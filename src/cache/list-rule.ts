@@ -12,10 +12,10 @@
  * `timeEnd <= 0` is no upper bound (spec §4): it stands for an end above every time
  * (`windowEnd`), so the same argument holds with fetchEnd or timeEnd unbounded.
  */
-import { inWindow, selectForList, windowEnd, type ListQuery } from "../merge/filter";
+import { INT64_MAX, inWindow, selectForList, windowEnd, type ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
 
-export const INT64_MAX = 9_223_372_036_854_775_807n;
+export { INT64_MAX };
 const NS_PER_MS = 1_000_000n;
 
 export interface ListRuleOptions {

@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
-import { selectForList, matchesQuery, type ListQuery } from "../merge/filter";
+import { INT64_MAX, selectForList, matchesQuery, type ListQuery } from "../merge/filter";
 import { compareListOrder, mergeCopies } from "../merge/merge";
 import { countDrop, screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
 import { isTerminal } from "../merge/status";
@@ -49,8 +49,6 @@ export interface GetOutcome {
  * Executor still says Processing when another says Finished), so a non-terminal
  * status filter is applied only after merging, over the uncapped window.
  */
-const INT64_MAX = 9_223_372_036_854_775_807n;
-
 export function upstreamQuery(q: ListQuery): { status: string; limit: bigint; timeEnd: bigint } {
   // No upper bound goes out as the largest int64: v1.x Executors match nothing for 0 (spec §4).
   const timeEnd = q.timeEnd > 0n ? q.timeEnd : INT64_MAX;

@@ -13,8 +13,10 @@ export interface ListQuery {
   limit: bigint;
 }
 
+export const INT64_MAX = (1n << 63n) - 1n;
+
 /** An upper bound above every int64 `publishTime`: what `timeEnd <= 0` stands for. */
-export const NO_UPPER_BOUND = 1n << 63n;
+export const NO_UPPER_BOUND = INT64_MAX + 1n;
 
 /** The window's upper end, `timeEnd <= 0` read as no bound (v2.0.0 and later, spec §4). */
 export function windowEnd(timeEnd: bigint): bigint {
