@@ -3,11 +3,21 @@
  * routes share, so both fail the same way for the same fan-out outcome.
  */
 import { status as Status } from "@grpc/grpc-js";
-import { GatewayError, type GetAnswer, type ListAnswer } from "../fanout/cluster-tasks";
+import { GatewayError } from "../core/errors";
+import type { GetAnswer, ListAnswer, ReadOptions, TaskReader } from "../core/reader";
+import { FanoutReport, type CallContext } from "../core/report";
 import type { ListQuery } from "../merge/filter";
-import type { FanoutReport } from "../fanout/report";
 import type { TaskView } from "../wire/task-view";
 import { listMatchesNothing } from "./validate";
+
+/**
+ * A ListTask answer from the reader — except for a query no task can match (a key of the
+ * wrong length, ...): the empty list an Executor gives, without asking one.
+ */
+export function readList(reader: TaskReader, q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
+  if (listMatchesNothing(q)) return Promise.resolve({ tasks: [], report: new FanoutReport(), cache: "bypass" });
+  return reader.list(q, ctx, opts);
+}
 
 /** `dai-consistency: strict`: any failed Executor turns the answer into UNAVAILABLE. */
 export function enforceStrict(strict: boolean, report: FanoutReport): void {

@@ -5,22 +5,16 @@
  * than an Executor's. Errors name the field or the key.
  */
 import { status as Status } from "@grpc/grpc-js";
+import { GatewayError } from "../core/errors";
 import type { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import type { ListQuery } from "../merge/filter";
-import { MAX_STATUS_CHARS, MAX_TASK_ID_CHARS } from "../merge/sanity";
+import { MAX_STATUS_CHARS } from "../merge/sanity";
+import { KEY_BYTES, MAX_TASK_ID_CHARS } from "../wire/facts";
 
 export { MAX_TASK_ID_CHARS };
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: Status,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const KEY_BYTES = 64;
+/** Validation errors are GatewayErrors (src/core/errors.ts); the old name stays for callers. */
+export { GatewayError as ApiError };
 
 /**
  * The query a ListTask request asks, as a v2.x Executor reads it: `timeEnd <= 0` is no
@@ -52,9 +46,12 @@ export function listMatchesNothing(q: ListQuery): boolean {
  * keeps (src/merge/sanity.ts), so neither is worth a fan-out.
  */
 export function validateTaskId(taskID: string): string {
-  if (taskID === "") throw new ApiError(Status.NOT_FOUND, "task not found: taskID is empty");
+  if (taskID === "") throw new GatewayError(Status.NOT_FOUND, "task not found: taskID is empty");
   if (taskID.length > MAX_TASK_ID_CHARS) {
-    throw new ApiError(Status.NOT_FOUND, `task not found: no task ID is longer than ${MAX_TASK_ID_CHARS} characters`);
+    throw new GatewayError(
+      Status.NOT_FOUND,
+      `task not found: no task ID is longer than ${MAX_TASK_ID_CHARS} characters`,
+    );
   }
   return taskID;
 }

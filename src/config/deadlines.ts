@@ -5,9 +5,9 @@
  * call fails for a deadline its client never asked for (README "Deadlines"):
  *
  * - ListTask / GetTaskById: every discovery round asks at most `maxExecutors`
- *   Executors, `concurrency` at a time, each call bounded by `callTimeoutMs`, so a fan-out
- *   ends by itself within (discoveryRounds + 1) × ⌈maxExecutors / concurrency⌉ ×
- *   callTimeoutMs (plus a margin to reply). `api.defaultDeadlineMs` > 0 overrides it.
+ *   Executors, `concurrency` at a time (0: `maxUpstreamCalls`), each call bounded by
+ *   `callTimeoutMs`, so a fan-out ends by itself within (discoveryRounds + 1) ×
+ *   ⌈maxExecutors / concurrency⌉ × callTimeoutMs (plus a margin to reply). `api.defaultDeadlineMs` > 0 overrides it.
  * - GetPredictResult: two task loads (the prediction task, its model task), each such a
  *   fan-out, then the relay, where the label holder and one fallback each get a whole
  *   `predict.callTimeoutMs`. `predict.defaultDeadlineMs` > 0 overrides it (never below
@@ -26,7 +26,9 @@ export interface DefaultDeadlines {
 }
 
 export function fanoutBoundMs(e: GatewayConfig["executors"]): number {
-  return (e.discoveryRounds + 1) * Math.ceil(e.maxExecutors / e.concurrency) * e.callTimeoutMs + REPLY_MARGIN_MS;
+  // Calls at once in one round: `concurrency`, or with no per-fan-out bound the gateway-wide one.
+  const atOnce = e.concurrency > 0 ? e.concurrency : e.maxUpstreamCalls;
+  return (e.discoveryRounds + 1) * Math.ceil(e.maxExecutors / atOnce) * e.callTimeoutMs + REPLY_MARGIN_MS;
 }
 
 export function defaultDeadlines(c: Pick<GatewayConfig, "api" | "executors" | "predict">): DefaultDeadlines {

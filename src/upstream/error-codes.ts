@@ -38,7 +38,8 @@ export const ERROR_CODE_TABLE: readonly ErrorCodeRow[] = [
   { meaning: "too many tasks (PaddleFL)", px: "PX0011", status: Status.RESOURCE_EXHAUSTED },
 ];
 
-const BY_CODE: ReadonlyMap<string, Status> = new Map(
+/** Every code of the table, any family -> its status. */
+export const UPSTREAM_CODE_STATUS: ReadonlyMap<string, Status> = new Map(
   ERROR_CODE_TABLE.flatMap((row) =>
     [row.v2, row.v1, row.px].filter((c): c is string => c !== undefined).map((c) => [c, row.status] as const),
   ),
@@ -49,5 +50,5 @@ const BY_CODE: ReadonlyMap<string, Status> = new Map(
  * PaddleFL `PX00xx` codes are failures of a task's computation, not of a Task API call).
  */
 export function statusOfErrorCode(code: string): Status {
-  return BY_CODE.get(code) ?? Status.UNKNOWN;
+  return UPSTREAM_CODE_STATUS.get(code) ?? Status.UNKNOWN;
 }

@@ -6,8 +6,10 @@ import { defaultDeadlines, fanoutBoundMs, REPLY_MARGIN_MS } from "../../src/conf
 describe("default deadlines", () => {
   test("derived: a fan-out's own bound, and GetPredictResult two loads plus two whole predict.callTimeoutMs", () => {
     const c = parseConfig({});
+    const atOnce = c.executors.concurrency > 0 ? c.executors.concurrency : c.executors.maxUpstreamCalls;
     const fanout =
-      (c.executors.discoveryRounds + 1) * Math.ceil(256 / 64) * c.executors.callTimeoutMs + REPLY_MARGIN_MS;
+      (c.executors.discoveryRounds + 1) * Math.ceil(c.executors.maxExecutors / atOnce) * c.executors.callTimeoutMs +
+      REPLY_MARGIN_MS;
     expect(fanoutBoundMs(c.executors)).toBe(fanout);
     expect(defaultDeadlines(c)).toEqual({
       defaultDeadlineMs: fanout,

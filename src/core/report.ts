@@ -4,7 +4,7 @@ import { status as Status } from "@grpc/grpc-js";
 export interface FanoutFailure {
   address: string;
   reason: string;
-  /** The call's status, when it got one (DEADLINE_EXCEEDED: it ran out of time). */
+  /** The call's (classified) status, when it got one (DEADLINE_EXCEEDED: it ran out of time). */
   code?: Status;
 }
 
@@ -28,12 +28,21 @@ export class FanoutReport {
     const timedOut = this.failed.length > 0 && this.failed.every((f) => f.code === Status.DEADLINE_EXCEEDED);
     return timedOut ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE;
   }
+
+  /** A report of an answer read back from the cache: those Executors answered the fetch that filled it. */
+  static fromAnswered(answered: readonly string[]): FanoutReport {
+    const r = new FanoutReport();
+    r.asked.push(...answered);
+    r.answered.push(...answered);
+    return r;
+  }
 }
 
 /** Per-call context passed down the data path. */
 export interface CallContext {
-  /** Everything, upstream calls included, must be done by then. */
+  /** Everything, upstream calls included, must be done by then (Unix ms). */
   deadline: number;
+  /** Aborted when the client went away. */
   signal?: AbortSignal;
   requestId: string;
 }
