@@ -30,7 +30,7 @@
  * never decodes are available from `undecoded()` (views into the replies), for a
  * bounded background pass by the caller; the decoded ones from `decodedTasks()`.
  */
-import { matchesQuery, type ListQuery } from "../merge/filter";
+import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
 import { compareAdvancement, compareListOrder, compareUtf8 } from "../merge/merge";
 import { screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
 import { decodeTaskView, scanTaskList, WireError, type TaskKey, type TaskView } from "./task-view";
@@ -182,7 +182,8 @@ export class ListScan {
     const heap: { publishTime: bigint; id: string; g: Group }[] = [];
     for (const g of this.groups.values()) {
       if (g.identical) {
-        if (g.publishTime < q.timeStart || g.publishTime > q.timeEnd) continue;
+        // The window depends on publishTime alone (the same rule as inWindow).
+        if (g.publishTime < q.timeStart || g.publishTime > windowEnd(q.timeEnd)) continue;
         heap.push({ publishTime: g.publishTime, id: g.id, g });
       } else {
         g.merged = this.mergeGroup(g);
