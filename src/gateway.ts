@@ -31,6 +31,7 @@ import { parseListen } from "./upstream/address";
 import { AllowList } from "./upstream/allowlist";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
 import { ExecutorClients } from "./upstream/executor-client";
+import { liveness } from "./upstream/outcome";
 import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
@@ -58,7 +59,12 @@ export interface RunningGateway {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors);
+  const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors, {
+    departAfterMs: config.executors.departAfterMs,
+    forgetAfterMs: config.executors.forgetAfterMs,
+    discoveryBudget: config.executors.discoveryBudget,
+    discoveryBudgetIntervalMs: config.executors.discoveryBudgetIntervalMs,
+  });
   for (const seed of config.executors.seeds) {
     if (typeof seed === "string") registry.addSeed(seed);
     else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
@@ -72,6 +78,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     (address) => registry.get(address)?.source === "seed",
   );
   registry.changes.subscribe((c) => {
+    if (c.kind === "departed" || c.kind === "joined" || c.kind === "removed") {
+      readiness.refresh();
+      const returned = c.kind === "joined" && c.returned;
+      if (c.kind !== "joined" || returned || c.entry.source === "discovered") {
+        log.info({ executor: c.entry.address, change: returned ? "returned" : c.kind }, "Executor set changed");
+      }
+      return;
+    }
     if (c.kind !== "added") return;
     readiness.refresh();
     if (c.entry.source !== "discovered") return;
@@ -106,10 +120,23 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxUpstreamCalls: config.executors.maxUpstreamCalls,
   });
   clients.outcomes.subscribe(metrics.upstreamCall);
+  // Every classified outcome drives the set's lifecycle (candidate -> member -> departed).
+  clients.outcomes.subscribe((o) => registry.observe(o.address, liveness(o.kind)));
+  registry.changes.subscribe((c) => {
+    if (c.kind === "removed") clients.remove(c.entry.address);
+  });
+  const sweeper = setInterval(() => registry.sweep(), 10_000);
+  sweeper.unref();
 
   const fanout = new TaskFanout(
-    () => registry.list().map((e) => ({ address: e.address, pubKey: e.pubKey, client: clients.get(e.address) })),
-    (tasks) => registry.discoverFrom(tasks),
+    () =>
+      registry.list().map((e) => ({
+        address: e.address,
+        pubKey: e.pubKey,
+        client: clients.get(e.address),
+        live: e.membership === "member",
+      })),
+    (tasks, from) => registry.discoverFrom(tasks, from),
     config.executors,
     log,
   );
@@ -175,6 +202,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
      * health Watch streams end and the server, the HTTP side and the upstream channels close.
      */
     async stop() {
+      clearInterval(sweeper);
       readiness.markShuttingDown();
       if (config.health.drainDelayMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, config.health.drainDelayMs));

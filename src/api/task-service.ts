@@ -46,6 +46,8 @@ export const TRAILER = {
   asked: "dai-executors-asked",
   answered: "dai-executors-answered",
   failed: "dai-executors-failed",
+  /** Known Executors that left the live set (failing for `executors.departAfterMs`): not waited for, not counted. */
+  departed: "dai-executors-departed",
   cache: "dai-cache",
 } as const;
 
@@ -65,6 +67,7 @@ function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): 
     md.set(TRAILER.asked, String(report.asked.length));
     md.set(TRAILER.answered, String(report.answered.length));
     if (report.failed.length > 0) md.set(TRAILER.failed, report.failed.map((f) => f.address).join(","));
+    if (report.departed > 0) md.set(TRAILER.departed, String(report.departed));
   }
   if (cache) md.set(TRAILER.cache, cache);
   return md;

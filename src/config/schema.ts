@@ -75,6 +75,16 @@ export const configSchema = z.strictObject({
       maxUpstreamCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** How many times one ListTask/GetTaskById follows newly discovered Executors. */
       discoveryRounds: z.number().int().min(0).max(10).default(3),
+      // Executor set lifecycle (README "Executor set lifecycle").
+      /** An Executor failing without a break this long leaves the live set (a candidate is forgotten). */
+      departAfterMs: ms(30_000),
+      /** A departed discovered Executor that no task names for this long is forgotten. */
+      forgetAfterMs: ms(600_000),
+      /** Candidates one Executor's replies may add per `discoveryBudgetIntervalMs`. */
+      discoveryBudget: z.number().int().min(0).max(100_000).default(16),
+      discoveryBudgetIntervalMs: ms(60_000),
+      /** How long an answer waits for candidates and departed Executors after the live set answered. */
+      candidateWaitMs: z.number().int().min(0).max(60_000).default(200),
       /** Largest reply accepted from an Executor for ListTask/GetTaskById. */
       maxResponseBytes: z
         .number()

@@ -108,3 +108,11 @@ export function describeOutcome(o: OutcomeInfo & { kind: OutcomeKind }): string 
   if (o.kind === "circuit-open") return "circuit open";
   return o.message;
 }
+
+/** What an outcome says about the Executor's membership (src/upstream/registry.ts `observe`). */
+export function liveness(kind: OutcomeKind): "answered" | "failed" | "neutral" {
+  if (isHealthy(kind)) return "answered";
+  // An open circuit is the Executor still failing: the run of failures goes on.
+  if (kind === "unreachable" || kind === "failed" || kind === "circuit-open") return "failed";
+  return "neutral";
+}
