@@ -18,6 +18,7 @@ import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
 import type { GatewayConfig } from "./config/schema";
+import { LoopMonitor } from "./core/loop-monitor";
 import type { TaskReader } from "./core/reader";
 import { TaskFanout } from "./fanout/task-fanout";
 import { registerHttpApi } from "./http/api";
@@ -69,6 +70,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     if (typeof seed === "string") registry.addSeed(seed);
     else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
   }
+  const loop = new LoopMonitor();
   const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
   const readiness = new GatewayHealth(() => metrics.executorSetSizes());
 
@@ -118,6 +120,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       getPredictResult: config.predict.callTimeoutMs,
     },
     maxUpstreamCalls: config.executors.maxUpstreamCalls,
+    stall: loop,
   });
   clients.outcomes.subscribe(metrics.upstreamCall);
   // Every classified outcome drives the set's lifecycle (candidate -> member -> departed).
@@ -203,6 +206,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
      */
     async stop() {
       clearInterval(sweeper);
+      loop.close();
       readiness.markShuttingDown();
       if (config.health.drainDelayMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, config.health.drainDelayMs));

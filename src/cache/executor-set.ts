@@ -26,7 +26,7 @@ export interface ExecutorSetView {
   publish(): Promise<void>;
   /** Identifies the set's content; equal sets give equal IDs on every replica. */
   setId(): string;
-  /** Did every member of the live set (that the view needs) answer this fan-out? */
+  /** Did every member of the live set (that the view needs) answer this fan-out, and every other entry get asked? */
   askedAll(report: FanoutReport, clusterView: boolean): boolean;
 }
 
@@ -64,8 +64,17 @@ export class SharedExecutorSet implements ExecutorSetView {
   }
 
   askedAll(report: FanoutReport, clusterView: boolean): boolean {
+    // Members must have answered; candidates and departed Executors need only have been
+    // asked (their failure is not the answer's, but one never asked may hold tasks).
     const answered = new Set(report.answered);
-    return this.registry.members().every((e) => answered.has(e.address) || (clusterView && e.pubKey === undefined));
+    const asked = new Set(report.asked);
+    return this.registry
+      .list()
+      .every(
+        (e) =>
+          (clusterView && e.pubKey === undefined) ||
+          (e.membership === "member" ? answered.has(e.address) : asked.has(e.address)),
+      );
   }
 
   pull(): Promise<void> {

@@ -24,7 +24,7 @@ import { describeOutcome, type Outcome } from "../upstream/outcome";
 import { decodeTaskList, decodeTaskView, type TaskView } from "../wire/task-view";
 import { isTerminal } from "../merge/status";
 import { Hedge, HEDGE_REASON } from "./hedge";
-import { GetReducer, ListReducer, sentQuery } from "./reduce";
+import { GetReducer, ListReducer, screenListReply, sentQuery } from "./reduce";
 
 export { HEDGE_REASON };
 export { upstreamQuery } from "./reduce";
@@ -131,8 +131,12 @@ export class TaskFanout implements TaskReader {
         report.asked.push(t.address);
         const sent = sentQuery(q, clusterView ? (t.pubKey ?? Buffer.alloc(0)) : q.pubKey);
         const o = await t.client.call("listTask", listRequest(sent), ctx, { decode: decodeTaskList });
-        // A candidate answering after the answer was made: its reply only served to probe it.
-        if (closed) return;
+        // A candidate answering after the answer was made: its reply is not part of it, but
+        // what it names is still discovered (within its budget).
+        if (closed) {
+          if (o.kind === "answered") this.discover(screenListReply(o.value, sent, {}).kept, t.address);
+          return;
+        }
         if (o.kind !== "answered") return t.live ? this.failed(report, log, o) : undefined;
         this.discover(reducer.add(o.value, sent), t.address);
         report.answered.push(t.address);

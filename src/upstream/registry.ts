@@ -20,8 +20,8 @@ export type OfferVia = "discovery" | "shared" | "prediction";
 /**
  * Where an Executor stands in the set (README "Executor set lifecycle"):
  *
- * - `candidate`: offered by discovery, another replica or prediction routing, never
- *   answered this gateway. Asked, but never waited for past `candidateWaitMs` and never
+ * - `candidate`: offered by discovery or prediction routing, never answered this
+ *   gateway (an address another replica shares answered it recently: it joins as a member). Asked, but never waited for past `candidateWaitMs` and never
  *   counted: its failure does not make an answer partial or uncached. A candidate that
  *   fails without a break for `departAfterMs` is forgotten (it frees its place).
  * - `member`: a seed, or a candidate that answered once. The live set: answers are
@@ -305,7 +305,8 @@ export class ExecutorRegistry {
       pubKey: key,
       source: "discovered",
       via,
-      membership: "candidate",
+      // Another replica shares only Executors that answered it recently: it vouches for them.
+      membership: via === "shared" ? "member" : "candidate",
       addedAt: t,
       lastOfferedAt: t,
     });

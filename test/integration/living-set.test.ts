@@ -102,7 +102,9 @@ describe("one Executor naming thousands of dead addresses (case 2)", () => {
         address: `127.0.${1 + Math.floor((i * 20 + j) / 250)}.${1 + ((i * 20 + j) % 250)}:1`,
       }));
       tasks.push(
-        Buffer.from(FLTask.encode({ ...base, iD: `hostile-${i}`, requester: Buffer.alloc(64, 0xab), dataSets }).finish()),
+        Buffer.from(
+          FLTask.encode({ ...base, iD: `hostile-${i}`, requester: Buffer.alloc(64, 0xab), dataSets }).finish(),
+        ),
       );
     }
     const reply = encodeTaskList(tasks.map((b) => decodeTaskView(b)));
@@ -131,7 +133,13 @@ describe("one Executor naming thousands of dead addresses (case 2)", () => {
     // one honest key asks every Executor (the hostile one too) and must stay exact.
     const pubKey = sim.keys[0]!.publicKey;
     const req = { pubKey, status: "", timeStart: 0n, timeEnd: nowNs(), limit: 0n };
-    await listWithTrailers(g.client, { pubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: nowNs(), limit: 0n });
+    await listWithTrailers(g.client, {
+      pubKey: Buffer.alloc(0),
+      status: "",
+      timeStart: 0n,
+      timeEnd: nowNs(),
+      limit: 0n,
+    });
     const counts = g.gw.registry.counts();
     expect(counts.candidates).toBeLessThanOrEqual(8);
     expect(g.gw.registry.size).toBeLessThanOrEqual(4 + 8);

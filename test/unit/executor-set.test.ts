@@ -30,8 +30,8 @@ describe("ExecutorRegistry changes", () => {
     ]);
     expect(seen.map((c) => c.version)).toEqual([1, 2, 3, 4]);
     expect(reg.version).toBe(4);
-    // Seeds are members; what discovery, replicas and routing offer is a candidate until it answers.
-    expect(reg.list().map((e) => e.membership)).toEqual(["member", "candidate", "candidate"]);
+    // Seeds and what another replica vouches for are members; what discovery and routing offer is a candidate until it answers.
+    expect(reg.list().map((e) => e.membership)).toEqual(["member", "member", "candidate"]);
   });
 });
 
