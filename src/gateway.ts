@@ -146,7 +146,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   fanout.done.subscribe(metrics.fanout);
   const cache = new CachingReader(config, registry, fanout, log);
   metrics.trackCacheStore(cache);
-  if (cache.store instanceof RedisStore) cache.store.observeLatency((ms) => metrics.redisLatency(ms));
+  if (cache.store instanceof RedisStore) cache.store.latency.subscribe((ms) => metrics.redisLatency(ms));
   const reader: TaskReader = cache;
   const predictions = new PredictService(reader, registry, clients, config.predict, log);
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));

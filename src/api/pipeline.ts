@@ -140,9 +140,17 @@ export function deadlineStep(defaultDeadlineMs: number, now: () => number = Date
   };
 }
 
-/** The admission counter: refuses (RESOURCE_EXHAUSTED / UNAVAILABLE) or holds a slot until the call ends. */
-export function admissionStep(admission: CallAdmission): Step {
+/**
+ * Admission: a call whose deadline has already passed is refused before any work
+ * (DEADLINE_EXCEEDED); otherwise the admission counter refuses (RESOURCE_EXHAUSTED /
+ * UNAVAILABLE while draining) or holds a slot until the call ends. Load shedding that
+ * refuses early by the time a call would need belongs here too.
+ */
+export function admissionStep(admission: CallAdmission, now: () => number = Date.now): Step {
   return async (ctx, next) => {
+    if (ctx.deadline <= now()) {
+      throw new GatewayError(Status.DEADLINE_EXCEEDED, "the call's deadline passed before it was admitted");
+    }
     const release = admission.enter(ctx.call.peer);
     try {
       return await next();

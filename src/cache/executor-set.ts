@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import type { FanoutReport } from "../core/report";
 import type { ExecutorRegistry } from "../upstream/registry";
 import { FORMAT } from "./entry-codec";
+import { KEY_HEX } from "../wire/facts";
 import type { CacheStore } from "./store";
 
 export interface ExecutorSetView {
@@ -96,7 +97,7 @@ export class SharedExecutorSet implements ExecutorSetView {
       const [keyHex = "", at = "0"] = value.split(";");
       // Only Executors that answered some replica recently: the dead age out.
       if (!(t - Number(at) < this.departAfterMs)) continue;
-      const key = /^[0-9a-f]{128}$/.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
+      const key = KEY_HEX.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
       if (this.registry.offer(address, key, "shared")) added++;
     }
     if (added > 0) this.log.info({ added, known: this.registry.size }, "learned Executors shared by other replicas");

@@ -244,7 +244,8 @@ export class GatewayMetrics {
   readonly upstreamCall = (e: OutcomeEvent): void => {
     if (!e.sent) return;
     const method = methodName(e.method);
-    const code = statusName(e.code);
+    // The status as the Executor (or the transport) returned it, as before: Executors send their errors as UNKNOWN.
+    const code = statusName(e.wireCode);
     const executor = this.executorLabel(e.address);
     this.labelled.get(executor)?.add(`${method}\n${code}`);
     this.upstreamRequests.inc({ executor, method, code });

@@ -38,6 +38,11 @@ export interface CallOptions<T> {
   /** Cancels this call (defaults to the client's signal). */
   signal?: AbortSignal;
   metadata?: grpc.Metadata;
+  /**
+   * A status probe: classified and observed like any call, but around the circuit — it
+   * neither waits for an open circuit nor counts towards it.
+   */
+  probe?: boolean;
 }
 
 /** The set of per-Executor clients over one transport, circuit set and limiter. */
@@ -66,7 +71,7 @@ export class ExecutorClients {
     return c;
   }
 
-  /** Drops the client of an Executor that left the set. */
+  /** Drops the client of an Executor that left the set (a forgotten candidate or departed entry). */
   remove(address: string): void {
     this.clients.delete(address);
     this.circuits.forget(address);
@@ -101,6 +106,7 @@ export class ExecutorClient {
       address: this.address,
       method,
       code: Status.OK,
+      wireCode: Status.OK,
       message: "",
       sent: false,
       durationMs: performance.now() - started,
@@ -109,10 +115,13 @@ export class ExecutorClient {
     let outcome: Outcome<T>;
     if (signal?.aborted) {
       outcome = {
-        ...info({ code: Status.CANCELLED, message: "cancelled by the client" }),
+        ...info({ code: Status.CANCELLED, wireCode: Status.CANCELLED, message: "cancelled by the client" }),
         kind: "shortfall",
         shortfall: "cancelled",
       };
+    } else if (o.probe) {
+      const enqueued = this.now();
+      outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, enqueued));
     } else {
       const r = await this.circuits.run<Outcome<T>>(
         this.address,
@@ -125,7 +134,10 @@ export class ExecutorClient {
       );
       outcome =
         r === CIRCUIT_OPEN
-          ? { ...info({ code: Status.UNAVAILABLE, message: "circuit open" }), kind: "circuit-open" }
+          ? {
+              ...info({ code: Status.UNAVAILABLE, wireCode: Status.UNAVAILABLE, message: "circuit open" }),
+              kind: "circuit-open",
+            }
           : r;
     }
     const { value: _value, ...event } = outcome as Outcome<T> & { value?: T };
@@ -144,14 +156,14 @@ export class ExecutorClient {
     const timeout = this.opts.callTimeoutMs[method];
     const now = this.now();
     const deadline = upstreamDeadline(ctx.deadline, timeout, now);
-    const base = { address: this.address, method, message: "" };
+    const base = { address: this.address, method, message: "", durationMs: 0 };
     if (signal?.aborted) {
       return {
         ...base,
         code: Status.CANCELLED,
+        wireCode: Status.CANCELLED,
         message: "cancelled by the client",
         sent: false,
-        durationMs: 0,
         kind: "shortfall",
         shortfall: "cancelled",
       };
@@ -162,11 +174,11 @@ export class ExecutorClient {
       return {
         ...base,
         code: Status.DEADLINE_EXCEEDED,
+        wireCode: Status.DEADLINE_EXCEEDED,
         message: queued
           ? "waited for an upstream call slot until no time was left"
           : "no time left in the client's deadline",
         sent: false,
-        durationMs: 0,
         kind: "shortfall",
         shortfall: queued ? "queued" : "no-time",
       };
@@ -189,13 +201,13 @@ export class ExecutorClient {
       const c = classifyFailure(err, { aborted: signal?.aborted === true, cutShort, overloaded });
       return { ...base, ...c, durationMs: performance.now() - started };
     }
-    const durationMs = performance.now() - started;
+    const sent = { ...base, code: Status.OK, wireCode: Status.OK, sent: true, durationMs: performance.now() - started };
     try {
-      return { ...base, code: Status.OK, sent: true, durationMs, kind: "answered", value: o.decode(reply) };
+      return { ...sent, kind: "answered", value: o.decode(reply) };
     } catch (err) {
       const message =
         err instanceof WireError ? `malformed reply: ${err.message}` : `bad reply: ${(err as Error).message}`;
-      return { ...base, code: Status.INTERNAL, message: message.slice(0, 200), sent: true, durationMs, kind: "failed" };
+      return { ...sent, code: Status.INTERNAL, message: message.slice(0, 200), kind: "failed" };
     }
   }
 }

@@ -4,7 +4,8 @@
  * outcome, from the ExecutorClients), refreshed by a light probe when asked for a
  * status and the last probe is older than the probe interval. The probe is a ListTask
  * with the Executor's own key (it also counts the tasks the Executor takes part in)
- * or, when the key is unknown, a GetTaskById for an ID that cannot exist. "Healthy"
+ * or, when the key is unknown, a GetTaskById for an ID that cannot exist; it goes
+ * around the Executor's circuit (neither waits for it nor counts). "Healthy"
  * is the outcome classification's (src/upstream/outcome.ts): a "not found" — whatever
  * code family the Executor sends it in — is an answer.
  */
@@ -99,7 +100,7 @@ export class ExecutorStatusTracker {
     const client = this.clients.get(address);
     if (key) {
       const req = ListTaskRequest.encode({ pubKey: key, status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n });
-      const o = await client.call("listTask", Buffer.from(req.finish()), ctx, { decode: decodeTaskList });
+      const o = await client.call("listTask", Buffer.from(req.finish()), ctx, { decode: decodeTaskList, probe: true });
       if (o.kind === "answered") {
         const h = this.entry(address);
         h.tasks = o.value.length;
@@ -107,7 +108,7 @@ export class ExecutorStatusTracker {
       }
     } else {
       const req = GetTaskRequest.encode({ taskID: PROBE_TASK_ID }).finish();
-      await client.call("getTaskById", Buffer.from(req), ctx, { decode: () => undefined });
+      await client.call("getTaskById", Buffer.from(req), ctx, { decode: () => undefined, probe: true });
     }
   }
 }

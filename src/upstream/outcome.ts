@@ -29,6 +29,8 @@ export interface OutcomeInfo {
   method: UpstreamMethod;
   /** The status the call ended with (OK when answered); classified (UNKNOWN + 10004 is NOT_FOUND). */
   code: Status;
+  /** The status as it came off the wire (UNKNOWN for an Executor's plain error; OK for a reply that did not decode). */
+  wireCode: Status;
   /** Short, client-safe description (never payload). */
   message: string;
   /** The Executor's own error code (e.g. 10004, XDAT0004), when it sent one. */
@@ -69,6 +71,7 @@ const REJECTED = new Set([
 export interface Classified {
   kind: Exclude<OutcomeKind, "answered" | "circuit-open">;
   code: Status;
+  wireCode: Status;
   message: string;
   upstreamCode?: string;
   shortfall?: Shortfall;
@@ -91,13 +94,16 @@ export function classifyFailure(
       kind: "shortfall",
       shortfall: "refused-address",
       code: Status.UNAVAILABLE,
+      wireCode: Status.UNAVAILABLE,
       message: err.message.slice(0, 200),
       sent: false,
     };
   }
   const f = classifyUpstreamError(err);
   const message = f.message.slice(0, 200);
-  const base = { code: f.code, message, upstreamCode: f.upstreamCode, sent: true };
+  const raw = (err as { code?: unknown })?.code;
+  const wireCode = typeof raw === "number" ? (raw as Status) : Status.INTERNAL;
+  const base = { code: f.code, wireCode, message, upstreamCode: f.upstreamCode, sent: true };
   if (ctx.aborted || f.code === Status.CANCELLED) {
     return { ...base, code: Status.CANCELLED, kind: "shortfall", shortfall: "cancelled" };
   }

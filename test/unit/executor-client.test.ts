@@ -117,6 +117,15 @@ describe("ExecutorClient", () => {
     expect(r.transport.calls).toHaveLength(2);
   });
 
+  test("a status probe goes around the circuit: it is sent while the circuit is open and does not count", async () => {
+    const r = rig(() => ({ code: status.UNAVAILABLE, details: "down" }), { failures: 1 });
+    await r.client.call("listTask", Buffer.alloc(0), ctx(), raw);
+    expect(r.circuits.state("e:1").state).toBe("open");
+    const probe = await r.client.call("getTaskById", Buffer.alloc(0), ctx(), { ...raw, probe: true });
+    expect([probe.kind, probe.sent]).toEqual(["unreachable", true]);
+    expect(r.circuits.state("e:1").consecutiveFailures).toBe(1);
+  });
+
   test("not-found and application errors never count against the Executor", async () => {
     const r = rig((n) => (n % 2 ? executorError("XDAT0004", "nf") : executorError("XDAT0002", "bad")), { failures: 1 });
     for (let i = 0; i < 4; i++) await r.client.call("getTaskById", Buffer.alloc(0), ctx(), raw);

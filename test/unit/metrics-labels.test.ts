@@ -39,7 +39,7 @@ function ev(e: Pick<OutcomeEvent, "address" | "method" | "code" | "durationMs">)
         : e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED
           ? "unreachable"
           : "failed";
-  return { ...e, kind, message: "", sent: true };
+  return { ...e, wireCode: e.code, kind, message: "", sent: true };
 }
 
 describe("GatewayMetrics Executor labels", () => {

@@ -96,6 +96,19 @@ describe("RequestPipeline", () => {
     expect(served.map((e) => e.code)).toEqual([status.RESOURCE_EXHAUSTED, status.OK]);
   });
 
+  test("a call whose deadline already passed is refused before the handler runs", async () => {
+    const admission = new CallAdmission({ maxConcurrentCalls: 1, maxConcurrentCallsPerConnection: 1 });
+    const p = new RequestPipeline({ defaultDeadlineMs: 5000, admission }, silent);
+    let ran = false;
+    await expect(
+      p.serve(fakeCall({ clientDeadline: Date.now() - 1 }), async () => {
+        ran = true;
+      }),
+    ).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    expect(ran).toBe(false);
+    expect(admission.active).toBe(0);
+  });
+
   test("a client going away aborts the call's signal", async () => {
     const p = new RequestPipeline({ defaultDeadlineMs: 5000 }, silent);
     const call = fakeCall();
