@@ -12,6 +12,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
+import { deliveryInterceptor } from "./api/delivery";
 import { RequestPipeline } from "./api/pipeline";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
@@ -160,8 +161,16 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     "grpc.max_send_message_length": -1,
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
+    // Observes when a prediction reply has been taken by its client (src/api/delivery.ts).
+    interceptors: [deliveryInterceptor([RAW_TASK_SERVICE.GetPredictResult!.path])],
   });
-  server.addService(RAW_TASK_SERVICE, createTaskService({ reader, predictions, pipeline }, config.api));
+  server.addService(
+    RAW_TASK_SERVICE,
+    createTaskService(
+      { reader, predictions, pipeline },
+      { ...config.api, predictWriteTimeoutMs: config.predict.writeTimeoutMs },
+    ),
+  );
   readiness.addToServer(server);
   addReflection(server);
   const listen = parseListen(config.listen);

@@ -16,6 +16,7 @@ import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
 import { checkListAnswer, requireGetAnswer } from "./answer-rules";
+import { deliveryOf } from "./delivery";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
 import { validateGetRequest, validateListRequest } from "./validate";
 
@@ -53,6 +54,8 @@ export const TRAILER = {
 
 export interface TaskServiceOptions {
   maxListLimit: number;
+  /** GetPredictResult: cut off a client that has not taken its reply this long after it was ready. */
+  predictWriteTimeoutMs?: number;
 }
 
 export interface TaskServiceDeps {
@@ -171,9 +174,16 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
     GetPredictResult: unary("getPredictResult", async (call, ctx) => {
       if (!deps.predictions) throw new GatewayError(grpc.status.UNIMPLEMENTED, "predictions not configured");
-      return {
-        body: await deps.predictions.handle(call.request, decode(TaskRequest, call.request, "TaskRequest"), ctx),
-      };
+      // The relay holds its slot until the client has the reply (src/api/delivery.ts).
+      const delivery = deliveryOf(call.metadata);
+      const body = await deps.predictions.handle(
+        call.request,
+        decode(TaskRequest, call.request, "TaskRequest"),
+        ctx,
+        delivery?.ended,
+      );
+      delivery?.deadline(opts.predictWriteTimeoutMs ?? 30_000);
+      return { body };
     }),
   };
 }

@@ -157,6 +157,14 @@ export const configSchema = z.strictObject({
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
       /** Prediction results relayed at once; more → RESOURCE_EXHAUSTED. Bounds relay memory. */
       maxConcurrent: z.number().int().min(1).max(10_000).default(8),
+      /** Bytes of results received and not yet delivered to their clients above which new relays are refused. */
+      maxBytesInFlight: z
+        .number()
+        .int()
+        .min(1024)
+        .default(512 * 1024 * 1024),
+      /** A client that has not taken its whole reply this long after it was ready is cut off (RST_STREAM). */
+      writeTimeoutMs: ms(30_000),
     })
     .prefault({}),
   /** Shared cache of gateway replicas; no `url`, `cluster` or `sentinel.nodes` = in-process cache. */
