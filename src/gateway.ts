@@ -183,8 +183,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const http = await HttpServer.create({
     maxRequestBytes: config.api.maxRequestBytes,
     corsOrigins: config.http.corsOrigins,
+    maxConnections: config.http.maxConnections,
+    maxConcurrentRequests: config.http.maxConcurrentRequests,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+    lagMs: () => loop.lagMs(),
+    shedLagMs: config.http.shedLagMs,
   });
-  addOperatorRoutes(http, readiness, metrics);
+  addOperatorRoutes(http, readiness, metrics, config.http.metricsRenderMs);
   registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);

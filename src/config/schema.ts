@@ -238,6 +238,18 @@ export const configSchema = z.strictObject({
       dashboard: z.boolean().default(true),
       /** How often, at most, GET /v1/executors probes each Executor (health, latency, task count). */
       probeIntervalMs: ms(5000),
+      // Isolation from the Task API (README "Resilience and security").
+      /** HTTP connections open at once; more are refused. */
+      maxConnections: z.number().int().min(1).max(1_000_000).default(512),
+      /** HTTP requests handled at once; more get 503 + Retry-After. */
+      maxConcurrentRequests: z.number().int().min(1).max(100_000).default(64),
+      headersTimeoutMs: ms(10_000),
+      requestTimeoutMs: ms(30_000),
+      keepAliveTimeoutMs: ms(5000),
+      /** While the event loop lags more than this, HTTP requests (but /healthz and /readyz) get 503 at once; 0: off. */
+      shedLagMs: z.number().int().min(0).max(60_000).default(200),
+      /** GET /metrics renders at most once per this interval (one render at a time); scrapes in between get that rendering; 0: every scrape renders. */
+      metricsRenderMs: z.number().int().min(0).max(60_000).default(1000),
     })
     .prefault({}),
   log: z
