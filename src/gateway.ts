@@ -152,7 +152,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const predictions = new PredictService(reader, registry, clients, config.predict, log);
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
-  const admission = new CallAdmission(config.api);
+  const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
   const pipeline = new RequestPipeline({ defaultDeadlineMs: config.api.defaultDeadlineMs, admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 

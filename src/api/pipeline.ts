@@ -151,9 +151,12 @@ export function admissionStep(admission: CallAdmission, now: () => number = Date
     if (ctx.deadline <= now()) {
       throw new GatewayError(Status.DEADLINE_EXCEEDED, "the call's deadline passed before it was admitted");
     }
-    const release = admission.enter(ctx.call.peer);
+    const started = now();
+    const release = admission.enter(ctx.call.peer, { method: ctx.call.method, remainingMs: ctx.deadline - started });
     try {
-      return await next();
+      const r = await next();
+      admission.observe(ctx.call.method, now() - started);
+      return r;
     } finally {
       release();
     }

@@ -132,11 +132,11 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
           },
           (err: GatewayError) => {
             answered = true;
-            callback({
-              code: err.code,
-              details: err.message,
-              metadata: err.report ? reportTrailers(err.report) : undefined,
-            });
+            const metadata = err.report ? reportTrailers(err.report) : undefined;
+            // gRPC's own retry hint for a load-shedding refusal (gRFC A6).
+            const md = err.retryAfterMs === undefined ? metadata : (metadata ?? new grpc.Metadata());
+            if (err.retryAfterMs !== undefined) md!.set("grpc-retry-pushback-ms", String(err.retryAfterMs));
+            callback({ code: err.code, details: err.message, metadata: md });
           },
         );
     };

@@ -141,6 +141,8 @@ export const configSchema = z.strictObject({
       maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(1024),
       /** Calls served at once on one client connection; more get RESOURCE_EXHAUSTED. */
       maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(128),
+      /** Refuse new calls (RESOURCE_EXHAUSTED + grpc-retry-pushback-ms) while the event loop lags more than this; 0: off. */
+      shedLagMs: z.number().int().min(0).max(60_000).default(150),
     })
     .prefault({}),
   predict: z

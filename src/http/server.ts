@@ -150,6 +150,8 @@ export class HttpServer {
     else e = toGatewayError(err).error;
     const status = e.httpStatus ?? httpStatusOf(e.code);
     if (status === 413) void reply.header("connection", "close");
+    if (e.retryAfterMs !== undefined)
+      void reply.header("retry-after", String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));
     void reply.code(status).header("cache-control", "no-store").send(errorEnvelope(e));
   }
 
