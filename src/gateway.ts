@@ -18,6 +18,7 @@ import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
+import { defaultDeadlines } from "./config/deadlines";
 import type { GatewayConfig } from "./config/schema";
 import { LoopMonitor } from "./core/loop-monitor";
 import type { TaskReader } from "./core/reader";
@@ -104,6 +105,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
+    keepaliveTimeMs: config.executors.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.executors.keepaliveTimeoutMs,
   });
   const health = new ExecutorHealth({
     failures: config.executors.circuitFailures,
@@ -153,7 +156,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
-  const pipeline = new RequestPipeline({ defaultDeadlineMs: config.api.defaultDeadlineMs, admission }, log);
+  const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 
   const server = new grpc.Server({
@@ -190,6 +193,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
     lagMs: () => loop.lagMs(),
     shedLagMs: config.http.shedLagMs,
+    log: log.child({ component: "http" }),
   });
   addOperatorRoutes(http, readiness, metrics, config.http.metricsRenderMs);
   registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });

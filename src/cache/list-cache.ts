@@ -9,7 +9,7 @@ import type { ListAnswer, ReadOptions } from "../core/reader";
 import { FanoutReport, type CallContext } from "../core/report";
 import type { ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
-import { leasedFetch } from "./cached-read";
+import { leasedFetch, readEntry } from "./cached-read";
 import { decodeListEntry, encodeListEntry, FORMAT, type ListEntry } from "./entry-codec";
 import type { ExecutorSetView } from "./executor-set";
 import { SingleFlight } from "./flight";
@@ -66,26 +66,21 @@ export class ListAnswerCache {
   /** The in-process store hands back the same Buffer on every hit: decode it once. */
   private readonly decoded = new WeakMap<Buffer, ListEntry>();
 
-  private decode(buf: Buffer | undefined): ListEntry | undefined {
-    if (!buf) return undefined;
+  private readonly decode = (buf: Buffer): ListEntry => {
     const known = this.decoded.get(buf);
     if (known) return known;
-    try {
-      const entry = decodeListEntry(buf);
-      this.decoded.set(buf, entry);
-      return entry;
-    } catch {
-      return undefined; // another format or damaged: a miss
-    }
-  }
+    const entry = decodeListEntry(buf); // another format or damaged: throws, a miss
+    this.decoded.set(buf, entry);
+    return entry;
+  };
 
   async list(q: ListQuery, ctx: CallContext, ro: ReadOptions = {}): Promise<ListAnswer> {
     await this.set.pull();
     const plan = planListFetch(q, this.now(), this.opts);
     const key = this.key(this.set.setId(), q, plan.windowClass);
-    const got = await this.store.get(key);
+    const got = await readEntry(this.store, key, this.decode);
     let bypass = !got.ok;
-    const old = got.ok ? this.decode(got.value) : undefined;
+    const old = got.entry;
     const oldAnswer = old && answerFromSnapshot(old, q);
     const age = old ? this.now() - old.fetchedAtMs : Infinity;
 

@@ -8,6 +8,7 @@ import { runDemo } from "./demo";
 import { registerExecutorsCommand } from "./executors";
 import { registerTaskCommands } from "./tasks";
 import type { SimMode } from "../sim/executor";
+import { DEFAULT_EXECUTOR_VERSION, EXECUTOR_VERSIONS, isExecutorVersion, type ExecutorVersion } from "../sim/version";
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -72,6 +73,15 @@ export async function main(argv: string[]): Promise<void> {
     .option("--latency-ms <ms>", "latency added to every call", int("--latency-ms", 0, 600000), 0)
     .option("--lag <i...>", "indexes of Executors that hold older statuses")
     .option("--mode <i=mode...>", "failure modes: i=error|garbage|notfound|down")
+    .option(
+      "--executor-version <v>",
+      `Executor release to behave like: ${EXECUTOR_VERSIONS.join("|")} (error codes, timeEnd = 0)`,
+      (v: string) => {
+        if (!isExecutorVersion(v)) throw new InvalidArgumentError(`expected one of ${EXECUTOR_VERSIONS.join(", ")}`);
+        return v;
+      },
+      DEFAULT_EXECUTOR_VERSION,
+    )
     .action(
       async (opts: {
         executors: number;
@@ -82,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
         latencyMs: number;
         lag?: string[];
         mode?: string[];
+        executorVersion: ExecutorVersion;
       }) => {
         const cluster = await startSimCluster({
           executors: opts.executors,
@@ -91,6 +102,7 @@ export async function main(argv: string[]): Promise<void> {
           trainingTasks: opts.tasks,
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
+          version: opts.executorVersion,
         });
         for (const m of opts.mode ?? []) {
           const [i, mode] = m.split("=");
@@ -101,7 +113,7 @@ export async function main(argv: string[]): Promise<void> {
           else throw new Error(`--mode ${m}: unknown mode ${mode}`);
         }
         process.stdout.write(
-          `${cluster.executors.length} simulated Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
+          `${cluster.executors.length} simulated ${opts.executorVersion} Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
         );
         for (const [i, e] of cluster.executors.entries()) {
           process.stdout.write(

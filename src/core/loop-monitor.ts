@@ -6,8 +6,8 @@
  * the current tick's pending delay), so a caller can tell how much of an interval the
  * gateway spent unable to run — an upstream call that timed out while the gateway was
  * stalled is the gateway's shortfall, not the Executor's (src/upstream/outcome.ts);
- * `lagMs()` is the recent lag (a moving average of overruns over a few ticks, or the
- * pending one if larger), what load shedding reads (src/api/admission.ts, src/http/server.ts).
+ * `lagMs()` is the sustained lag (a moving average of overruns over some ten ticks),
+ * what load shedding reads (src/api/admission.ts, src/http/server.ts).
  */
 export interface StallClock {
   /** Stall accumulated so far, ms (monotonic). */
@@ -31,9 +31,9 @@ export class LoopMonitor implements StallClock {
     const t = performance.now();
     const over = Math.max(0, t - this.last - this.intervalMs);
     this.total += over;
-    // A moving average over a few ticks: sustained lag stays high, one pause (GC, a
-    // start-up burst) fades within some 50 ms.
-    this.recent = this.recent * 0.8 + over * 0.2;
+    // A moving average over some ten ticks: sustained lag (saturation) raises it, one
+    // pause (GC, a start-up burst) counts a tenth and fades.
+    this.recent = this.recent * 0.9 + over * 0.1;
     this.last = t;
   }
 
@@ -46,7 +46,7 @@ export class LoopMonitor implements StallClock {
   }
 
   lagMs(): number {
-    return Math.max(this.recent, this.pending());
+    return this.recent;
   }
 
   close(): void {

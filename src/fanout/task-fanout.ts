@@ -114,7 +114,7 @@ export class TaskFanout implements TaskReader {
 
   private failed(report: FanoutReport, log: Logger, o: Outcome<unknown>): void {
     const reason = describeOutcome(o);
-    report.failed.push({ address: o.address, reason });
+    report.failed.push({ address: o.address, reason, ...(o.kind === "circuit-open" ? {} : { code: o.code }) });
     log.warn({ executor: o.address, reason, ms: Math.round(o.durationMs) }, "executor failed");
   }
 

@@ -16,6 +16,7 @@ import cors from "@fastify/cors";
 import { status as Status } from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { GatewayError, httpStatusOf, toGatewayError } from "../core/errors";
+import type { Logger } from "pino";
 import { bodyTooLarge, errorEnvelope } from "./json-api";
 
 export interface HttpServerOptions {
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   /** The event loop's recent lag (src/core/loop-monitor.ts) and the lag above which HTTP yields. */
   lagMs?: () => number;
   shedLagMs?: number;
+  /** Logs requests refused before their route ran (body over the limit, unreadable body). */
+  log?: Logger;
 }
 
 /** Always answered: liveness must not depend on load. */
@@ -60,6 +63,8 @@ export class HttpServer {
       forceCloseConnections: true,
       logger: false,
     });
+    // Headers must arrive within 10 s (slowloris); the whole request within 30 s.
+    this.app.server.headersTimeout = 10_000;
     this.app.addHook("onRoute", (r) => {
       const list = Array.isArray(r.method) ? r.method : [r.method];
       let set = this.methods.get(r.url);
@@ -98,7 +103,7 @@ export class HttpServer {
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
     this.app.setNotFoundHandler((req, reply) => this.notFound(req, reply));
-    this.app.setErrorHandler((err, _req, reply) => this.failed(err, reply));
+    this.app.setErrorHandler((err, req, reply) => this.failed(err, req, reply));
   }
 
   static async create(opts: HttpServerOptions): Promise<HttpServer> {
@@ -136,7 +141,7 @@ export class HttpServer {
     void reply.code(404).type("text/plain").send("not found\n");
   }
 
-  private failed(err: unknown, reply: FastifyReply): void {
+  private failed(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
     const fst = err as { code?: string; statusCode?: number };
     let e: GatewayError;
     if (fst.code === "FST_ERR_CTP_BODY_TOO_LARGE") e = bodyTooLarge(this.opts.maxRequestBytes);
@@ -149,6 +154,10 @@ export class HttpServer {
       e = new GatewayError(Status.INVALID_ARGUMENT, (err as Error).message, { httpStatus: fst.statusCode });
     else e = toGatewayError(err).error;
     const status = e.httpStatus ?? httpStatusOf(e.code);
+    this.opts.log?.info(
+      { route: `${req.method} ${req.url.split("?")[0]}`, http: status, code: Status[e.code] },
+      "refused",
+    );
     if (status === 413) void reply.header("connection", "close");
     if (e.retryAfterMs !== undefined)
       void reply.header("retry-after", String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));

@@ -10,7 +10,7 @@ import { status as Status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { FanoutReport } from "../core/report";
 import type { OutcomeEvent } from "../upstream/outcome";
-import { methodName } from "../wire/facts";
+import { METHOD_PATHS, methodName } from "../wire/facts";
 
 export const METRIC_PREFIX = "dai_gateway_";
 
@@ -47,6 +47,11 @@ const LINT_FAILING_DEFAULTS = [
   "nodejs_active_requests_total",
   "nodejs_active_resources_total",
 ];
+
+/** The Task API's methods, the `method` label of served calls. */
+const TASK_METHODS: ReadonlySet<string> = new Set(
+  (Object.keys(METHOD_PATHS) as (keyof typeof METHOD_PATHS)[]).map((m) => methodName(m)),
+);
 
 /** Cache entry kind of a served method. */
 const CACHE_KIND: Record<string, string> = { ListTask: "list", GetTaskById: "task" };
@@ -220,6 +225,8 @@ export class GatewayMetrics {
 
   /** Hook for the request pipeline (gRPC and HTTP alike): every served call, and how the cache answered it. */
   readonly servedCall = (e: { method: string; code: Status; durationMs: number; cache?: CacheResult }): void => {
+    // Only Task API calls (whichever side they came in on); GET /v1/executors and the like are not.
+    if (!TASK_METHODS.has(e.method)) return;
     const labels = { method: e.method, code: statusName(e.code) };
     this.requests.inc(labels);
     this.requestDuration.observe(labels, e.durationMs / 1000);

@@ -120,15 +120,11 @@ export class ExecutorClient {
         shortfall: "cancelled",
       };
     } else if (o.probe) {
-      const enqueued = this.now();
-      outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, enqueued));
+      outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait()));
     } else {
       const r = await this.circuits.run<Outcome<T>>(
         this.address,
-        () => {
-          const enqueued = this.now();
-          return this.limit(() => this.attempt(method, request, ctx, o, signal, enqueued));
-        },
+        () => this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait())),
         (x) => verdict(x.kind),
         (x) => x.message,
       );
@@ -145,13 +141,18 @@ export class ExecutorClient {
     return outcome;
   }
 
+  /** True when a call starting now has to wait for a slot of the gateway-wide bound. */
+  private mustWait(): boolean {
+    return this.limit.pendingCount > 0 || this.limit.activeCount >= this.opts.maxUpstreamCalls;
+  }
+
   private async attempt<T>(
     method: UpstreamMethod,
     request: Buffer,
     ctx: CallContext,
     o: CallOptions<T>,
     signal: AbortSignal | undefined,
-    enqueued: number,
+    waited: boolean,
   ): Promise<Outcome<T>> {
     const timeout = this.opts.callTimeoutMs[method];
     const now = this.now();
@@ -170,17 +171,16 @@ export class ExecutorClient {
     }
     if (deadline.getTime() <= now) {
       // No time left (after waiting for a slot, or already on arrival): the gateway's shortfall.
-      const queued = now > enqueued;
       return {
         ...base,
         code: Status.DEADLINE_EXCEEDED,
         wireCode: Status.DEADLINE_EXCEEDED,
-        message: queued
+        message: waited
           ? "waited for an upstream call slot until no time was left"
           : "no time left in the client's deadline",
         sent: false,
         kind: "shortfall",
-        shortfall: queued ? "queued" : "no-time",
+        shortfall: waited ? "queued" : "no-time",
       };
     }
     // A timeout counts against the Executor only if it had a fair share of the call timeout:

@@ -33,7 +33,7 @@ describe("1,000 concurrent /metrics connections (case 7)", () => {
   let scrapers: ChildProcess | undefined;
   beforeAll(async () => {
     sim = await startSimCluster({ executors: 8, seed: 7, trainingTasks: 40 });
-    gw = await gatewayFor(sim, { executors: { callTimeoutMs: 1500 }, http: { shedLagMs: 100 } });
+    gw = await gatewayFor(sim, { executors: { callTimeoutMs: 1500 }, http: { shedLagMs: 50 } });
   });
   afterAll(async () => {
     scrapers?.kill();
@@ -68,7 +68,7 @@ describe("1,000 concurrent /metrics connections (case 7)", () => {
     // The scrapers were really at it (a cheap /metrics answers them fast).
     expect(scraped).toBeGreaterThan(1000);
     expect(results.length).toBeGreaterThan(20);
-    expect(failed).toEqual([]);
+    expect({ calls: results.length, failed }).toEqual({ calls: results.length, failed: [] });
     client.close();
   }, 40_000);
 });

@@ -151,3 +151,14 @@ describe("GatewayMetrics Executor labels", () => {
     expect(sum(samples, "dai_gateway_redis_errors_total")).toBe(8);
   });
 });
+
+describe("GatewayMetrics served calls", () => {
+  it("counts Task API calls from either side, and not other routes", async () => {
+    const m = new GatewayMetrics({ maxExecutors: 2, defaultMetrics: false });
+    m.servedCall({ method: "ListTask", code: status.OK, durationMs: 1, cache: "hit" });
+    m.servedCall({ method: "GET /v1/executors", code: status.OK, durationMs: 1 });
+    const samples = await scrape(m);
+    expect(sum(samples, "dai_gateway_requests_total")).toBe(1);
+    expect(sum(samples, "dai_gateway_cache_operations_total", { kind: "list", result: "hit" })).toBe(1);
+  });
+});
