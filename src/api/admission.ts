@@ -6,8 +6,9 @@
  *
  * Load shedding (issue 14, item 3), refused at once with RESOURCE_EXHAUSTED and a
  * `grpc-retry-pushback-ms` hint, before any work:
- * - `overloaded`: the event loop's recent lag is over `api.shedLagMs` — the gateway is
- *   already behind, and every call taken on now would wait behind the backlog;
+ * - `overloaded`: while the event loop's sustained lag is over `api.shedLagMs`, a share
+ *   of new calls that grows until the lag is back at the target (the gateway is behind,
+ *   and calls taken on now would wait behind the backlog);
  * - `deadline`: the client's remaining time is shorter than what calls of this method
  *   take now (a moving average of admitted calls that succeeded): never start work
  *   that cannot finish in the client's deadline.
@@ -47,6 +48,9 @@ export class CallAdmission {
   private draining = false;
   /** Moving average of successful calls' durations, by method. */
   private readonly took = new Map<string, { avg: number; n: number }>();
+  /** Share of new calls refused for lag (0..1), and when it was last adjusted. */
+  private dropShare = 0;
+  private adjustedAt = performance.now();
   private idleWaiters: (() => void)[] = [];
   /** Each refused call, by why (metrics). */
   readonly refusals = new Topic<AdmissionRefusal>();
@@ -78,6 +82,23 @@ export class CallAdmission {
     }
   }
 
+  /**
+   * Refuses a share of new calls that grows by a tenth every 50 ms the lag stays over
+   * its target and shrinks the same way below it: calls are shed just enough to keep the
+   * lag at the target, so the admitted ones fill the capacity (refusing every call at
+   * once would leave it idle between swings).
+   */
+  private shedding(lag: number, target: number): boolean {
+    const t = performance.now();
+    const periods = Math.floor((t - this.adjustedAt) / 50);
+    if (periods > 0) {
+      this.adjustedAt += periods * 50;
+      const step = 0.1 * Math.min(periods, 10);
+      this.dropShare = lag > target ? Math.min(1, this.dropShare + step) : Math.max(0, this.dropShare - step);
+    }
+    return this.dropShare > 0 && Math.random() < this.dropShare;
+  }
+
   private shed(why: "overloaded" | "deadline", message: string): never {
     this.refuse(why, new GatewayError(Status.RESOURCE_EXHAUSTED, message, { retryAfterMs: RETRY_PUSHBACK_MS }));
   }
@@ -86,14 +107,11 @@ export class CallAdmission {
   enter(peer: string, call: AdmissionRequest = {}): () => void {
     if (this.draining) this.refuse("draining", new GatewayError(Status.UNAVAILABLE, "the gateway is shutting down"));
     const { shedLagMs, lagMs } = this.opts;
-    if (shedLagMs && lagMs) {
-      const lag = lagMs();
-      if (lag > shedLagMs) {
-        this.shed(
-          "overloaded",
-          `the gateway is overloaded (event loop ${Math.round(lag)} ms behind, api.shedLagMs = ${shedLagMs}); retry later`,
-        );
-      }
+    if (shedLagMs && lagMs && this.shedding(lagMs(), shedLagMs)) {
+      this.shed(
+        "overloaded",
+        `the gateway is overloaded (event loop ${Math.round(lagMs())} ms behind, api.shedLagMs = ${shedLagMs}); retry later`,
+      );
     }
     if (call.method !== undefined && call.remainingMs !== undefined) {
       const expected = this.expectedMs(call.method);
