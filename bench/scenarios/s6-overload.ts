@@ -84,7 +84,14 @@ function count(s: Served, code: Status): number {
 export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
   const durationSec = opts.quick ? 4 : 10;
   const ex = await startExecutors({ executors: 20, trainingTasks: 120, overlap: 0.2 });
-  const gw = await startGatewayProc(ex.executors, { executors: { callTimeoutMs: 1000 } });
+  // S6_PER_CONNECTION=n sets api.maxConcurrentCallsPerConnection (HTTP/2
+  // max_concurrent_streams is twice it): a stream the client may not open costs the
+  // gateway nothing, where a refused call costs about what a cache hit does in grpc-js.
+  const perConnection = process.env.S6_PER_CONNECTION ? Number(process.env.S6_PER_CONNECTION) : undefined;
+  const gw = await startGatewayProc(ex.executors, {
+    executors: { callTimeoutMs: 1000 },
+    ...(perConnection ? { api: { maxConcurrentCallsPerConnection: perConnection } } : {}),
+  });
   const served = async (): Promise<Served> =>
     (await gw.worker.request<{ type: string } & Record<string, unknown>>({ type: "served" })) as unknown as Served;
   const mark = (): Promise<unknown> => gw.worker.request({ type: "mark" });
@@ -212,6 +219,9 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       }),
     ];
     const notes = [
+      perConnection
+        ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
+        : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
       `Cached reply: ${expectReplyBytes} bytes (dai-cache: ${cacheState}); 20 simulated Executors in their own process; h2load in its own.`,
       `Unloaded: 1 stream, ${round(unloaded.reqPerSec)} req/s, client p99 ${round(unloaded.latencyMs.p99)} ms. ` +
         `Saturation: 4×16 streams closed-loop, ${Math.round(satRate)} req/s, client p99 ${round(sat.latencyMs.p99)} ms, ` +
