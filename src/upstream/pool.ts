@@ -43,6 +43,7 @@ export function keepaliveOptions(timeMs = DEFAULT_KEEPALIVE_TIME_MS, timeoutMs =
 }
 
 const EMPTY = Buffer.alloc(0);
+const TOO_LARGE = /Received message larger than max \((\d+) vs \d+\)/;
 
 export class UpstreamPool implements UnaryTransport {
   private readonly clients = new Map<string, { client: grpc.Client; key: string }>();
@@ -126,11 +127,15 @@ export class UpstreamPool implements UnaryTransport {
         { deadline },
         (callErr, value) => {
           opts.signal?.removeEventListener("abort", onAbort);
-          const err =
-            callErr ??
-            (oversize === undefined
-              ? null
-              : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`));
+          // grpc-js refused the reply from its length prefix (the channel's limit): say it our way.
+          const prefix =
+            callErr?.code === grpc.status.RESOURCE_EXHAUSTED ? TOO_LARGE.exec(callErr.details ?? "") : null;
+          const err = prefix
+            ? new ResponseTooLargeError(`reply of ${prefix[1]} bytes exceeds the limit of ${limit} bytes`)
+            : (callErr ??
+              (oversize === undefined
+                ? null
+                : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`)));
           if (err || value === undefined) reject(err ?? new Error("empty reply"));
           else resolve(value);
         },
