@@ -17,6 +17,7 @@ import {
   startCachedGateway,
   type GatewayHandle,
 } from "../helpers/cache-gateway";
+import { startRedis } from "../helpers/redis";
 import { startRawExecutor } from "../helpers/resilience";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -150,4 +151,52 @@ describe("one Executor naming thousands of dead addresses (case 2)", () => {
     expect(b.trailers.get("dai-cache")).toBe("hit");
     expect(sameTasks(b.tasks, expectedList(sim, { ...req, timeEnd: nowNs() }))).toBe(true);
   }, 30_000);
+});
+
+describe("the shared set in Redis (case 1 with Redis)", () => {
+  let sim: SimCluster;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const open: GatewayHandle[] = [];
+  beforeAll(async () => {
+    sim = await startSimCluster({ executors: 3, seed: 16, trainingTasks: 30 });
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(open.map((g) => g.close()));
+    await redis.stop();
+    await sim.stop();
+  });
+
+  test("a dead Executor ages out of the shared set: a replica started later never counts it", async () => {
+    const cfg = {
+      redis: { url: redis.url, keyPrefix: "living:" },
+      executors: { departAfterMs: 1000, callTimeoutMs: 1000 },
+      cache: { executorSyncMs: 50, listTtlMs: 5000, redisTimeoutMs: 1000 },
+    };
+    const a = await startCachedGateway(sim, cfg);
+    open.push(a);
+    const req = { pubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: nowNs(), limit: 0n };
+    const noCache = { "dai-cache-control": "no-cache" };
+    // Replica A discovers E1 and E2 (candidates that answer: members), and shares them.
+    for (let i = 0; i < 3; i++) await listWithTrailers(a.client, { ...req, timeEnd: nowNs() }, noCache);
+    expect(a.gw.registry.counts().members).toBe(3);
+    const dead = sim.executors[2]!;
+    await dead.stop();
+    // A keeps working (and sharing its live members) while E2 stays dead past departAfterMs.
+    const until = Date.now() + 1600;
+    while (Date.now() < until) {
+      await listWithTrailers(a.client, { ...req, timeEnd: nowNs() }, noCache);
+      await sleep(100);
+    }
+    const b = await startCachedGateway(sim, cfg);
+    open.push(b);
+    const first = await listWithTrailers(b.client, { ...req, timeEnd: nowNs() });
+    expect(b.gw.registry.get(sim.executors[1]!.address)?.membership).toBe("member");
+    expect(b.gw.registry.get(dead.address)?.membership).not.toBe("member");
+    expect(first.trailers.get("dai-executors-failed")).toBeUndefined();
+    const second = await listWithTrailers(b.client, { ...req, timeEnd: nowNs() });
+    expect(second.trailers.get("dai-cache")).toBe("hit");
+    const live = { ...sim, executors: sim.executors.slice(0, 2) };
+    expect(sameTasks(second.tasks, expectedList(live, { ...req, timeEnd: nowNs() }))).toBe(true);
+  }, 40_000);
 });
