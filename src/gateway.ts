@@ -73,7 +73,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
   }
   const loop = new LoopMonitor();
-  const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
+  const metrics = new GatewayMetrics({
+    maxExecutors: config.executors.maxExecutors,
+    executors: registry,
+    lagMs: () => loop.lagMs(),
+  });
   const readiness = new GatewayHealth(() => metrics.executorSetSizes());
 
   const connector = new UpstreamConnector(
@@ -156,6 +160,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
+  admission.refusals.subscribe(metrics.admissionRefusal);
   const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 
