@@ -108,6 +108,17 @@ export function observeStep(log: Logger, served: Topic<ServedEvent>): Step {
       finish(Status.OK);
       return r;
     } catch (err) {
+      // A load-shedding refusal (it carries a retry hint) is counted but not logged one by
+      // one: under overload the log line would cost more than the refusal itself.
+      if (err instanceof GatewayError && err.retryAfterMs !== undefined) {
+        served.publish({
+          method: ctx.call.method,
+          transport: ctx.call.transport,
+          code: err.code,
+          durationMs: performance.now() - started,
+        });
+        throw err;
+      }
       finish(err instanceof GatewayError ? err.code : Status.INTERNAL);
       throw err;
     }
