@@ -16,8 +16,9 @@ import { fanout } from "./scenarios/s2-fanout";
 import { predictRelay } from "./scenarios/s3-predict";
 import { mergeCost } from "./scenarios/s4-merge";
 import { memory } from "./scenarios/s5-memory";
-import { transportCost } from "./scenarios/s6-transport";
-import { reduceCost } from "./scenarios/s7-reduce";
+import { overload } from "./scenarios/s6-overload";
+import { transportCost } from "./scenarios/s7-transport";
+import { reduceCost } from "./scenarios/s8-reduce";
 
 type Scenario = (opts: BenchOptions, date: string) => Promise<ScenarioResult>;
 
@@ -27,8 +28,9 @@ const SCENARIOS: Record<string, { needs: string[]; run: Scenario }> = {
   s3: { needs: ["h2load"], run: predictRelay },
   s4: { needs: [], run: mergeCost },
   s5: { needs: ["h2load"], run: memory },
-  s6: { needs: [], run: transportCost },
-  s7: { needs: [], run: reduceCost },
+  s6: { needs: ["h2load"], run: overload },
+  s7: { needs: [], run: transportCost },
+  s8: { needs: [], run: reduceCost },
 };
 
 function log(msg: string): void {
@@ -95,13 +97,13 @@ async function main(argv: string[]): Promise<number> {
     }
     log(`${id}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
-  // The CPU-per-reply goal against this run's floor: node:http2 framing alone (scenario 6).
-  const floor = (report.scenarios.find((s) => s.id === "s6")?.data as { floorUsPerCall?: number } | undefined)
+  // The CPU-per-reply goal against this run's floor: node:http2 framing alone (scenario 7).
+  const floor = (report.scenarios.find((s) => s.id === "s7")?.data as { floorUsPerCall?: number } | undefined)
     ?.floorUsPerCall;
   for (const s of report.scenarios) {
     const g = s.goals?.cpuPerReply;
     if (g && floor)
-      g.detail += `; = ${(g.value / floor).toFixed(2)} × this run's node:http2 floor (${floor.toFixed(0)} µs per call, scenario 6)`;
+      g.detail += `; = ${(g.value / floor).toFixed(2)} × this run's node:http2 floor (${floor.toFixed(0)} µs per call, scenario 7)`;
   }
   for (const s of report.scenarios) for (const c of s.charts) writeFileSync(path.join(outDir, c.file), c.svg);
   writeFileSync(

@@ -1,5 +1,5 @@
 /**
- * Scenario 6: CPU per upstream call of each client transport, receiving the same
+ * Scenario 7: CPU per upstream call of each client transport, receiving the same
  * 100-task (~78 KB) ListTask reply from a bare grpc-js server: grpc-js (what the gateway
  * uses today), the gateway's own transport on node:http2 (src/transport/client.ts), and
  * node:http2 with nothing but framing (the floor). The client runs
@@ -67,7 +67,7 @@ export async function transportCost(opts: BenchOptions): Promise<ScenarioResult>
           throw new Error(`${client}: got ${r.bytes} bytes, expected ${calls * reply.length}`);
         results[client] = { usPerCall: r.cpuUs / calls, callsPerSec: (calls * 1000) / r.wallMs };
         opts.log(
-          `s6: ${client}: ${round(r.cpuUs / calls, 1)} µs CPU per call, ${Math.round((calls * 1000) / r.wallMs)} calls/s`,
+          `s7: ${client}: ${round(r.cpuUs / calls, 1)} µs CPU per call, ${Math.round((calls * 1000) / r.wallMs)} calls/s`,
         );
       } finally {
         await w.stop();
@@ -81,7 +81,7 @@ export async function transportCost(opts: BenchOptions): Promise<ScenarioResult>
     const r = results[client]!;
     rows.push(
       row({
-        scenario: "6 upstream transport",
+        scenario: "7 upstream transport",
         measure: `client CPU per call, ${reply.length}-byte reply, ${client}`,
         gateway: `${round(r.usPerCall, 1)} µs per call (${Math.round(r.callsPerSec)} calls/s, ${concurrency} in flight)`,
         baseline: `node:http2 framing only: ${round(floor.usPerCall, 1)} µs per call`,
@@ -90,8 +90,8 @@ export async function transportCost(opts: BenchOptions): Promise<ScenarioResult>
     );
   }
   return {
-    id: "s6",
-    title: "6. Upstream transport cost",
+    id: "s7",
+    title: "7. Upstream transport cost",
     rows,
     data: { replyBytes: reply.length, calls, concurrency, results, floorUsPerCall: floor.usPerCall },
     charts: [],

@@ -1,5 +1,5 @@
 /**
- * Scenario 7: CPU of the ListTask reduce per upstream reply, realistic replies (N = 100
+ * Scenario 8: CPU of the ListTask reduce per upstream reply, realistic replies (N = 100
  * Executors, each returning its newest 100 tasks, each task held by ~2.5 Executors,
  * cluster-wide limit 100): today's reduce (decode every task, screen, merge, select)
  * against the wire-level scan (src/wire/list-scan.ts), which reads only (ID,
@@ -85,14 +85,14 @@ export async function reduceCost(opts: BenchOptions): Promise<ScenarioResult> {
   const usToday = cpuUsPer(iterations, () => today(replies, q)) / n;
   const usScan = cpuUsPer(iterations, () => scanned(replies, q)) / n;
   opts.log(
-    `s7: reduce per reply: today ${round(usToday, 1)} µs, scan ${round(usScan, 1)} µs; decoded ${b.decoded} of ${copies}`,
+    `s8: reduce per reply: today ${round(usToday, 1)} µs, scan ${round(usScan, 1)} µs; decoded ${b.decoded} of ${copies}`,
   );
   return {
-    id: "s7",
-    title: "7. ListTask reduce: decode only what the answer needs",
+    id: "s8",
+    title: "8. ListTask reduce: decode only what the answer needs",
     rows: [
       row({
-        scenario: "7 ListTask reduce",
+        scenario: "8 ListTask reduce",
         measure: `CPU per upstream reply, N = ${n}, 100-task replies, limit 100 (decoded ${b.decoded} of ${copies} copies)`,
         gateway: `${round(usScan, 1)} µs per reply (wire-level scan, src/wire/list-scan.ts)`,
         baseline: `${round(usToday, 1)} µs per reply (today: decode all, screen, merge, select)`,
