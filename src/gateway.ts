@@ -14,8 +14,9 @@ import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
 import { deliveryInterceptor } from "./api/delivery";
 import { RequestPipeline } from "./api/pipeline";
-import { serverCredentials } from "./api/server-tls";
-import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
+import { serverCredentials, serverTlsMaterial } from "./api/server-tls";
+import { createHttp2TaskServer } from "./api/task-server-http2";
+import { createTaskService, RAW_TASK_SERVICE, taskReadHandlers } from "./api/task-service";
 import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
 import { defaultDeadlines } from "./config/deadlines";
@@ -37,6 +38,7 @@ import { ExecutorClients } from "./upstream/executor-client";
 import { liveness } from "./upstream/outcome";
 import { ExecutorHealth } from "./upstream/health";
 import { Http2Transport } from "./transport/client";
+import type { Http2GrpcServer } from "./transport/server";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
 import type { UnaryTransport } from "./upstream/transport";
@@ -185,9 +187,29 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   readiness.addToServer(server);
   addReflection(server);
   const listen = parseListen(config.listen);
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
-  });
+  let own: Http2GrpcServer | undefined;
+  let grpcPort: number;
+  if (config.api.server === "http2") {
+    // grpc-js answers on loopback what the own server relays to it (predictions, health, reflection).
+    const fallbackPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+    own = createHttp2TaskServer(pipeline, taskReadHandlers(reader, config.api), {
+      maxRequestBytes: config.api.maxRequestBytes,
+      maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
+      fallback: `127.0.0.1:${fallbackPort}`,
+      tls: serverTlsMaterial(config.tls),
+    });
+    grpcPort = await own.listen(listen.host, listen.port);
+  } else {
+    grpcPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+  }
 
   readiness.markServing();
 
@@ -242,7 +264,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       const drained = await admission.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: admission.active }, "shutdown grace ran out; cancelling calls in flight");
       readiness.endWatches();
+      // GOAWAY to the own server's clients; relayed streams end with the grpc-js server's.
+      const ownClosed = own?.close(1000);
       await shutdownGrpcServer(server, 1000);
+      await ownClosed;
       await http.close();
       clients.close();
       await cache.close();

@@ -19,3 +19,12 @@ export function serverCredentials(tls: ServerTlsConfig): grpc.ServerCredentials 
     ca !== null,
   );
 }
+
+/** The same files as PEM for the own node:http2 server (undefined: plain text). */
+export function serverTlsMaterial(
+  tls: ServerTlsConfig,
+): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } | undefined {
+  if (tls.cert === "" || tls.key === "") return undefined;
+  const ca = tls.clientCa === "" ? undefined : readPem(tls.clientCa, "tls.clientCa");
+  return { cert: readPem(tls.cert, "tls.cert"), key: readPem(tls.key, "tls.key"), ca, requestCert: ca !== undefined };
+}

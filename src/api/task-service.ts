@@ -110,7 +110,49 @@ function servedCall(name: string, call: grpc.ServerUnaryCall<Buffer, Buffer>, an
   };
 }
 
-type Reply = { body: Buffer; trailers?: grpc.Metadata };
+export type Reply = { body: Buffer; trailers?: grpc.Metadata };
+
+/** A handler of one Task API method, whichever server delivers it: request bytes in, reply out. */
+export type TaskHandler = (request: Buffer, ctx: ServedContext) => Promise<Reply>;
+
+/** The refusal's trailers: the fan-out report and, for load shedding, gRPC's retry hint (gRFC A6). */
+export function errorTrailers(err: GatewayError): grpc.Metadata | undefined {
+  const metadata = err.report ? reportTrailers(err.report) : undefined;
+  if (err.retryAfterMs === undefined) return metadata;
+  const md = metadata ?? new grpc.Metadata();
+  md.set("grpc-retry-pushback-ms", String(err.retryAfterMs));
+  return md;
+}
+
+/**
+ * ListTask and GetTaskById, shared by the grpc-js service and the own node:http2 server
+ * (src/api/task-server-http2.ts).
+ */
+export function taskReadHandlers(
+  reader: TaskReader,
+  opts: TaskServiceOptions,
+): { ListTask: TaskHandler; GetTaskById: TaskHandler } {
+  const strict = (ctx: ServedContext): boolean =>
+    ctx.call.header(REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
+  const noCache = (ctx: ServedContext): boolean =>
+    ctx.call.header(REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
+  return {
+    async ListTask(request, ctx) {
+      const q = validateListRequest(decode(ListTaskRequest, request, "ListTaskRequest"));
+      const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
+      checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
+      ctx.cache = answer.cache;
+      return { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
+    },
+    async GetTaskById(request, ctx) {
+      const taskID = validateGetRequest(decode(GetTaskRequest, request, "GetTaskRequest"));
+      const answer = await reader.get(taskID, ctx, { noCache: noCache(ctx) });
+      const task = requireGetAnswer(taskID, answer, strict(ctx));
+      ctx.cache = answer.cache;
+      return { body: task.raw, trailers: reportTrailers(answer.report, answer.cache) };
+    },
+  };
+}
 
 export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOptions): grpc.UntypedServiceImplementation {
   const { reader, pipeline } = deps;
@@ -133,36 +175,17 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
           },
           (err: GatewayError) => {
             answered = true;
-            const metadata = err.report ? reportTrailers(err.report) : undefined;
-            // gRPC's own retry hint for a load-shedding refusal (gRFC A6).
-            const md = err.retryAfterMs === undefined ? metadata : (metadata ?? new grpc.Metadata());
-            if (err.retryAfterMs !== undefined) md!.set("grpc-retry-pushback-ms", String(err.retryAfterMs));
-            callback({ code: err.code, details: err.message, metadata: md });
+            callback({ code: err.code, details: err.message, metadata: errorTrailers(err) });
           },
         );
     };
 
-  const strict = (ctx: ServedContext): boolean =>
-    ctx.call.header(REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
-  const noCache = (ctx: ServedContext): boolean =>
-    ctx.call.header(REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
+  const reads = taskReadHandlers(reader, opts);
 
   return {
-    ListTask: unary("listTask", async (call, ctx) => {
-      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"));
-      const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
-      checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
-      ctx.cache = answer.cache;
-      return { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
-    }),
+    ListTask: unary("listTask", (call, ctx) => reads.ListTask(call.request, ctx)),
 
-    GetTaskById: unary("getTaskById", async (call, ctx) => {
-      const taskID = validateGetRequest(decode(GetTaskRequest, call.request, "GetTaskRequest"));
-      const answer = await reader.get(taskID, ctx, { noCache: noCache(ctx) });
-      const task = requireGetAnswer(taskID, answer, strict(ctx));
-      ctx.cache = answer.cache;
-      return { body: task.raw, trailers: reportTrailers(answer.report, answer.cache) };
-    }),
+    GetTaskById: unary("getTaskById", (call, ctx) => reads.GetTaskById(call.request, ctx)),
 
     StartTask: unary("startTask", () =>
       Promise.reject(

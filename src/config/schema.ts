@@ -158,6 +158,11 @@ export const configSchema = z.strictObject({
       maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(1000),
       /** Refuse new calls (RESOURCE_EXHAUSTED + grpc-retry-pushback-ms) while the event loop lags more than this; 0: off. */
       shedLagMs: z.number().int().min(0).max(60_000).default(150),
+      /**
+       * Which server answers the Task API port: grpc-js, or (experimental) the own node:http2
+       * server for ListTask/GetTaskById, relaying every other method to grpc-js on loopback.
+       */
+      server: z.enum(["grpc-js", "http2"]).default("grpc-js"),
     })
     .prefault({}),
   predict: z

@@ -181,7 +181,13 @@ export class Http2GrpcServer {
     up.on("response", (h) => {
       const rh: http2.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") || k === ":status") rh[k] = v;
-      if (!stream.destroyed) stream.respond(rh, { waitForTrailers: true });
+      if (stream.destroyed) return;
+      if (h["grpc-status"] !== undefined) {
+        // A trailers-only answer stays one (its status is in these headers, nothing follows).
+        stream.respond(rh, { endStream: true });
+        return;
+      }
+      stream.respond(rh, { waitForTrailers: true });
     });
     let trailers: http2.OutgoingHttpHeaders = {};
     up.on("trailers", (h) => {

@@ -6,6 +6,7 @@ import { parseConfig } from "../../src/config/load";
 import type { ConfigInput } from "../../src/config/schema";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import type { SimCluster } from "../../src/sim/cluster";
+import { withApiServer } from "./api-server";
 
 export const silent = pino({ level: "silent" });
 
@@ -80,19 +81,21 @@ export async function gatewayFor(
   } = {},
 ): Promise<RunningGateway> {
   const { seeds, ...rest } = extra;
-  const cfg = parseConfig({
-    ...rest,
-    listen: "127.0.0.1:0",
-    httpListen: "127.0.0.1:0",
-    log: { level: "silent" },
-    executors: {
-      ...rest.executors,
-      seeds:
-        seeds ??
-        sim?.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })) ??
-        [],
-    },
-  });
+  const cfg = parseConfig(
+    withApiServer({
+      ...rest,
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      log: { level: "silent" },
+      executors: {
+        ...rest.executors,
+        seeds:
+          seeds ??
+          sim?.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })) ??
+          [],
+      },
+    }),
+  );
   return startGateway(cfg, silent);
 }
 

@@ -16,6 +16,7 @@ import { fakeKey } from "../helpers/ledger-gen";
 import { flTasksOf, RawClient } from "../helpers/raw-client";
 import { bytesOf, involves, refList, refMerge, type RefQuery } from "../helpers/reference";
 import { wire } from "../helpers/fixtures";
+import { withApiServer } from "../helpers/api-server";
 
 const MAX_I64 = 9_223_372_036_854_775_807n;
 const LAGGING = 4;
@@ -29,12 +30,14 @@ interface Gw {
 type Seed = string | { address: string; pubKey?: string };
 
 async function gateway(seeds: Seed[], executors: Record<string, unknown> = {}): Promise<Gw> {
-  const config = parseConfig({
-    listen: "127.0.0.1:0",
-    httpListen: "127.0.0.1:0",
-    executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
-    log: { level: "silent" },
-  });
+  const config = parseConfig(
+    withApiServer({
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
+      log: { level: "silent" },
+    }),
+  );
   // GW_LOG=debug shows what the gateway did when a test fails.
   const gw = await startGateway(config, createLogger(process.env.GW_LOG ?? "silent"));
   const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
@@ -184,12 +187,14 @@ describe("discovery", () => {
     });
 
     test("addresses outside discoveryAllow are never contacted", async () => {
-      const config = parseConfig({
-        listen: "127.0.0.1:0",
-        httpListen: "127.0.0.1:0",
-        executors: { seeds: [chain[0]!.address], discoveryAllow: ["10.0.0.0/8"] },
-        log: { level: "silent" },
-      });
+      const config = parseConfig(
+        withApiServer({
+          listen: "127.0.0.1:0",
+          httpListen: "127.0.0.1:0",
+          executors: { seeds: [chain[0]!.address], discoveryAllow: ["10.0.0.0/8"] },
+          log: { level: "silent" },
+        }),
+      );
       const gw = await startGateway(config, createLogger("silent"));
       const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
       try {

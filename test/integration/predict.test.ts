@@ -25,6 +25,7 @@ import {
   startPredictScenario,
   type PredictScenario,
 } from "../helpers/predict-scenario";
+import { withApiServer } from "../helpers/api-server";
 
 const S = grpc.status;
 
@@ -38,19 +39,21 @@ async function gateway(predict: Record<string, unknown> = {}, executors: Record<
       cb();
     },
   });
-  const config = parseConfig({
-    listen: "127.0.0.1:0",
-    httpListen: "127.0.0.1:0",
-    executors: {
-      // E0 and the outsider E4 are seeds; E1..E3 are found in the tasks' data sets.
-      seeds: [sc.executors[0]!.address, sc.executors[4]!.address],
-      discoveryAllow: ["127.0.0.1"],
-      callTimeoutMs: 2000,
-      ...executors,
-    },
-    predict,
-    log: { level: "trace" },
-  });
+  const config = parseConfig(
+    withApiServer({
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      executors: {
+        // E0 and the outsider E4 are seeds; E1..E3 are found in the tasks' data sets.
+        seeds: [sc.executors[0]!.address, sc.executors[4]!.address],
+        discoveryAllow: ["127.0.0.1"],
+        callTimeoutMs: 2000,
+        ...executors,
+      },
+      predict,
+      log: { level: "trace" },
+    }),
+  );
   const gw = await startGateway(config, createLogger("trace", sink));
   const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
   const predictions = gw.predictions;
@@ -443,12 +446,14 @@ describe("the upstream request and the reply are relayed untouched", () => {
     tasks.set("model-r", Buffer.from(FLTask.encode(model).finish()));
     tasks.set("predict-r", Buffer.from(FLTask.encode(predict).finish()));
 
-    const config = parseConfig({
-      listen: "127.0.0.1:0",
-      httpListen: "127.0.0.1:0",
-      executors: { seeds: [`127.0.0.1:${port}`] },
-      log: { level: "silent" },
-    });
+    const config = parseConfig(
+      withApiServer({
+        listen: "127.0.0.1:0",
+        httpListen: "127.0.0.1:0",
+        executors: { seeds: [`127.0.0.1:${port}`] },
+        log: { level: "silent" },
+      }),
+    );
     const gw = await startGateway(config, createLogger("silent"));
     const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
     try {

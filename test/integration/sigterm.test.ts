@@ -14,6 +14,7 @@ import { FLTasks } from "../../src/gen/task/task";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { rawCall, rawClient, type RawReply } from "../helpers/resilience";
 import { listAllBody } from "../helpers/requests";
+import { withApiServer } from "../helpers/api-server";
 
 const ROOT = path.join(__dirname, "..", "..");
 const LATENCY_MS = 400;
@@ -50,15 +51,17 @@ test("SIGTERM under load: in-flight calls finish, new calls are refused, readine
   const config = path.join(dir, "gateway.yaml");
   writeFileSync(
     config,
-    stringify({
-      listen: "127.0.0.1:0",
-      httpListen: "127.0.0.1:0",
-      shutdownGraceMs: 5000,
-      log: { level: "info" },
-      executors: {
-        seeds: sim.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })),
-      },
-    }),
+    stringify(
+      withApiServer({
+        listen: "127.0.0.1:0",
+        httpListen: "127.0.0.1:0",
+        shutdownGraceMs: 5000,
+        log: { level: "info" },
+        executors: {
+          seeds: sim.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })),
+        },
+      }),
+    ),
   );
   child = spawn(process.execPath, [path.join(ROOT, "bin", "dai-gateway.js"), "serve", "--config", config], {
     cwd: ROOT,
