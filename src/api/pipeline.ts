@@ -47,6 +47,8 @@ export interface ServedContext extends CallContext {
   readonly call: ServedCall;
   /** Set by the handler: how the cache answered (metrics). */
   cache?: CacheStatus;
+  /** The request ID is the client's x-request-id. */
+  clientRequestId?: boolean;
 }
 
 export type Next<R> = () => Promise<R>;
@@ -78,20 +80,38 @@ export function compose(
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 
-/** A client-supplied x-request-id when it is short and plain, else a fresh UUID. */
+/** Fresh request IDs: one random UUID per process, then a counter (no crypto per call). */
+const ID_PREFIX = randomUUID().slice(0, 23);
+let idSeq = 0;
+export function freshRequestId(): string {
+  idSeq = (idSeq + 1) % 0x1000000000000;
+  return `${ID_PREFIX}-${idSeq.toString(16).padStart(12, "0")}`;
+}
+
+/** A client-supplied x-request-id when it is short and plain, else a fresh (UUID-shaped) ID. */
 export const requestIdStep: Step = (ctx, next) => {
   const given = ctx.call.header(REQUEST_HEADER.requestId);
-  ctx.requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+  if (given !== undefined && REQUEST_ID.test(given)) {
+    ctx.requestId = given;
+    ctx.clientRequestId = true;
+  } else ctx.requestId = freshRequestId();
   return next();
 };
 
+/** Of the cache hits the client did not name (no x-request-id), one in this many logs its `served` line. */
+export const HIT_LOG_SAMPLE = 100;
+
 /** One log line and one served-call event per call, with its final status. */
 export function observeStep(log: Logger, served: Topic<ServedEvent>): Step {
+  let hits = 0;
   return async (ctx, next) => {
     const started = performance.now();
     const finish = (code: Status): void => {
       const durationMs = performance.now() - started;
       served.publish({ method: ctx.call.method, transport: ctx.call.transport, code, durationMs, cache: ctx.cache });
+      // A cache hit is a lookup and a write: its log line would cost more than the hit, so
+      // hits the client did not name are logged one in HIT_LOG_SAMPLE (metrics count them all).
+      if (code === Status.OK && ctx.cache === "hit" && !ctx.clientRequestId && hits++ % HIT_LOG_SAMPLE !== 0) return;
       log.info(
         {
           requestId: ctx.requestId,

@@ -11,7 +11,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
-import { Http2GrpcServer, type ServerCall } from "../transport/server";
+import { FramedReply, Http2GrpcServer, type ServerCall } from "../transport/server";
 import { METHOD_PATHS } from "../wire/facts";
 import type { RequestPipeline, ServedCall } from "./pipeline";
 import { errorTrailers, type TaskHandler } from "./task-service";
@@ -53,6 +53,20 @@ function trailersOf(md: grpc.Metadata | undefined): Record<string, string | Buff
   return out;
 }
 
+/**
+ * The reply framed once per body: a cached answer's body is one Buffer for as long as
+ * its snapshot lives (encodeTaskListOnce, a task's own bytes), so a hit writes it as it is.
+ */
+const framed = new WeakMap<Buffer, FramedReply>();
+function framedOf(body: Buffer): FramedReply {
+  let f = framed.get(body);
+  if (f === undefined) {
+    f = new FramedReply(body);
+    framed.set(body, f);
+  }
+  return f;
+}
+
 /** A GatewayError in the shape the own server renders as a trailers-only answer. */
 class ServedError extends Error {
   constructor(
@@ -80,10 +94,10 @@ export function createHttp2TaskServer(
     async (
       request: Buffer,
       call: ServerCall,
-    ): Promise<{ reply: Buffer; trailers?: Record<string, string | Buffer> }> => {
+    ): Promise<{ reply: FramedReply; trailers?: Record<string, string | Buffer> }> => {
       try {
         const r = await pipeline.serve(servedCall(method, call), (ctx) => handler(request, ctx));
-        return { reply: r.body, trailers: trailersOf(r.trailers) };
+        return { reply: framedOf(r.body), trailers: trailersOf(r.trailers) };
       } catch (err) {
         const e = err as GatewayError;
         throw new ServedError(e.code, e.message, errorTrailers(e));

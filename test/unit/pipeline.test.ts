@@ -119,3 +119,39 @@ describe("RequestPipeline", () => {
     expect(aborted).toBe(true);
   });
 });
+
+describe("served lines of cache hits are sampled", () => {
+  test("hits without an x-request-id log one line in HIT_LOG_SAMPLE; named hits, misses and errors all log", async () => {
+    const lines: { requestId: string; code: string }[] = [];
+    const log = pino(
+      { level: "info" },
+      { write: (l: string) => void lines.push(JSON.parse(l) as { requestId: string; code: string }) },
+    );
+    const p = new RequestPipeline({ defaultDeadlineMs: 5000 }, log);
+    const events: ServedEvent[] = [];
+    p.served.subscribe((e) => events.push(e));
+    const hit = (headers?: Record<string, string>) =>
+      p.serve(fakeCall({ headers }), async (ctx) => {
+        ctx.cache = "hit";
+      });
+    for (let i = 0; i < 250; i++) await hit();
+    expect(lines.length).toBe(3);
+    await hit({ "x-request-id": "named-hit" });
+    await p.serve(fakeCall(), async (ctx) => {
+      ctx.cache = "miss";
+    });
+    await expect(
+      p.serve(fakeCall(), () => Promise.reject(new GatewayError(status.NOT_FOUND, "no"))),
+    ).rejects.toBeInstanceOf(GatewayError);
+    expect(lines.length).toBe(6);
+    expect(lines[3]!.requestId).toBe("named-hit");
+    // Metrics see every call.
+    expect(events.length).toBe(253);
+    // Fresh IDs stay unique and UUID-shaped.
+    const ids = new Set(
+      await Promise.all(Array.from({ length: 50 }, () => p.serve(fakeCall(), async (c) => c.requestId))),
+    );
+    expect(ids.size).toBe(50);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+});
