@@ -162,7 +162,7 @@ export const configSchema = z.strictObject({
        * Which server answers the Task API port: grpc-js, or (experimental) the own node:http2
        * server for ListTask/GetTaskById, relaying every other method to grpc-js on loopback.
        */
-      server: z.enum(["grpc-js", "http2"]).default("grpc-js"),
+      server: z.enum(["grpc-js", "http2"]).default("http2"),
     })
     .prefault({}),
   predict: z
