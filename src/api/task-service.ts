@@ -43,12 +43,15 @@ export const TRAILER = {
   answered: "dai-executors-answered",
   failed: "dai-executors-failed",
   cache: "dai-cache",
+  /** GetTaskById asked with `dai-holders: true`: the Executors that returned a copy. */
+  holding: "dai-executors-holding",
 } as const;
 
 export const REQUEST_HEADER = {
   consistency: "dai-consistency",
   cacheControl: "dai-cache-control",
   requestId: "x-request-id",
+  holders: "dai-holders",
 } as const;
 
 export interface TaskServiceOptions {
@@ -187,9 +190,12 @@ export function createTaskService(
 
     GetTaskById: wrap("GetTaskById", async (call, ctx) => {
       const taskID = validateGetRequest(decode(GetTaskRequest, call.request, "GetTaskRequest"));
-      const answer = await cluster.get(taskID, ctx, { noCache: noCache(call) });
+      const holders = headerValue(call, REQUEST_HEADER.holders)?.toLowerCase() === "true";
+      const answer = await cluster.get(taskID, ctx, { noCache: noCache(call), holders });
       const task = requireGetAnswer(taskID, answer, strict(call));
-      return { body: task.raw, trailers: reportTrailers(answer.report, answer.cache), cache: answer.cache };
+      const trailers = reportTrailers(answer.report, answer.cache);
+      if (holders && answer.holders) trailers.set(TRAILER.holding, answer.holders.join(","));
+      return { body: task.raw, trailers, cache: answer.cache };
     }),
 
     StartTask: wrap("StartTask", () =>

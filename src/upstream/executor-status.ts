@@ -11,6 +11,7 @@ import pLimit from "p-limit";
 import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import { decodeTaskList, WireError } from "../wire/task-view";
 import { classifyUpstreamError } from "./errors";
+import { cleanGrpcDetails, shortText } from "./grpc-text";
 import type { UpstreamPool } from "./pool";
 import type { ExecutorRegistry } from "./registry";
 
@@ -119,7 +120,7 @@ export class ExecutorStatusTracker {
         return;
       }
       // The pool observer already recorded the outcome; keep a readable reason.
-      if (!h.healthy) h.lastError = classifyUpstreamError(err).message.slice(0, 200);
+      if (!h.healthy) h.lastError = shortText(cleanGrpcDetails(classifyUpstreamError(err).message), 200);
     }
   }
 }

@@ -15,6 +15,8 @@ export interface ExecutorEntry {
   pubKey?: Buffer;
   source: ExecutorSource;
   addedAt: number;
+  /** The seed's configured name, for people; discovered Executors have none. */
+  name?: string;
 }
 
 export interface DiscoveryOutcome {
@@ -49,15 +51,16 @@ export class ExecutorRegistry {
   }
 
   /** Adds a configured seed; seeds bypass the allow-list (the operator named them). */
-  addSeed(address: string, pubKey?: Buffer): void {
+  addSeed(address: string, pubKey?: Buffer, name?: string): void {
     const parsed = parseAddress(address);
     if (parsed === null) throw new Error(`bad seed address "${address}"`);
     const existing = this.entries.get(parsed.canonical);
     if (existing) {
       if (pubKey && !existing.pubKey) existing.pubKey = pubKey;
+      existing.name ??= name;
       return;
     }
-    this.insert({ address: parsed.canonical, pubKey, source: "seed", addedAt: Date.now() });
+    this.insert({ address: parsed.canonical, pubKey, source: "seed", addedAt: Date.now(), name });
   }
 
   get(address: string): ExecutorEntry | undefined {
