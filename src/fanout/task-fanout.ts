@@ -4,6 +4,7 @@
  * in a further round of the same call, until the set stops growing or
  * `executors.discoveryRounds` further rounds have run.
  */
+import { cleanGrpcDetails, shortText } from "../upstream/grpc-text";
 import * as grpc from "@grpc/grpc-js";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
@@ -62,7 +63,8 @@ function describe(err: unknown): string {
   if (err instanceof RefusedAddressError) return err.message.slice(0, 200);
   if (err instanceof WireError) return `malformed reply: ${err.message}`;
   const f = classifyUpstreamError(err);
-  return f.message.slice(0, 200);
+  // The words people read in dai-executors-failed reports and the dashboard's banner.
+  return shortText(cleanGrpcDetails(f.message), 200);
 }
 
 /** Observes each finished fan-out (metrics: partial answers, conflicts, dropped tasks). */
