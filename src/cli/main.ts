@@ -147,6 +147,8 @@ export async function main(argv: string[]): Promise<void> {
         mode?: string[];
         keysDir?: string;
       }) => {
+        // grpc-js would print its own "E No address added ..." line; the error below says it in words.
+        grpc.setLogVerbosity(grpc.logVerbosity.NONE);
         const cluster = await startSimCluster({
           executors: opts.executors,
           seed: opts.seed,
@@ -155,6 +157,12 @@ export async function main(argv: string[]): Promise<void> {
           trainingTasks: opts.tasks,
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
+        }).catch((err: Error) => {
+          const busy = /address already in use (\S+?)\]?$/.exec(err.message)?.[1];
+          if (!busy) throw err;
+          throw new CliError(
+            `--base-port ${opts.basePort}: ${busy} is already in use (pick another --base-port, or 0 for free ports)`,
+          );
         });
         for (const m of opts.mode ?? []) {
           const [i, mode] = m.split("=");

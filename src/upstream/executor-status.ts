@@ -59,7 +59,12 @@ export class ExecutorStatusTracker {
       h.lastLatencyMs = Math.round(e.durationMs * 10) / 10;
       h.lastCallAt = Date.now();
       if (h.healthy) delete h.lastError;
-      else h.lastError = Status[code] ?? String(code);
+      // In words: an Executor's embedded {"code","message"} as its message, grpc-js's framing cleaned.
+      else
+        h.lastError = shortText(
+          cleanGrpcDetails(classifyUpstreamError({ code, details: e.details ?? "" }).message),
+          200,
+        );
     });
   }
 

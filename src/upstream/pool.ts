@@ -26,7 +26,15 @@ export interface PoolOptions {
 }
 
 export interface CallObserver {
-  (event: { address: string; method: UpstreamMethod; ok: boolean; code: grpc.status; durationMs: number }): void;
+  (event: {
+    address: string;
+    method: UpstreamMethod;
+    ok: boolean;
+    code: grpc.status;
+    durationMs: number;
+    /** grpc-js's text of a failure. */
+    details?: string;
+  }): void;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -141,7 +149,7 @@ export class UpstreamPool {
               : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`));
           const code = err ? err.code : grpc.status.OK;
           for (const o of this.observers) {
-            o({ address, method, ok: !err, code, durationMs: performance.now() - started });
+            o({ address, method, ok: !err, code, durationMs: performance.now() - started, details: err?.details });
           }
           if (err || value === undefined) reject(err ?? new Error("empty reply"));
           else resolve(value);

@@ -166,3 +166,19 @@ test("config/local.yaml seeds exactly what `simulate --seed 1 --base-port 7101` 
   const listening = logLines(r.stdout).find((l) => l.msg === "gateway listening")!;
   expect(listening.executors).toBe(5);
 });
+
+test("simulate on a port in use is one line naming --base-port and the busy address", async () => {
+  const busy = net.createServer();
+  await new Promise<void>((res) => busy.listen(0, "127.0.0.1", res));
+  const port = (busy.address() as net.AddressInfo).port;
+  try {
+    const r = await cli(["simulate", "--executors", "2", "--base-port", String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `dai-gateway: simulate: --base-port ${port}: 127.0.0.1:${port} is already in use ` +
+        "(pick another --base-port, or 0 for free ports)\n",
+    );
+  } finally {
+    busy.close();
+  }
+});
