@@ -182,3 +182,17 @@ test("simulate on a port in use is one line naming --base-port and the busy addr
     busy.close();
   }
 });
+
+test("`npx dai-gateway` runs the checkout's own bin, offline (as the README's examples use it)", async () => {
+  const r = await new Promise<Run>((resolve) => {
+    execFile(
+      "npx",
+      ["--offline", "dai-gateway", "--version"],
+      { cwd: ROOT, env: cleanEnv(), timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+    );
+  });
+  expect(r.code).toBe(0);
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+  expect(r.stdout.trim()).toBe(pkg.version);
+}, 90_000);
