@@ -1,17 +1,24 @@
 /**
- * Wires the data path together: api (Task service) -> fan-out and merge ->
- * upstream pool and discovery, with the answer cache in front of the fan-out, plus the HTTP side.
+ * Wires the data path together, one module a step (README "Layout"):
+ *
+ *   gRPC service / HTTP routes -> request pipeline -> TaskReader (cache decorator ->
+ *   fan-out: gather, then reduce) -> ExecutorClient per Executor -> UnaryTransport
+ *
+ * GetPredictResult: pipeline -> PredictService (checks, tasks through the same
+ * reader, routing, relay through the ExecutorClients). The Executor set has one owner
+ * (ExecutorRegistry); discovery, the shared set in Redis and prediction routing offer
+ * it candidates.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
+import { RequestPipeline } from "./api/pipeline";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
-import { GatewayCache } from "./cache/gateway-cache";
+import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
 import type { GatewayConfig } from "./config/schema";
-import { ClusterTasks } from "./fanout/cluster-tasks";
-import { PredictService } from "./fanout/predict-service";
+import type { TaskReader } from "./core/reader";
 import { TaskFanout } from "./fanout/task-fanout";
 import { registerHttpApi } from "./http/api";
 import { HttpServer } from "./http/server";
@@ -19,22 +26,31 @@ import { GatewayHealth, shutdownGrpcServer } from "./observability/health";
 import { GatewayMetrics } from "./observability/metrics";
 import { addReflection } from "./observability/reflection";
 import { addOperatorRoutes } from "./observability/routes";
-import { AllowList } from "./upstream/allowlist";
+import { PredictService } from "./predict/service";
 import { parseListen } from "./upstream/address";
+import { AllowList } from "./upstream/allowlist";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
+import { ExecutorClients } from "./upstream/executor-client";
 import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
+import type { UnaryTransport } from "./upstream/transport";
 
 export interface RunningGateway {
   grpcPort: number;
   httpPort: number;
+  /** The Executor set's owner. */
   registry: ExecutorRegistry;
-  cluster: ClusterTasks;
+  /** The read path as the API sees it: the cache in front of the fan-out. */
+  reader: TaskReader;
+  fanout: TaskFanout;
+  clients: ExecutorClients;
   /** Per-Executor circuit state (metrics, `/v1/executors`, CLI). */
   health: ExecutorHealth;
+  predictions: PredictService;
+  pipeline: RequestPipeline;
   admission: CallAdmission;
-  cache: GatewayCache;
+  cache: CachingReader;
   metrics: GatewayMetrics;
   /** Readiness, shared by /readyz and gRPC health. */
   readiness: GatewayHealth;
@@ -60,24 +76,25 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
   const readiness = new GatewayHealth(() => metrics.executorSetSizes());
-  registry.onAdded((e) => {
-    if (e.source === "discovered") log.info({ executor: e.address, known: registry.size }, "discovered Executor");
-    readiness.refresh();
-  });
 
   const connector = new UpstreamConnector(
     config.executors.tls,
     new DnsGuard(config.executors.dns, config.executors.discoveryAllow),
     (address) => registry.get(address)?.source === "seed",
   );
-  registry.onAdded((e) => {
+  registry.changes.subscribe((c) => {
+    if (c.kind !== "added") return;
+    readiness.refresh();
+    if (c.entry.source !== "discovered") return;
+    log.info({ executor: c.entry.address, via: c.entry.via, known: registry.size }, "discovered Executor");
     // Check discovered names at once (warms the DNS cache, logs a refusal early); every call re-checks.
-    if (e.source === "discovered")
-      connector
-        .connect(e.address)
-        .catch((err: Error) => log.warn({ executor: e.address, reason: err.message }, "refused"));
+    connector
+      .connect(c.entry.address)
+      .catch((err: Error) => log.warn({ executor: c.entry.address, reason: err.message }, "refused"));
   });
-  const pool = new UpstreamPool({
+
+  // The transport seam: any UnaryTransport (src/upstream/transport.ts) fits here.
+  const transport: UnaryTransport = new UpstreamPool({
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
@@ -87,29 +104,45 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     halfOpenAfterMs: config.executors.circuitHalfOpenAfterMs,
     maxHalfOpenAfterMs: config.executors.circuitMaxHalfOpenAfterMs,
   });
-  health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
-  health.onStateChange((executor, state) => metrics.circuitState(executor, state));
-  pool.observe(metrics.upstreamCall);
-  const fanout = new TaskFanout(registry, pool, config.executors, log, health);
-  fanout.observe(metrics.fanout);
-  const cache = new GatewayCache(config, registry, fanout, log);
+  health.changes.subscribe(({ address, state }) => {
+    log.warn({ executor: address, circuit: state }, "Executor circuit changed");
+    metrics.circuitState(address, state);
+  });
+  const clients = new ExecutorClients(transport, health, {
+    callTimeoutMs: {
+      listTask: config.executors.callTimeoutMs,
+      getTaskById: config.executors.callTimeoutMs,
+      getPredictResult: config.predict.callTimeoutMs,
+    },
+    maxUpstreamCalls: config.executors.maxUpstreamCalls,
+  });
+  clients.outcomes.subscribe(metrics.upstreamCall);
+
+  const fanout = new TaskFanout(
+    () => registry.list().map((e) => ({ address: e.address, pubKey: e.pubKey, client: clients.get(e.address) })),
+    (tasks) => registry.discoverFrom(tasks),
+    config.executors,
+    log,
+  );
+  fanout.done.subscribe(metrics.fanout);
+  const cache = new CachingReader(config, registry, fanout, log);
   metrics.trackCacheStore(cache);
-  if (cache.store instanceof RedisStore) cache.store.observeLatency((ms) => metrics.redisLatency(ms));
-  const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
-  cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
-  cluster.predictions.events.on("refusal", (reason) => metrics.predictRefusal(reason));
+  if (cache.store instanceof RedisStore) cache.store.latency.subscribe((ms) => metrics.redisLatency(ms));
+  const reader: TaskReader = cache;
+  const predictions = new PredictService(reader, registry, clients, config.predict, log);
+  predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission(config.api);
+  const pipeline = new RequestPipeline({ defaultDeadlineMs: config.api.defaultDeadlineMs, admission }, log);
+  pipeline.served.subscribe(metrics.servedCall);
+
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.api.maxRequestBytes,
     "grpc.max_send_message_length": -1,
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
   });
-  server.addService(
-    RAW_TASK_SERVICE,
-    createTaskService(cluster, { ...config.api, admission }, log, metrics.servedCall),
-  );
+  server.addService(RAW_TASK_SERVICE, createTaskService({ reader, predictions, pipeline }, config.api));
   readiness.addToServer(server);
   addReflection(server);
   const listen = parseListen(config.listen);
@@ -121,17 +154,13 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   readiness.markServing();
 
-  const http = new HttpServer();
-  addOperatorRoutes(http, readiness, metrics);
-  registerHttpApi(http, {
-    cluster,
-    registry,
-    pool,
-    config,
-    log,
-    admission,
-    sources: { circuit: (address) => health.state(address).state, cache: () => cache.stats },
+  const http = await HttpServer.create({
+    maxRequestBytes: config.api.maxRequestBytes,
+    corsOrigins: config.http.corsOrigins,
+    log: log.child({ component: "http" }),
   });
+  addOperatorRoutes(http, readiness, metrics);
+  registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port).catch((err: unknown) => {
     server.forceShutdown();
@@ -151,8 +180,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     grpcPort,
     httpPort,
     registry,
-    cluster,
+    reader,
+    fanout,
+    clients,
     health,
+    predictions,
+    pipeline,
     admission,
     cache,
     metrics,
@@ -173,7 +206,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       readiness.endWatches();
       await shutdownGrpcServer(server, 1000);
       await http.close();
-      pool.close();
+      clients.close();
       await cache.close();
     },
   };

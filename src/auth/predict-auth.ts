@@ -5,12 +5,13 @@
  * requests that cannot succeed. Order and statuses are fixed (README, "Prediction").
  */
 import { status as Status } from "@grpc/grpc-js";
+import { GatewayError } from "../core/errors";
 import { KEY_BYTES, publicKeyFromRaw, SIGNATURE_BYTES, verifyPredictSignature } from "../crypto/p256";
 import type { TaskRequest } from "../gen/task/task";
+import { MAX_TASK_ID_CHARS } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
 
 export const PREDICT_TASK_TYPE = 1;
-export const MAX_TASK_ID_CHARS = 128;
 
 /** Why a prediction request was refused; also the label of the refusal counters. */
 export type RefusalReason =
@@ -31,13 +32,13 @@ export type RefusalReason =
   | "too_many_in_flight";
 
 /** A refusal with the status the client gets. Messages never carry keys or signatures. */
-export class PredictRefusal extends Error {
+export class PredictRefusal extends GatewayError {
   constructor(
-    readonly code: Status,
+    code: Status,
     readonly reason: RefusalReason,
     message: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

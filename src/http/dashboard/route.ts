@@ -53,16 +53,16 @@ export function registerDashboard(server: HttpServer): void {
     ["/dashboard.css", 200, "text/css; charset=utf-8", Buffer.from(DASHBOARD_CSS, "utf8")],
   ];
   for (const [route, status, type, body] of files) {
-    server.route("GET", route, (_req, res) => {
-      res
-        .writeHead(status, {
+    server.app.get(route, (_req, reply) =>
+      reply
+        .code(status)
+        .headers({
           "content-type": type,
-          "content-length": body.length,
           "content-security-policy": DASHBOARD_CSP,
           "x-content-type-options": "nosniff",
           "cache-control": "no-cache",
         })
-        .end(body);
-    });
+        .send(body),
+    );
   }
 }
