@@ -15,7 +15,7 @@ import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
 import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
-import { checkListAnswer, requireGetAnswer } from "./answer-rules";
+import { checkListAnswer, readList, requireGetAnswer } from "./answer-rules";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
 import { validateGetRequest, validateListRequest } from "./validate";
 
@@ -52,7 +52,8 @@ export const TRAILER = {
 } as const;
 
 export interface TaskServiceOptions {
-  maxListLimit: number;
+  /** Most tasks one ListTask answer may hold (api.maxListTasks). */
+  maxListTasks: number;
 }
 
 export interface TaskServiceDeps {
@@ -144,9 +145,9 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
   return {
     ListTask: unary("listTask", async (call, ctx) => {
-      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
-      const answer = await reader.list(q, ctx, { noCache: noCache(ctx) });
-      checkListAnswer(q, answer, strict(ctx));
+      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"));
+      const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
+      checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
       ctx.cache = answer.cache;
       return { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
     }),

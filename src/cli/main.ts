@@ -13,6 +13,7 @@ import { registerExecutorsCommand } from "./executors";
 import { CliError } from "./connect";
 import { example, registerTaskCommands } from "./tasks";
 import type { SimMode } from "../sim/executor";
+import { DEFAULT_EXECUTOR_VERSION, EXECUTOR_VERSIONS, isExecutorVersion, type ExecutorVersion } from "../sim/version";
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -135,6 +136,15 @@ export async function main(argv: string[]): Promise<void> {
       "--keys-dir <dir>",
       "write each requester's private key to <dir>/requester-<i>.key (hex, as tasks result -k reads)",
     )
+    .option(
+      "--executor-version <v>",
+      `Executor release to behave like: ${EXECUTOR_VERSIONS.join("|")} (error codes, timeEnd = 0)`,
+      (v: string) => {
+        if (!isExecutorVersion(v)) throw new InvalidArgumentError(`expected one of ${EXECUTOR_VERSIONS.join(", ")}`);
+        return v;
+      },
+      DEFAULT_EXECUTOR_VERSION,
+    )
     .action(
       async (opts: {
         executors: number;
@@ -146,6 +156,7 @@ export async function main(argv: string[]): Promise<void> {
         lag?: string[];
         mode?: string[];
         keysDir?: string;
+        executorVersion: ExecutorVersion;
       }) => {
         // grpc-js would print its own "E No address added ..." line; the error below says it in words.
         grpc.setLogVerbosity(grpc.logVerbosity.NONE);
@@ -157,6 +168,7 @@ export async function main(argv: string[]): Promise<void> {
           trainingTasks: opts.tasks,
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
+          version: opts.executorVersion,
         }).catch((err: Error) => {
           const busy = /address already in use (\S+?)\]?$/.exec(err.message)?.[1];
           if (!busy) throw err;
@@ -173,7 +185,7 @@ export async function main(argv: string[]): Promise<void> {
           else throw new Error(`--mode ${m}: unknown mode ${mode}`);
         }
         process.stdout.write(
-          `${cluster.executors.length} simulated Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
+          `${cluster.executors.length} simulated ${opts.executorVersion} Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
         );
         for (const [i, e] of cluster.executors.entries()) {
           process.stdout.write(`  ${e.name}  ${e.address}  key ${cluster.keys[i]!.publicKey.toString("hex")}\n`);

@@ -3,6 +3,7 @@ import { FLTask } from "../gen/task/task";
 import { generateLedger, lagged, deterministicKeyPair, type SimLedger } from "./ledger";
 import { SimExecutor } from "./executor";
 import type { KeyPair } from "../crypto/p256";
+import { DEFAULT_EXECUTOR_VERSION, type ExecutorVersion } from "./version";
 
 export interface SimClusterOptions {
   executors: number;
@@ -15,6 +16,8 @@ export interface SimClusterOptions {
   /** Indexes of Executors that lag: they hold an older status of each task that has one. */
   lagging?: number[];
   latencyMs?: number;
+  /** Which Executor release every Executor behaves like (default v2). */
+  version?: ExecutorVersion;
 }
 
 export interface SimCluster {
@@ -44,6 +47,7 @@ export async function startSimCluster(opts: SimClusterOptions): Promise<SimClust
   const byId = new Map(ledger.tasks.map((t) => [t.iD, t]));
   for (const [i, e] of executors.entries()) {
     e.latencyMs = opts.latencyMs ?? 0;
+    e.version = opts.version ?? DEFAULT_EXECUTOR_VERSION;
     const lag = opts.lagging?.includes(i) ?? false;
     for (const id of ledger.holdings.get(i)!) {
       const t = byId.get(id)!;

@@ -12,6 +12,7 @@ import { RAW_TASK_SERVICE } from "../../src/api/task-service";
 import { signPredictRequest, type KeyPair } from "../../src/crypto/p256";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { SimExecutor } from "../../src/sim/executor";
+import type { ExecutorVersion } from "../../src/sim/version";
 import { signature as sigFixture } from "./fixtures";
 
 export interface PredictScenario {
@@ -46,9 +47,12 @@ export function randomPayload(rows: number): Buffer {
   return Buffer.from(JSON.stringify(out));
 }
 
-export async function startPredictScenario(): Promise<PredictScenario> {
+export async function startPredictScenario(version: ExecutorVersion = "v2"): Promise<PredictScenario> {
   const executors = Array.from({ length: 5 }, (_, i) => new SimExecutor("127.0.0.1", `E${i}`));
-  for (const e of executors) await e.start();
+  for (const e of executors) {
+    e.version = version;
+    await e.start();
+  }
   const keys = executors.map((_, i) => deterministicKeyPair(`predict-scenario-executor-${i}`));
   const me = deterministicKeyPair("predict-scenario-requester");
   const fixtureKey = Buffer.from(sigFixture.pubKey_hex, "hex");
