@@ -25,6 +25,8 @@ export interface LoadSpec {
   warmupSec?: number;
   /** Expected size of each reply message; a reply smaller than this is counted as failed. */
   expectReplyBytes?: number;
+  /** Open loop: requests per second per client (h2load --rps); absent: closed loop. */
+  rps?: number;
 }
 
 export interface LoadResult {
@@ -33,6 +35,12 @@ export interface LoadResult {
   failed: number;
   /** Replies whose HTTP/2 DATA was shorter than the expected gRPC message (gRPC errors). */
   shortReplies: number;
+  /**
+   * Replies that carried the whole expected message, per second: the throughput that
+   * counts (h2load's "succeeded" counts any HTTP 200, gRPC errors included). Equals
+   * reqPerSec when no expected size was given.
+   */
+  okPerSec: number;
   latencyMs: LatencySummary;
   wallSec: number;
   /** Payload bytes per second received (DATA frames). */
@@ -76,6 +84,7 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
       log,
     ];
     for (const [k, v] of Object.entries(spec.headers ?? {})) args.push("-H", `${k}: ${v}`);
+    if (spec.rps !== undefined) args.push("--rps", String(spec.rps));
     if (spec.durationSec !== undefined) {
       args.push("-D", String(spec.durationSec), "--warm-up-time", String(spec.warmupSec ?? 1));
     } else {
@@ -94,18 +103,21 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
     const lines = readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
     const samples = lines.map((l) => Number(l.split("\t")[2]) / 1000).filter((x) => Number.isFinite(x));
     let shortReplies = 0;
+    let okReplies = succeeded;
     if (spec.expectReplyBytes !== undefined && succeeded > 0) {
       // h2load cannot read grpc-status; replies carrying fewer DATA bytes than a full
       // message were errors (trailers-only). Estimate how many from the byte total.
       const perReply = spec.expectReplyBytes + 5;
       const full = Math.floor(dataBytes / perReply + 0.01);
       shortReplies = Math.max(0, succeeded - full);
+      okReplies = Math.min(succeeded, full);
     }
     return {
       reqPerSec,
       succeeded,
       failed,
       shortReplies,
+      okPerSec: okReplies / finishedSec,
       latencyMs: summarize(samples),
       wallSec,
       dataBytesPerSec: dataBytes / finishedSec,

@@ -1,20 +1,68 @@
 /** The gateway under test, alone in its process so its CPU time and memory can be read from /proc. */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { parseConfig } from "../../src/config/load";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { createLogger } from "../../src/log";
+import { summarize } from "../lib/stats";
 import { serveIpc } from "./ipc";
 
 let gw: RunningGateway | undefined;
+let session: Session | undefined;
+
+function post(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) =>
+    session!.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as Record<string, unknown>))),
+  );
+}
+/** Served calls since the last "mark" (scenario 6): status code and duration, ms. */
+let served: { code: number; ms: number }[] = [];
 
 serveIpc(
   {
     async start(msg) {
       const config = parseConfig(msg.config as Record<string, unknown>);
       gw = await startGateway(config, createLogger(config.log.level));
+      gw.pipeline.served.subscribe((e) => {
+        if (served.length < 2_000_000) served.push({ code: e.code, ms: e.durationMs });
+      });
       return { grpcPort: gw.grpcPort, httpPort: gw.httpPort };
+    },
+    /** Starts a new window of served calls. */
+    async mark() {
+      served = [];
+      return {};
+    },
+    /** The served calls of the window, and every Executor's circuit and membership. */
+    async served() {
+      const calls = served;
+      served = [];
+      const byCode: Record<string, number[]> = {};
+      for (const c of calls) (byCode[String(c.code)] ??= []).push(c.ms);
+      return {
+        byCode: Object.fromEntries(Object.entries(byCode).map(([code, ms]) => [code, summarize(ms)])),
+        circuits: gw?.health.snapshot(gw.registry.addresses()).map((c) => c.state) ?? [],
+        membership: gw?.registry.counts(),
+      };
     },
     async gc() {
       (globalThis as { gc?: () => void }).gc?.();
+      return {};
+    },
+    /** Starts the V8 sampling profiler: a profile of exactly the measured window. */
+    async profileStart(msg) {
+      session = new Session();
+      session.connect();
+      await post("Profiler.enable");
+      await post("Profiler.setSamplingInterval", { interval: Number(msg.intervalUs ?? 250) });
+      await post("Profiler.start");
+      return {};
+    },
+    async profileStop(msg) {
+      const { profile } = await post("Profiler.stop");
+      writeFileSync(String(msg.file), JSON.stringify(profile));
+      session!.disconnect();
+      session = undefined;
       return {};
     },
   },

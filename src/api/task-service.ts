@@ -16,6 +16,7 @@ import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
 import { checkListAnswer, readList, requireGetAnswer } from "./answer-rules";
+import { deliveryOf } from "./delivery";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
 import { validateGetRequest, validateListRequest } from "./validate";
 
@@ -46,6 +47,8 @@ export const TRAILER = {
   asked: "dai-executors-asked",
   answered: "dai-executors-answered",
   failed: "dai-executors-failed",
+  /** Known Executors that left the live set (failing for `executors.departAfterMs`): not waited for, not counted. */
+  departed: "dai-executors-departed",
   cache: "dai-cache",
   /** GetTaskById asked with `dai-holders: true`: the Executors that returned a copy. */
   holding: "dai-executors-holding",
@@ -54,6 +57,8 @@ export const TRAILER = {
 export interface TaskServiceOptions {
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
+  /** GetPredictResult: cut off a client that has not taken its reply this long after it was ready. */
+  predictWriteTimeoutMs?: number;
 }
 
 export interface TaskServiceDeps {
@@ -68,6 +73,7 @@ function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): 
     md.set(TRAILER.asked, String(report.asked.length));
     md.set(TRAILER.answered, String(report.answered.length));
     if (report.failed.length > 0) md.set(TRAILER.failed, report.failed.map((f) => f.address).join(","));
+    if (report.departed > 0) md.set(TRAILER.departed, String(report.departed));
   }
   if (cache) md.set(TRAILER.cache, cache);
   return md;
@@ -129,11 +135,11 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
           },
           (err: GatewayError) => {
             answered = true;
-            callback({
-              code: err.code,
-              details: err.message,
-              metadata: err.report ? reportTrailers(err.report) : undefined,
-            });
+            const metadata = err.report ? reportTrailers(err.report) : undefined;
+            // gRPC's own retry hint for a load-shedding refusal (gRFC A6).
+            const md = err.retryAfterMs === undefined ? metadata : (metadata ?? new grpc.Metadata());
+            if (err.retryAfterMs !== undefined) md!.set("grpc-retry-pushback-ms", String(err.retryAfterMs));
+            callback({ code: err.code, details: err.message, metadata: md });
           },
         );
     };
@@ -174,9 +180,16 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
     GetPredictResult: unary("getPredictResult", async (call, ctx) => {
       if (!deps.predictions) throw new GatewayError(grpc.status.UNIMPLEMENTED, "predictions not configured");
-      return {
-        body: await deps.predictions.handle(call.request, decode(TaskRequest, call.request, "TaskRequest"), ctx),
-      };
+      // The relay holds its slot until the client has the reply (src/api/delivery.ts).
+      const delivery = deliveryOf(call.metadata);
+      const body = await deps.predictions.handle(
+        call.request,
+        decode(TaskRequest, call.request, "TaskRequest"),
+        ctx,
+        delivery?.ended,
+      );
+      delivery?.deadline(opts.predictWriteTimeoutMs ?? 30_000);
+      return { body };
     }),
   };
 }

@@ -213,7 +213,7 @@ test("an Executor taken down shows as down; screenshot saved", async () => {
     // The partial-answer reason is in words, without grpc-js's framing (or "circuit open", later).
     expect(await page.textContent("#banner")).toMatch(
       new RegExp(
-        `failed: ${down.address.replace(/\./g, "\\.")} \\((connect ECONNREFUSED ${down.address.replace(/\./g, "\\.")}|circuit open)\\)`,
+        `failed: ${down.address.replace(/\./g, "\\.")} \\(((connection to ${down.address.replace(/\./g, "\\.")} failed: )?connect ECONNREFUSED ${down.address.replace(/\./g, "\\.")}|circuit open)\\)`,
       ),
     );
     await page.$eval("#tasks-wrap", (e) => {
