@@ -40,21 +40,29 @@ export function dashboardScript(dir = __dirname): string {
 }
 
 export function registerDashboard(server: HttpServer): void {
-  // A missing script must not stop the gateway: the page then says why it is blank.
-  let script: [number, string];
-  try {
-    script = [200, dashboardScript()];
-  } catch (err) {
-    script = [500, `document.body.textContent = ${JSON.stringify((err as Error).message)};`];
-  }
-  const files: [string, number, string, Buffer][] = [
-    ["/", 200, "text/html; charset=utf-8", Buffer.from(DASHBOARD_HTML, "utf8")],
-    ["/dashboard.js", script[0], "text/javascript; charset=utf-8", Buffer.from(script[1], "utf8")],
-    ["/dashboard.css", 200, "text/css; charset=utf-8", Buffer.from(DASHBOARD_CSS, "utf8")],
+  // Read (or, from the sources, transpiled) on the first request, not at startup: the
+  // transpile blocks the event loop for hundreds of ms, which load shedding would see as
+  // overload right after the gateway starts. A missing script must not stop the gateway:
+  // the page then says why it is blank.
+  let script: [number, Buffer] | undefined;
+  const scriptFile = (): [number, Buffer] => {
+    if (script) return script;
+    try {
+      script = [200, Buffer.from(dashboardScript(), "utf8")];
+    } catch (err) {
+      script = [500, Buffer.from(`document.body.textContent = ${JSON.stringify((err as Error).message)};`, "utf8")];
+    }
+    return script;
+  };
+  const files: [string, string, () => [number, Buffer]][] = [
+    ["/", "text/html; charset=utf-8", () => [200, Buffer.from(DASHBOARD_HTML, "utf8")]],
+    ["/dashboard.js", "text/javascript; charset=utf-8", scriptFile],
+    ["/dashboard.css", "text/css; charset=utf-8", () => [200, Buffer.from(DASHBOARD_CSS, "utf8")]],
   ];
-  for (const [route, status, type, body] of files) {
-    server.app.get(route, (_req, reply) =>
-      reply
+  for (const [route, type, file] of files) {
+    server.app.get(route, (_req, reply) => {
+      const [status, body] = file();
+      return reply
         .code(status)
         .headers({
           "content-type": type,
@@ -62,7 +70,7 @@ export function registerDashboard(server: HttpServer): void {
           "x-content-type-options": "nosniff",
           "cache-control": "no-cache",
         })
-        .send(body),
-    );
+        .send(body);
+    });
   }
 }
