@@ -212,6 +212,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
       fallback: `127.0.0.1:${fallbackPort}`,
       tls: serverTlsMaterial(config.tls),
+      admission,
+      defaultDeadlineMs: defaultDeadlines(config).defaultDeadlineMs,
     });
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
       throw new Error(`listen ${config.listen}: ${bindFailure(err)}`);

@@ -42,6 +42,8 @@ export interface ServedCall {
   readonly clientDeadline?: number;
   /** Calls `fn` if the client goes away before it was answered. */
   onGone(fn: () => void): void;
+  /** The call was admitted by its transport already (from its headers): this releases its slot. */
+  readonly admitted?: () => void;
 }
 
 /** What a handler gets: the data path's CallContext, plus what the steps report. */
@@ -185,10 +187,13 @@ export function deadlineStep(defaultDeadlineMs: (call: ServedCall) => number, no
 export function admissionStep(admission: CallAdmission, now: () => number = Date.now): Step {
   return async (ctx, next) => {
     if (ctx.deadline <= now()) {
+      ctx.call.admitted?.();
       throw new GatewayError(Status.DEADLINE_EXCEEDED, "the call's deadline passed before it was admitted");
     }
     const started = now();
-    const release = admission.enter(ctx.call.peer, { method: ctx.call.method, remainingMs: ctx.deadline - started });
+    const release =
+      ctx.call.admitted ??
+      admission.enter(ctx.call.peer, { method: ctx.call.method, remainingMs: ctx.deadline - started });
     try {
       const r = await next();
       admission.observe(ctx.call.method, now() - started);

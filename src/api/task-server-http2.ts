@@ -11,7 +11,9 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
-import { FramedReply, Http2GrpcServer, type ServerCall } from "../transport/server";
+import { decodeTimeout } from "../transport/status";
+import { FramedReply, Http2GrpcServer, type Http2GrpcServerOptions, type ServerCall } from "../transport/server";
+import type { CallAdmission } from "./admission";
 import { METHOD_PATHS } from "../wire/facts";
 import type { RequestPipeline, ServedCall } from "./pipeline";
 import { errorTrailers, type TaskHandler } from "./task-service";
@@ -23,6 +25,10 @@ export interface Http2TaskServerOptions {
   /** host:port of the grpc-js server answering every other method. */
   fallback: string;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean };
+  /** Admission from the headers, before the request is read (refusals trailers-only at once). */
+  admission?: CallAdmission;
+  /** Deadline of a call that sent no grpc-timeout (src/config/deadlines.ts). */
+  defaultDeadlineMs: number;
 }
 
 /** One call of the own server as the pipeline sees it. */
@@ -36,6 +42,7 @@ function servedCall(method: string, call: ServerCall): ServedCall {
       return typeof v === "string" ? v : undefined;
     },
     clientDeadline: call.deadline?.getTime(),
+    admitted: call.admitted,
     onGone(fn) {
       // Aborted by the client's RST_STREAM, the deadline or the server closing; after a
       // reply was written the call is done and the signal is not aborted.
@@ -78,6 +85,41 @@ class ServedError extends Error {
   }
 }
 
+const METHOD_BY_PATH: Record<string, string> = {
+  [METHOD_PATHS.listTask]: "ListTask",
+  [METHOD_PATHS.getTaskById]: "GetTaskById",
+};
+
+/**
+ * The admission step's decision, taken on the headers: a refusal (draining, limits,
+ * load shedding, too little deadline left) costs no read, no decode, no log line — only
+ * its trailers-only answer, its refusal counter and its served-call event.
+ */
+function admitFromHeaders(
+  pipeline: RequestPipeline,
+  admission: CallAdmission,
+  defaultDeadlineMs: number,
+): NonNullable<Http2GrpcServerOptions["admit"]> {
+  return (path, headers, peer) => {
+    const method = METHOD_BY_PATH[path] ?? path;
+    const t = headers["grpc-timeout"];
+    const remainingMs = t === undefined ? defaultDeadlineMs : (decodeTimeout(String(t)) ?? defaultDeadlineMs);
+    try {
+      return { release: admission.enter(peer, { method, remainingMs }) };
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      pipeline.served.publish({ method, transport: "grpc", code: err.code, durationMs: 0 });
+      return {
+        refuse: {
+          code: err.code,
+          details: err.message,
+          trailers: trailersOf(errorTrailers(err)) as Record<string, string>,
+        },
+      };
+    }
+  };
+}
+
 export function createHttp2TaskServer(
   pipeline: RequestPipeline,
   handlers: { ListTask: TaskHandler; GetTaskById: TaskHandler },
@@ -88,6 +130,7 @@ export function createHttp2TaskServer(
     maxConcurrentStreams: opts.maxConcurrentStreams,
     fallback: opts.fallback,
     tls: opts.tls,
+    admit: opts.admission ? admitFromHeaders(pipeline, opts.admission, opts.defaultDeadlineMs) : undefined,
   });
   const serve =
     (method: string, handler: TaskHandler) =>

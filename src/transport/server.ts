@@ -53,7 +53,13 @@ export interface ServerCall {
   signal: AbortSignal;
   /** The peer's address (for logs and rate limits). */
   peer: string;
+  /** Set when `admit` admitted the call from its headers: the slot, released once (idempotent). */
+  admitted?: () => void;
 }
+
+/** What `admit` decides from a call's headers, before any byte of its request is read. */
+export type Admission =
+  { release: () => void } | { refuse: { code: Status; details: string; trailers?: Record<string, string> } };
 
 export interface UnaryReply {
   reply: Buffer | FramedReply;
@@ -85,6 +91,16 @@ export interface Http2GrpcServerOptions {
   fallback?: string;
   /** TLS (PEM); `ca` with `requestCert`: clients must present a certificate signed by it. */
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean };
+  /**
+   * Admission from the headers alone (served methods only): a refusal is answered
+   * trailers-only at once and the request is never read or decoded.
+   */
+  admit?: (path: string, headers: http2.IncomingHttpHeaders, peer: string) => Admission;
+}
+
+function peerOf(stream: http2.ServerHttp2Stream): string {
+  const sock = stream.session?.socket;
+  return `${sock?.remoteAddress ?? "?"}:${sock?.remotePort ?? "?"}`;
 }
 
 /** A ServiceError-shaped failure thrown by a handler → its status. */
@@ -155,7 +171,19 @@ export class Http2GrpcServer {
       stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: true });
       return;
     }
-    new UnaryServerCall(stream, headers, handler, this.opts.maxRequestBytes).run();
+    const peer = peerOf(stream);
+    let admitted: (() => void) | undefined;
+    if (this.opts.admit) {
+      const a = this.opts.admit(path, headers, peer);
+      if ("refuse" in a) {
+        trailersOnly(stream, a.refuse.code, a.refuse.details, undefined, a.refuse.trailers);
+        // The request is not read.
+        if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        return;
+      }
+      admitted = a.release;
+    }
+    new UnaryServerCall(stream, headers, handler, this.opts.maxRequestBytes, peer, admitted).run();
   }
 
   /** Any other method: the same stream, relayed to the fallback server (health, reflection). */
@@ -263,7 +291,10 @@ class UnaryServerCall {
     private readonly headers: http2.IncomingHttpHeaders,
     private readonly handler: UnaryHandler,
     private readonly limit: number,
+    private readonly peer: string,
+    private readonly admitted?: () => void,
   ) {}
+  private started = false;
 
   run(): void {
     const { stream, headers } = this;
@@ -277,6 +308,8 @@ class UnaryServerCall {
     }
     stream.on("close", () => {
       clearTimeout(this.timer);
+      // Before the handler ran, the slot is this call's to give back; after, the handler's.
+      if (!this.started) this.admitted?.();
       if (!this.done) {
         this.done = true;
         this.ac.abort();
@@ -347,8 +380,10 @@ class UnaryServerCall {
       metadata: headersToMetadata(this.headers),
       deadline: this.deadline,
       signal: this.ac.signal,
-      peer: `${this.stream.session?.socket?.remoteAddress ?? "?"}:${this.stream.session?.socket?.remotePort ?? "?"}`,
+      peer: this.peer,
+      admitted: this.admitted,
     };
+    this.started = true;
     let p: Promise<UnaryReply | RelayReply>;
     try {
       p = this.handler(this.message, call);
