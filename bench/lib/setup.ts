@@ -72,7 +72,10 @@ export async function startGatewayProc(
       ...extra.executors,
     },
     ...(extra.predict ? { predict: extra.predict } : {}),
-    ...(extra.api ? { api: extra.api } : {}),
+    // BENCH_API_SERVER=grpc-js|http2: which server answers the Task API (api.server).
+    ...(extra.api || process.env.BENCH_API_SERVER
+      ? { api: { ...extra.api, ...(process.env.BENCH_API_SERVER ? { server: process.env.BENCH_API_SERVER } : {}) } }
+      : {}),
   };
   const r = await worker.request<{ type: string; grpcPort: number }>({ type: "start", config });
   return { worker, address: `127.0.0.1:${r.grpcPort}` };

@@ -84,7 +84,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
         row({
           scenario: "1 cached ListTask",
           measure:
-            "req/s, same reply from the own node:http2 server (src/transport/server.ts, precomputed bytes; not the gateway yet)",
+            "req/s, same reply from the own node:http2 server (src/transport/server.ts alone, precomputed bytes, no pipeline)",
           gateway: `${Math.round(ownRes.okPerSec)} OK/s (p50 ${round(ownRes.latencyMs.p50)} ms, p99 ${round(ownRes.latencyMs.p99)} ms)`,
           baseline: `${Math.round(base.okPerSec)} OK/s bare grpc-js`,
           ratio: ownRes.okPerSec / base.okPerSec,
@@ -98,7 +98,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
         cachedList: {
           value: ratio,
           detail: `gateway ${Math.round(gwRes.okPerSec)} OK/s (dai-cache: ${cacheState}) ÷ bare grpc-js server ${Math.round(base.okPerSec)} OK/s, same ${probe.body.length}-byte reply`,
-          note: `the own serving transport alone (precomputed bytes, not wired): ${(ownRes.okPerSec / base.okPerSec).toFixed(2)} × bare grpc-js`,
+          note: `the own serving transport alone (precomputed bytes, no pipeline): ${(ownRes.okPerSec / base.okPerSec).toFixed(2)} × bare grpc-js`,
         },
       },
     };
