@@ -175,6 +175,15 @@ describe("connect", () => {
     expect(describeCallError(e, "x", o)).toBe(e);
   });
 
+  test.each(["localhost:9184/v1/executors", "ftp://10.0.0.1:9184/v1/executors"])(
+    "getJson: a --http without http:// or https:// is named as such (%p)",
+    async (url) => {
+      await expect(getJson(url, o, "executors")).rejects.toThrow(
+        `executors: --http: not an http:// or https:// URL: ${url}`,
+      );
+    },
+  );
+
   test("getJson: a --http that is not a URL", async () => {
     await expect(getJson("not a url/v1/executors", o, "executors")).rejects.toThrow(
       "executors: --http: not a URL: not a url/v1/executors",
