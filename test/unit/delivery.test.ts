@@ -5,9 +5,9 @@ import * as grpc from "@grpc/grpc-js";
 import { Delivery, deliveryOf } from "../../src/api/delivery";
 
 /** The part of an HTTP/2 stream Delivery touches. */
-function fakeStream(): ServerHttp2Stream & { closedWith: number[] } {
+function fakeStream(destroyed = false): ServerHttp2Stream & { closedWith: number[] } {
   const s = {
-    destroyed: false,
+    destroyed,
     closedWith: [] as number[],
     close(code: number) {
       s.closedWith.push(code);
@@ -72,8 +72,7 @@ describe("Delivery", () => {
   });
 
   test("a stream already destroyed is not closed again", () => {
-    const s = fakeStream();
-    s.destroyed = true;
+    const s = fakeStream(true);
     const d = new Delivery(s);
     d.cut();
     expect(s.closedWith).toEqual([]);

@@ -1,5 +1,5 @@
 /** The own transport's gRPC vocabulary: grpc-timeout, grpc-message encoding, status mapping, metadata. */
-import { constants as h2 } from "node:http2";
+import { constants as h2, type OutgoingHttpHeaders } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import {
   Status,
@@ -138,7 +138,7 @@ describe("metadata ⇄ headers", () => {
     md.add("grpc-timeout", "5m");
     md.add("content-type", "text/plain");
     md.add("user-agent", "evil");
-    const h: Record<string, unknown> = {};
+    const h: OutgoingHttpHeaders = {};
     metadataToHeaders(md, h);
     expect(h).toEqual({ "x-trace": ["a", "b"], "x-key-bin": Buffer.from([0, 1, 255]).toString("base64") });
   });
