@@ -7,7 +7,10 @@ import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
+import { GetTaskRequest, TaskRequest } from "../gen/task/task";
+import { listQueryOf } from "../generations/executors";
+import { ListRequestError, readListRequest, type Generation } from "../generations/list-request";
+import type { ListQuery } from "../merge/filter";
 import { GatewayError, type CacheStatus, type ClusterTasks } from "../fanout/cluster-tasks";
 import type { CallContext, FanoutReport } from "../fanout/report";
 import { encodeTaskListOnce } from "../wire/task-view";
@@ -56,6 +59,11 @@ export interface TaskServiceOptions {
   defaultDeadlineMs: number;
   /** Concurrency limits and shutdown draining (none when absent). */
   admission?: CallAdmission;
+  /**
+   * The listener's generation: how a ListTaskRequest that carries no evidence of its
+   * layout is read (src/generations/list-request.ts). v2 when absent.
+   */
+  generation?: Generation;
 }
 
 /** Observes every served call (metrics hook). */
@@ -95,6 +103,33 @@ function decode<T>(decoder: { decode(b: Uint8Array): T }, bytes: Buffer, name: s
   } catch {
     throw new ApiError(grpc.status.INVALID_ARGUMENT, `request is not a valid ${name} message`);
   }
+}
+
+/**
+ * A ListTask request's query: its layout detected (evidence, else the listener's
+ * generation), read, v3 keys normalised (src/generations/executors.ts), validated.
+ */
+export function listQueryFromWire(bytes: Buffer, listener: Generation, maxListLimit: number): ListQuery {
+  let read;
+  try {
+    read = readListRequest(bytes, listener);
+  } catch (err) {
+    if (err instanceof ListRequestError) throw new ApiError(grpc.status.INVALID_ARGUMENT, err.message);
+    throw err;
+  }
+  const q = listQueryOf(read.fields);
+  const checked = validateListRequest(q, maxListLimit);
+  if (q.ePubKey) {
+    const KEY = 64;
+    if (q.ePubKey.length !== KEY) {
+      throw new ApiError(
+        grpc.status.INVALID_ARGUMENT,
+        `ePubKey: expected empty or ${KEY} bytes (raw P-256 X||Y), got ${q.ePubKey.length}`,
+      );
+    }
+    return { ...checked, ePubKey: q.ePubKey };
+  }
+  return checked;
 }
 
 export function createTaskService(
@@ -175,7 +210,7 @@ export function createTaskService(
 
   return {
     ListTask: wrap("ListTask", async (call, ctx) => {
-      const q = validateListRequest(decode(ListTaskRequest, call.request, "ListTaskRequest"), opts.maxListLimit);
+      const q = listQueryFromWire(call.request, opts.generation ?? "v2", opts.maxListLimit);
       const answer = await cluster.list(q, ctx, { noCache: noCache(call) });
       checkListAnswer(q, answer, strict(call));
       return {

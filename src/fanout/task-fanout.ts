@@ -7,7 +7,9 @@
 import * as grpc from "@grpc/grpc-js";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
-import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
+import { GetTaskRequest } from "../gen/task/task";
+import { upstreamListRequest } from "../generations/executors";
+import type { Generation } from "../generations/list-request";
 import { selectForList, matchesQuery, type ListQuery } from "../merge/filter";
 import { compareListOrder, mergeCopies } from "../merge/merge";
 import { countDrop, screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
@@ -27,6 +29,8 @@ export interface FanoutOptions {
   discoveryRounds: number;
   /** GetTaskById: stop waiting for stragglers this long after the first copy (0: off). */
   hedgeDelayMs?: number;
+  /** Each Executor's wire generation (executors.generation, per-seed `generation`); v2 when absent. */
+  generationOf?: (address: string) => Generation;
 }
 
 export interface ListOutcome {
@@ -151,16 +155,11 @@ export class TaskFanout {
             asked.add(address);
             report.asked.push(address);
             const key = clusterView ? (this.registry.get(address)?.pubKey ?? Buffer.alloc(0)) : q.pubKey;
-            const sent: ListQuery = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit };
-            const req = Buffer.from(
-              ListTaskRequest.encode({
-                pubKey: key,
-                status: sent.status,
-                timeStart: q.timeStart,
-                timeEnd: q.timeEnd,
-                limit: sent.limit,
-              }).finish(),
-            );
+            // In the Executor's own layout (v2 or v3, src/generations/executors.ts).
+            const { sent, bytes: req } = upstreamListRequest(this.opts.generationOf?.(address) ?? "v2", q, key, {
+              ...fwd,
+              timeEnd: q.timeEnd,
+            });
             const started = Date.now();
             try {
               const tasks = await this.ask(address, "listTask", req, ctx, decodeTaskList);
