@@ -25,10 +25,18 @@ import { DnsGuard, UpstreamConnector } from "./upstream/connect";
 import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
+import { ExecutorGenerations } from "./generations/executors";
+import { V3HttpServer } from "./v3http/http-server";
 
 export interface RunningGateway {
   grpcPort: number;
   httpPort: number;
+  /** `v3.listen`'s port (v3 clients), when on. */
+  v3GrpcPort?: number;
+  /** `v3.httpListen`'s port (the v3 HTTP/JSON API), when on. */
+  v3HttpPort?: number;
+  /** Each Executor's generation (executors.generation, per-seed overrides). */
+  generations: ExecutorGenerations;
   registry: ExecutorRegistry;
   cluster: ClusterTasks;
   /** Per-Executor circuit state (metrics, `/v1/executors`, CLI). */
@@ -79,13 +87,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
   health.onStateChange((executor, state) => metrics.circuitState(executor, state));
   pool.observe(metrics.upstreamCall);
-  const fanout = new TaskFanout(registry, pool, config.executors, log, health);
+  const generations = ExecutorGenerations.fromConfig(config.executors);
+  const generationOf = (address: string) => generations.of(address);
+  const fanout = new TaskFanout(registry, pool, { ...config.executors, generationOf }, log, health);
   fanout.observe(metrics.fanout);
   const cache = new GatewayCache(config, registry, fanout, log);
   metrics.trackCacheStore(cache);
   if (cache.store instanceof RedisStore) cache.store.observeLatency((ms) => metrics.redisLatency(ms));
   const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
-  cluster.predictions = new PredictService(cluster, registry, pool, config.predict, log);
+  cluster.predictions = new PredictService(cluster, registry, pool, { ...config.predict, generationOf }, log);
   cluster.predictions.events.on("refusal", (reason) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission(config.api);
@@ -97,7 +107,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService(cluster, { ...config.api, admission }, log, metrics.servedCall),
+    createTaskService(
+      cluster,
+      { ...config.api, admission, generation: config.api.generation },
+      log,
+      metrics.servedCall,
+    ),
   );
   readiness.addToServer(server);
   addReflection(server);
@@ -105,6 +120,27 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const grpcPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
   });
+
+  // v3 clients' own listener: same service, requests without layout evidence read as v3.
+  let v3Server: grpc.Server | undefined;
+  let v3GrpcPort: number | undefined;
+  if (config.v3.listen !== "") {
+    const v3 = new grpc.Server({
+      "grpc.max_receive_message_length": config.api.maxRequestBytes,
+      "grpc.max_send_message_length": -1,
+      "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
+    });
+    v3.addService(
+      RAW_TASK_SERVICE,
+      createTaskService(cluster, { ...config.api, admission, generation: "v3" }, log, metrics.servedCall),
+    );
+    readiness.addToServer(v3);
+    const v3Listen = parseListen(config.v3.listen);
+    v3GrpcPort = await new Promise<number>((resolve, reject) => {
+      v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+    v3Server = v3;
+  }
 
   readiness.markServing();
 
@@ -121,14 +157,41 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);
+  let v3Http: V3HttpServer | undefined;
+  let v3HttpPort: number | undefined;
+  if (config.v3.httpListen !== "") {
+    v3Http = new V3HttpServer(
+      cluster,
+      {
+        allowCors: config.v3.allowCors,
+        maxListLimit: config.api.maxListLimit,
+        defaultDeadlineMs: config.api.defaultDeadlineMs,
+        predictDeadlineMs: Math.max(config.api.defaultDeadlineMs, config.predict.callTimeoutMs),
+        maxRequestBytes: config.api.maxRequestBytes,
+        admission,
+      },
+      log.child({ component: "v3-http" }),
+    );
+    const l = parseListen(config.v3.httpListen);
+    v3HttpPort = await v3Http.listen(l.host, l.port);
+  }
   log.info(
-    { grpc: `${listen.host}:${grpcPort}`, http: `${httpListen.host}:${httpPort}`, executors: registry.size },
+    {
+      grpc: `${listen.host}:${grpcPort}`,
+      http: `${httpListen.host}:${httpPort}`,
+      ...(v3GrpcPort !== undefined ? { v3Grpc: v3GrpcPort } : {}),
+      ...(v3HttpPort !== undefined ? { v3Http: v3HttpPort } : {}),
+      executors: registry.size,
+    },
     "gateway listening",
   );
 
   return {
     grpcPort,
     httpPort,
+    v3GrpcPort,
+    v3HttpPort,
+    generations,
     registry,
     cluster,
     health,
@@ -151,7 +214,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       if (!drained) log.warn({ inFlight: admission.active }, "shutdown grace ran out; cancelling calls in flight");
       readiness.endWatches();
       await shutdownGrpcServer(server, 1000);
+      if (v3Server) await shutdownGrpcServer(v3Server, 1000);
       await http.close();
+      await v3Http?.close();
       pool.close();
       await cache.close();
     },

@@ -24,6 +24,9 @@ const listenAddress = z.string().refine(
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{128}$/, "expected a 64-byte public key as 128 hex characters");
 
+/** A PaddleDTX wire generation (spec §10): v2 = every tagged release, v3 = the main branch. */
+const generation = z.enum(["v2", "v3"]);
+
 const seed = z.union(
   [
     hostPort,
@@ -31,10 +34,15 @@ const seed = z.union(
       address: hostPort,
       /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
       pubKey: hexKey.optional(),
+      /** This Executor's generation (default: executors.generation). */
+      generation: generation.optional(),
     }),
   ],
-  { error: 'expected "host:port" or { address, pubKey }' },
+  { error: 'expected "host:port" or { address, pubKey, generation }' },
 );
+
+/** A listen address, or "" for off. */
+const optionalListen = z.union([z.literal(""), listenAddress]);
 
 const allowPattern = z.string().superRefine((s, ctx) => {
   try {
@@ -66,6 +74,8 @@ export const configSchema = z.strictObject({
   executors: z
     .strictObject({
       seeds: z.array(seed).default([]),
+      /** Generation of Executors whose seed does not say, and of every discovered one (never guessed: spec §10). */
+      generation: generation.default("v2"),
       discoveryAllow: z.array(allowPattern).default([]),
       maxExecutors: z.number().int().min(1).max(100_000).default(256),
       callTimeoutMs: ms(3000),
@@ -116,6 +126,8 @@ export const configSchema = z.strictObject({
   api: z
     .strictObject({
       maxListLimit: z.number().int().min(1).default(1000),
+      /** How `listen` reads a ListTask request that carries no evidence of its layout (README "Two generations"). */
+      generation: generation.default("v2"),
       /** Deadline for a call whose client sent none. */
       defaultDeadlineMs: ms(10_000),
       /** Largest request message accepted from a client. */
@@ -217,6 +229,17 @@ export const configSchema = z.strictObject({
       dashboard: z.boolean().default(true),
       /** How often, at most, GET /v1/executors probes each Executor (health, latency, task count). */
       probeIntervalMs: ms(5000),
+    })
+    .prefault({}),
+  /** The v3 generation's own doors (README "Two generations"); both off when "". */
+  v3: z
+    .strictObject({
+      /** A second gRPC listener for v3 clients: requests without layout evidence read as v3. */
+      listen: optionalListen.default(""),
+      /** The v3 HTTP/JSON API (PaddleDTX main's grpc-gateway routes and rendering). */
+      httpListen: optionalListen.default(""),
+      /** Echo the request's Origin in Access-Control-Allow-Origin, as v3's `httpserver.allowCros`. */
+      allowCors: z.boolean().default(false),
     })
     .prefault({}),
   log: z

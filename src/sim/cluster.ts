@@ -3,6 +3,7 @@ import { FLTask } from "../gen/task/task";
 import { generateLedger, lagged, deterministicKeyPair, type SimLedger } from "./ledger";
 import { SimExecutor } from "./executor";
 import type { KeyPair } from "../crypto/p256";
+import type { Generation } from "../generations/list-request";
 
 export interface SimClusterOptions {
   executors: number;
@@ -15,6 +16,8 @@ export interface SimClusterOptions {
   /** Indexes of Executors that lag: they hold an older status of each task that has one. */
   lagging?: number[];
   latencyMs?: number;
+  /** Each Executor's wire generation (index → generation); v2 when absent. */
+  generations?: Generation[];
 }
 
 export interface SimCluster {
@@ -44,6 +47,7 @@ export async function startSimCluster(opts: SimClusterOptions): Promise<SimClust
   const byId = new Map(ledger.tasks.map((t) => [t.iD, t]));
   for (const [i, e] of executors.entries()) {
     e.latencyMs = opts.latencyMs ?? 0;
+    e.generation = opts.generations?.[i] ?? "v2";
     const lag = opts.lagging?.includes(i) ?? false;
     for (const id of ledger.holdings.get(i)!) {
       const t = byId.get(id)!;

@@ -5,9 +5,13 @@
  * Knobs make it slow, failing, down, or send garbage, for tests and benchmarks.
  */
 import * as grpc from "@grpc/grpc-js";
-import { ListTaskRequest, PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
+import { PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
 import { RAW_TASK_SERVICE } from "../api/task-service";
-import { verifyPredictSignature } from "../crypto/p256";
+import { listQueryOf } from "../generations/executors";
+import { decodeListRequest, type Generation } from "../generations/list-request";
+import { signingMessage } from "../generations/signature";
+import { publicKeyFromRaw, SIGNATURE_BYTES } from "../crypto/p256";
+import crypto from "node:crypto";
 import { compareListOrder } from "../merge/merge";
 import { matchesQuery } from "../merge/filter";
 import { decodeTaskView, encodeTaskList, type TaskView } from "../wire/task-view";
@@ -29,6 +33,11 @@ export class SimExecutor {
   private readonly results = new Map<string, Buffer>();
   private server?: grpc.Server;
   mode: SimMode = "ok";
+  /**
+   * The wire generation (spec §10): v3 reads the v3 ListTaskRequest layout with its key
+   * semantics, accepts only v3-signed prediction requests and uses 100xx codes.
+   */
+  generation: Generation = "v2";
   latencyMs = 0;
   /** Calls received, by method name. */
   readonly calls: Record<string, number> = { ListTask: 0, GetTaskById: 0, GetPredictResult: 0, StartTask: 0 };
@@ -79,43 +88,59 @@ export class SimExecutor {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
     // unref: a pending simulated delay must not keep a stopping process alive.
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs).unref());
-    if (this.mode === "error") throw executorError("XDAT0001", "internal error: ledger unavailable");
+    if (this.mode === "error") throw executorError(this.code("XDAT0001"), "internal error: ledger unavailable");
     if (this.mode === "garbage") return Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
     return build();
   }
 
-  private list(req: ListTaskRequest): Buffer {
-    // An empty key matches nothing: a single Executor never lists "all tasks".
-    if (req.pubKey.length === 0) return Buffer.alloc(0);
-    const q = {
-      pubKey: Buffer.from(req.pubKey),
-      status: req.status,
-      timeStart: req.timeStart,
-      timeEnd: req.timeEnd,
-      limit: req.limit,
-    };
+  private list(bytes: Buffer): Buffer {
+    const req = decodeListRequest(bytes, this.generation);
+    // No key matches nothing: a single Executor never lists "all tasks".
+    if (req.pubKey.length === 0 && req.ePubKey.length === 0) return Buffer.alloc(0);
+    const q = listQueryOf(req);
     const out = [...this.tasks.values()].filter((t) => matchesQuery(t, q)).sort(compareListOrder);
     if (req.limit > 0n && BigInt(out.length) > req.limit) out.length = Number(req.limit);
     return encodeTaskList(out);
   }
 
+  /** Error codes: v3 Executors use xdb's 100xx codes; this simulator's v2 mode its XDAT ones. */
+  private code(xdat: string): string {
+    if (this.generation !== "v3") return xdat;
+    return (
+      { XDAT0001: "10001", XDAT0002: "10002", XDAT0004: "10004", XDAT0006: "10006", XDAT0008: "10008" }[xdat] ?? xdat
+    );
+  }
+
+  private verify(req: TaskRequest): boolean {
+    const pubKey = Buffer.from(req.pubKey);
+    const sig = Buffer.from(req.signature);
+    const key = publicKeyFromRaw(pubKey);
+    if (key === null || sig.length !== SIGNATURE_BYTES) return false;
+    return crypto.verify(
+      "sha256",
+      signingMessage(this.generation, pubKey, req.taskID),
+      { key, dsaEncoding: "ieee-p1363" },
+      sig,
+    );
+  }
+
   private get(req: GetTaskRequest): Buffer {
-    if (this.mode === "notfound") throw executorError("XDAT0004", `task ${req.taskID} not found`);
+    if (this.mode === "notfound") throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
     const t = this.tasks.get(req.taskID);
-    if (!t) throw executorError("XDAT0004", `task ${req.taskID} not found`);
+    if (!t) throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
     return t.raw;
   }
 
   private predict(req: TaskRequest): Buffer {
     const t = this.tasks.get(req.taskID);
-    if (!t) throw executorError("XDAT0004", `task ${req.taskID} not found`);
-    if (t.taskType !== PREDICT) throw executorError("XDAT0002", "not a prediction task");
-    if (!t.requester.equals(Buffer.from(req.pubKey))) throw executorError("XDAT0006", "not the requester of the task");
-    if (!verifyPredictSignature(Buffer.from(req.pubKey), req.taskID, Buffer.from(req.signature))) {
-      throw executorError("XDAT0008", "bad signature");
+    if (!t) throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
+    if (t.taskType !== PREDICT) throw executorError(this.code("XDAT0002"), "not a prediction task");
+    if (!t.requester.equals(Buffer.from(req.pubKey))) {
+      throw executorError(this.code("XDAT0006"), "not the requester of the task");
     }
+    if (!this.verify(req)) throw executorError(this.code("XDAT0008"), "bad signature");
     const payload = this.results.get(req.taskID);
-    if (!payload) throw executorError("XDAT0004", "prediction result not found on this executor");
+    if (!payload) throw executorError(this.code("XDAT0004"), "prediction result not found on this executor");
     return Buffer.from(PredictResponse.encode({ taskID: req.taskID, payload }).finish());
   }
 
@@ -134,11 +159,11 @@ export class SimExecutor {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
     });
     server.addService(RAW_TASK_SERVICE, {
-      ListTask: this.handler("ListTask", (b) => this.list(ListTaskRequest.decode(b))),
+      ListTask: this.handler("ListTask", (b) => this.list(b)),
       GetTaskById: this.handler("GetTaskById", (b) => this.get(GetTaskRequest.decode(b))),
       GetPredictResult: this.handler("GetPredictResult", (b) => this.predict(TaskRequest.decode(b))),
       StartTask: this.handler("StartTask", () => {
-        throw executorError("XDAT0002", "StartTask is not simulated");
+        throw executorError(this.code("XDAT0002"), "StartTask is not simulated");
       }),
     });
     this.port = await new Promise<number>((resolve, reject) =>
