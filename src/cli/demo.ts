@@ -1,15 +1,18 @@
 /**
- * `npm run demo`: five simulated Executors (one lagging), a gateway on embedded
- * defaults that knows only one of them, sample queries showing discovery, merging
- * and routing, then the gateway keeps serving.
+ * `npm run demo`: five simulated Executors (one lagging; two of the v3 generation,
+ * PaddleDTX main), a gateway on embedded defaults that knows the key of only one of
+ * them, sample queries showing discovery, merging and routing across generations,
+ * then the gateway keeps serving.
  */
 import { createChannel, createClient, Metadata } from "nice-grpc";
-import { TaskDefinition, type FLTask } from "../gen/task/task";
+import * as grpc from "@grpc/grpc-js";
+import { FLTasks, TaskDefinition, type FLTask } from "../gen/task/task";
 import { parseConfig } from "../config/load";
 import { startGateway } from "../gateway";
 import { createLogger } from "../log";
 import { startSimCluster } from "../sim/cluster";
-import { signPredictRequest } from "../crypto/p256";
+import { signWithRule } from "../generations/signature";
+import { encodeListRequest } from "../generations/list-request";
 
 const out = (s = ""): void => {
   process.stdout.write(`${s}\n`);
@@ -19,16 +22,43 @@ function nsToIso(ns: bigint): string {
   return ns === 0n ? "-" : new Date(Number(ns / 1_000_000n)).toISOString().replace(".000Z", "Z");
 }
 
+/** A ListTask with request bytes as given (a v3 client's layout), the reply's bytes back. */
+function rawListTask(target: string, body: Buffer): Promise<Buffer> {
+  const c = new grpc.Client(target, grpc.credentials.createInsecure());
+  const id = (b: Buffer): Buffer => b;
+  return new Promise<Buffer>((resolve, reject) => {
+    c.makeUnaryRequest("/task.Task/ListTask", id, id, body, { deadline: Date.now() + 10_000 }, (err, reply) => {
+      c.close();
+      if (err || !reply) reject(err ?? new Error("no reply"));
+      else resolve(reply);
+    });
+  });
+}
+
 export async function runDemo(opts: { port: number; httpPort: number }): Promise<() => Promise<void>> {
-  const sim = await startSimCluster({ executors: 5, seed: 7, lagging: [4], trainingTasks: 16 });
+  // A mixed cluster: executor-2 and executor-3 run the v3 generation (PaddleDTX main).
+  const generations = ["v2", "v2", "v3", "v3", "v2"] as const;
+  const sim = await startSimCluster({
+    executors: 5,
+    seed: 7,
+    lagging: [4],
+    trainingTasks: 16,
+    generations: [...generations],
+  });
   const seed = sim.executors[0]!;
   const config = parseConfig({
     listen: `127.0.0.1:${opts.port}`,
     httpListen: `127.0.0.1:${opts.httpPort}`,
     executors: {
-      seeds: [{ address: seed.address, pubKey: sim.keys[0]!.publicKey.toString("hex") }],
+      // A generation is configured, never guessed: the v3 Executors are named with theirs.
+      seeds: [
+        { address: seed.address, pubKey: sim.keys[0]!.publicKey.toString("hex") },
+        { address: sim.executors[2]!.address, generation: "v3" },
+        { address: sim.executors[3]!.address, generation: "v3" },
+      ],
       discoveryAllow: ["127.0.0.1/32"],
     },
+    v3: { listen: "127.0.0.1:0", httpListen: "127.0.0.1:0", allowCors: true },
     log: { level: "warn" },
   });
   const gw = await startGateway(config, createLogger(config.log.level));
@@ -38,8 +68,10 @@ export async function runDemo(opts: { port: number; httpPort: number }): Promise
   const name = new Map(sim.executors.map((e, i) => [e.address, `executor-${i}`]));
 
   out(`dai-gateway demo: 5 simulated Executors on loopback, gateway on ${target}`);
-  out(`The gateway was configured with ONE seed (${name.get(seed.address)} ${seed.address}); the rest are discovered`);
-  out(`from the tasks' dataSets[].address (allow-list 127.0.0.1/32). executor-4 lags behind the ledger.\n`);
+  out(`The gateway knows ONE seed's key (${name.get(seed.address)} ${seed.address}); the rest are discovered from`);
+  out(`the tasks' dataSets[].address (allow-list 127.0.0.1/32). executor-4 lags behind the ledger.`);
+  out(`executor-2 and executor-3 are v3 Executors (PaddleDTX main), seeded with generation v3; v3 clients also have`);
+  out(`their own gRPC port 127.0.0.1:${gw.v3GrpcPort} and the v3 HTTP/JSON API on 127.0.0.1:${gw.v3HttpPort}.\n`);
 
   let trailers = new Metadata();
   const onTrailer = (t: Metadata): void => {
@@ -116,14 +148,31 @@ export async function runDemo(opts: { port: number; httpPort: number }): Promise
     const res = await client.getPredictResult({
       pubKey: requester.publicKey,
       taskID: predictId,
-      signature: signPredictRequest(requester, predictId),
+      // Signed under the rule of the label holder's generation (the gateway cannot re-sign).
+      signature: signWithRule(requester, predictId, generations[sim.ledger.resultHolder.get(predictId)!]!),
     });
     const rows = JSON.parse(Buffer.from(res.payload).toString("utf8")) as string[][];
     const holder = sim.ledger.resultHolder.get(predictId)!;
     out(
-      `4. GetPredictResult ${predictId}: routed to the model's label holder executor-${holder}; ${rows.length - 1} rows, header ${JSON.stringify(rows[0])}`,
+      `4. GetPredictResult ${predictId}: routed to the model's label holder executor-${holder} (${generations[holder]}); ${rows.length - 1} rows, header ${JSON.stringify(rows[0])}`,
     );
   }
+
+  // A v3 client's ListTask (v3 layout: the executor key in field 2, limit in field 6), and the v3 HTTP API.
+  const v3Key = sim.keys[2]!.publicKey;
+  const v3Body = encodeListRequest(
+    { pubKey: Buffer.alloc(0), ePubKey: v3Key, status: "", timeStart: 0n, timeEnd: now, limit: 100n },
+    "v3",
+  );
+  const v3List = FLTasks.decode(await rawListTask(target, v3Body));
+  const httpReply = await fetch(`http://127.0.0.1:${gw.v3HttpPort}/v1/task/list`, {
+    method: "POST",
+    body: JSON.stringify({ ePubKey: v3Key.toString("base64"), timeEnd: String(now), limit: 100 }),
+  });
+  const httpJson = (await httpReply.json()) as { code: string; data: { fLTasks?: unknown[] } };
+  out(
+    `5. executor-2's tasks asked by a v3 client: gRPC ${v3List.fLTasks.length} tasks; v3 HTTP API code "${httpJson.code}", ${httpJson.data.fLTasks?.length ?? 0} tasks.`,
+  );
 
   out();
   out(`The gateway keeps serving on ${target} (HTTP health on 127.0.0.1:${gw.httpPort}/healthz).`);
