@@ -72,6 +72,10 @@ export async function main(argv: string[]): Promise<void> {
     .option("--latency-ms <ms>", "latency added to every call", int("--latency-ms", 0, 600000), 0)
     .option("--lag <i...>", "indexes of Executors that hold older statuses")
     .option("--mode <i=mode...>", "failure modes: i=error|garbage|notfound|down")
+    .option(
+      "--v3 <i...>",
+      "indexes of Executors of the v3 generation (PaddleDTX main: v3 ListTask layout and signature rule)",
+    )
     .action(
       async (opts: {
         executors: number;
@@ -82,7 +86,9 @@ export async function main(argv: string[]): Promise<void> {
         latencyMs: number;
         lag?: string[];
         mode?: string[];
+        v3?: string[];
       }) => {
+        const v3 = new Set((opts.v3 ?? []).map(Number));
         const cluster = await startSimCluster({
           executors: opts.executors,
           seed: opts.seed,
@@ -91,6 +97,7 @@ export async function main(argv: string[]): Promise<void> {
           trainingTasks: opts.tasks,
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
+          generations: Array.from({ length: opts.executors }, (_, i) => (v3.has(i) ? "v3" : "v2")),
         });
         for (const m of opts.mode ?? []) {
           const [i, mode] = m.split("=");
@@ -105,7 +112,7 @@ export async function main(argv: string[]): Promise<void> {
         );
         for (const [i, e] of cluster.executors.entries()) {
           process.stdout.write(
-            `  ${e.address}  key ${cluster.keys[i]!.publicKey.toString("hex")}  tasks ${e.taskIds().length}\n`,
+            `  ${e.address}  ${e.generation}  key ${cluster.keys[i]!.publicKey.toString("hex")}  tasks ${e.taskIds().length}\n`,
           );
         }
         process.stdout.write(`requester keys (private, hex):\n`);
