@@ -154,6 +154,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     log,
     admission,
     sources: { circuit: (address) => health.state(address).state, cache: () => cache.stats },
+    generationOf,
   });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port);

@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { CallAdmission } from "../api/admission";
 import type { GatewayConfig } from "../config/schema";
+import type { Generation } from "../generations/list-request";
 import type { ClusterTasks } from "../fanout/cluster-tasks";
 import { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { UpstreamPool } from "../upstream/pool";
@@ -25,6 +26,8 @@ export interface HttpApiDeps {
   admission?: CallAdmission;
   /** Circuit state and cache counts, where those subsystems exist. */
   sources?: StatusSources;
+  /** Each Executor's wire generation (v2 when absent). */
+  generationOf?: (address: string) => Generation;
 }
 
 export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
@@ -42,7 +45,8 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
     callTimeoutMs: config.executors.callTimeoutMs,
     concurrency: config.executors.concurrency,
     probeIntervalMs: config.http.probeIntervalMs,
+    generationOf: deps.generationOf,
   });
-  registerExecutorRoutes(server, deps.registry, health, deps.sources ?? {}, opts, log);
+  registerExecutorRoutes(server, deps.registry, health, deps.sources ?? {}, opts, log, deps.generationOf);
   if (config.http.dashboard) registerDashboard(server);
 }

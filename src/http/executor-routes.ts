@@ -4,6 +4,7 @@
  * dashboard show. Public keys are shown as hex, as PaddleDTX tools print them.
  */
 import type { Logger } from "pino";
+import type { Generation } from "../generations/list-request";
 import type { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { ExecutorRegistry } from "../upstream/registry";
 import type { HttpServer } from "./server";
@@ -20,6 +21,8 @@ export interface ExecutorStatusJson {
   lastError: string | null;
   circuit: string | null;
   tasks: number | null;
+  /** The Executor's wire generation (executors.generation, per-seed `generation`). */
+  generation: Generation;
 }
 
 export function registerExecutorRoutes(
@@ -29,6 +32,7 @@ export function registerExecutorRoutes(
   sources: StatusSources,
   opts: JsonRouteOptions,
   log: Logger,
+  generationOf: (address: string) => Generation = () => "v2",
 ): void {
   jsonRoute(server, "GET", "/v1/executors", opts, log, async () => {
     const snapshot = await health.snapshot();
@@ -45,6 +49,7 @@ export function registerExecutorRoutes(
         lastError: h?.lastError ?? null,
         circuit: sources.circuit?.(e.address) ?? null,
         tasks: h?.tasks ?? null,
+        generation: generationOf(e.address),
       };
     });
     const counts = sources.cache?.();

@@ -8,7 +8,8 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import pLimit from "p-limit";
-import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
+import { GetTaskRequest } from "../gen/task/task";
+import { encodeListRequest, type Generation } from "../generations/list-request";
 import { decodeTaskList, WireError } from "../wire/task-view";
 import { classifyUpstreamError } from "./errors";
 import type { UpstreamPool } from "./pool";
@@ -31,6 +32,8 @@ export interface StatusOptions {
   callTimeoutMs: number;
   concurrency: number;
   probeIntervalMs: number;
+  /** Each Executor's generation: the probe is written in its layout (v2 when absent). */
+  generationOf?: (address: string) => Generation;
 }
 
 const PROBE_TASK_ID = "dai-gateway-health-probe";
@@ -98,14 +101,11 @@ export class ExecutorStatusTracker {
     const h = this.entry(address);
     try {
       if (key) {
-        const req = ListTaskRequest.encode({
-          pubKey: key,
-          status: "",
-          timeStart: 0n,
-          timeEnd: MAX_INT64,
-          limit: 0n,
-        }).finish();
-        const reply = await this.pool.call(address, "listTask", Buffer.from(req), deadline);
+        const req = encodeListRequest(
+          { pubKey: key, ePubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n },
+          this.opts.generationOf?.(address) ?? "v2",
+        );
+        const reply = await this.pool.call(address, "listTask", req, deadline);
         h.tasks = decodeTaskList(reply).length;
         h.tasksAt = Date.now();
       } else {
