@@ -165,7 +165,8 @@ export class V3HttpServer {
   private send(reply: FastifyReply, body: string, success = false): FastifyReply {
     void reply.code(200).header("Content-Type", "application/json");
     if (success) void reply.header("Grpc-Metadata-Content-Type", "application/grpc");
-    return reply.send(body);
+    // A Buffer: fastify would add "; charset=utf-8" to a string's Content-Type; Go's server does not.
+    return reply.send(Buffer.from(body, "utf8"));
   }
 
   private async serve(

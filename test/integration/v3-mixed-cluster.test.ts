@@ -471,7 +471,8 @@ describe("v3 HTTP/JSON API", () => {
     const t = all.find((x) => x.algoParam?.modelParams !== undefined)!;
     const r = await post("/v1/task/getbyid", JSON.stringify({ taskID: t.iD, extra: true }));
     expect(r.status).toBe(200);
-    expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(r.headers.get("content-type")).toBe("application/json");
+    expect(r.headers.get("grpc-metadata-content-type")).toBe("application/grpc");
     expect(r.text).toBe(`{"code":"0","message":"","data":${v3Json(t)}}`);
     const missing = await post("/v1/task/getbyid", JSON.stringify({ taskID: "no-such-task" }));
     expect(missing.status).toBe(200);
