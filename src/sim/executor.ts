@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
 import { RAW_TASK_SERVICE } from "../api/task-service";
 import { listQueryOf } from "../generations/executors";
-import { decodeListRequest, type Generation } from "../generations/list-request";
+import { decodeListRequest, type Generation, type ListRequestFields } from "../generations/list-request";
 import { signingMessage } from "../generations/signature";
 import { publicKeyFromRaw, SIGNATURE_BYTES } from "../crypto/p256";
 import crypto from "node:crypto";
@@ -94,12 +94,52 @@ export class SimExecutor {
   }
 
   private list(bytes: Buffer): Buffer {
-    const req = decodeListRequest(bytes, this.generation);
+    if (this.generation === "v3") return this.listV3(decodeListRequest(bytes, "v3"));
+    const req = decodeListRequest(bytes, "v2");
     // No key matches nothing: a single Executor never lists "all tasks".
-    if (req.pubKey.length === 0 && req.ePubKey.length === 0) return Buffer.alloc(0);
+    if (req.pubKey.length === 0) return Buffer.alloc(0);
     const q = listQueryOf(req);
     const out = [...this.tasks.values()].filter((t) => matchesQuery(t, q)).sort(compareListOrder);
     if (req.limit > 0n && BigInt(out.length) > req.limit) out.length = Number(req.limit);
+    return encodeTaskList(out);
+  }
+
+  /**
+   * The v3 contract's ListTask (PaddleDTX main, dai/blockchain/xchain/contract): index
+   * entries `index_fltask_list/<key hex>/<MaxInt64 - publishTime>/<id>` for the requester
+   * and each data set's executor, and `index_re_fltask_list/<requester>/<executor>/…` per
+   * data set; the filter is a prefix — both keys: `index_re…/<r>/<e>` (no trailing slash:
+   * a shorter executor key matches as a hex prefix), one key: `index_fltask_list/<key>/`,
+   * none: `index_fltask_list//` (nothing). Walked in key order, then filtered
+   * (timeStart, timeEnd > 0, status) and capped. Written from the contract, not from
+   * the gateway's filter code.
+   */
+  private listV3(req: ListRequestFields): Buffer {
+    const hex = (b: Buffer): string => b.toString("hex");
+    const index = new Map<string, TaskView>();
+    const inv = (t: TaskView): string => (9_223_372_036_854_775_807n - t.publishTime).toString();
+    for (const t of this.tasks.values()) {
+      const suffix = `${inv(t)}/${t.id}`;
+      index.set(`index_fltask_list/${hex(t.requester)}/${suffix}`, t);
+      for (const ds of t.dataSets) {
+        index.set(`index_fltask_list/${hex(ds.executor)}/${suffix}`, t);
+        index.set(`index_re_fltask_list/${hex(t.requester)}/${hex(ds.executor)}/${suffix}`, t);
+      }
+    }
+    const prefix =
+      req.pubKey.length > 0 && req.ePubKey.length > 0
+        ? `index_re_fltask_list/${hex(req.pubKey)}/${hex(req.ePubKey)}`
+        : `index_fltask_list/${hex(req.pubKey.length > 0 ? req.pubKey : req.ePubKey)}/`;
+    const keys = [...index.keys()].filter((k) => k.startsWith(prefix));
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
+    const out: TaskView[] = [];
+    for (const k of keys) {
+      if (req.limit > 0n && BigInt(out.length) >= req.limit) break;
+      const t = index.get(k)!;
+      if (t.publishTime < req.timeStart || (req.timeEnd > 0n && t.publishTime > req.timeEnd)) continue;
+      if (req.status !== "" && t.status !== req.status) continue;
+      out.push(t);
+    }
     return encodeTaskList(out);
   }
 
