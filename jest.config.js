@@ -7,4 +7,7 @@ module.exports = {
   testTimeout: 60000,
   // Integration tests start real servers and Redis processes; two workers fit a 2-core machine.
   maxWorkers: 2,
+  // `npm run coverage` (whole suite) and `npm run coverage:unit`: text summary plus lcov in coverage/.
+  collectCoverageFrom: ["src/**/*.ts", "!src/gen/**"],
+  coverageReporters: ["text-summary", "lcov"],
 };

@@ -1,17 +1,24 @@
 /**
- * Wires the data path together: api (Task service) -> fan-out and merge ->
- * upstream pool and discovery, with the answer cache in front of the fan-out, plus the HTTP side.
+ * Wires the data path together, one module a step (README "Layout"):
+ *
+ *   gRPC service / HTTP routes -> request pipeline -> TaskReader (cache decorator ->
+ *   fan-out: gather, then reduce) -> ExecutorClient per Executor -> UnaryTransport
+ *
+ * GetPredictResult: pipeline -> PredictService (checks, tasks through the same
+ * reader, routing, relay through the ExecutorClients). The Executor set has one owner
+ * (ExecutorRegistry); discovery, the shared set in Redis and prediction routing offer
+ * it candidates.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
+import { RequestPipeline } from "./api/pipeline";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
-import { GatewayCache } from "./cache/gateway-cache";
+import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
 import type { GatewayConfig } from "./config/schema";
-import { ClusterTasks } from "./fanout/cluster-tasks";
-import { PredictService } from "./fanout/predict-service";
+import type { TaskReader } from "./core/reader";
 import { TaskFanout } from "./fanout/task-fanout";
 import { registerHttpApi } from "./http/api";
 import { HttpServer } from "./http/server";
@@ -19,12 +26,15 @@ import { GatewayHealth, shutdownGrpcServer } from "./observability/health";
 import { GatewayMetrics } from "./observability/metrics";
 import { addReflection } from "./observability/reflection";
 import { addOperatorRoutes } from "./observability/routes";
-import { AllowList } from "./upstream/allowlist";
+import { PredictService } from "./predict/service";
 import { parseListen } from "./upstream/address";
+import { AllowList } from "./upstream/allowlist";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
+import { ExecutorClients } from "./upstream/executor-client";
 import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
+import type { UnaryTransport } from "./upstream/transport";
 import { ExecutorGenerations } from "./generations/executors";
 import { V3HttpServer } from "./v3http/http-server";
 
@@ -37,12 +47,18 @@ export interface RunningGateway {
   v3HttpPort?: number;
   /** Each Executor's generation (executors.generation, per-seed overrides). */
   generations: ExecutorGenerations;
+  /** The Executor set's owner. */
   registry: ExecutorRegistry;
-  cluster: ClusterTasks;
+  /** The read path as the API sees it: the cache in front of the fan-out. */
+  reader: TaskReader;
+  fanout: TaskFanout;
+  clients: ExecutorClients;
   /** Per-Executor circuit state (metrics, `/v1/executors`, CLI). */
   health: ExecutorHealth;
+  predictions: PredictService;
+  pipeline: RequestPipeline;
   admission: CallAdmission;
-  cache: GatewayCache;
+  cache: CachingReader;
   metrics: GatewayMetrics;
   /** Readiness, shared by /readyz and gRPC health. */
   readiness: GatewayHealth;
@@ -57,24 +73,25 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
   const readiness = new GatewayHealth(() => metrics.executorSetSizes());
-  registry.onAdded((e) => {
-    if (e.source === "discovered") log.info({ executor: e.address, known: registry.size }, "discovered Executor");
-    readiness.refresh();
-  });
 
   const connector = new UpstreamConnector(
     config.executors.tls,
     new DnsGuard(config.executors.dns, config.executors.discoveryAllow),
     (address) => registry.get(address)?.source === "seed",
   );
-  registry.onAdded((e) => {
+  registry.changes.subscribe((c) => {
+    if (c.kind !== "added") return;
+    readiness.refresh();
+    if (c.entry.source !== "discovered") return;
+    log.info({ executor: c.entry.address, via: c.entry.via, known: registry.size }, "discovered Executor");
     // Check discovered names at once (warms the DNS cache, logs a refusal early); every call re-checks.
-    if (e.source === "discovered")
-      connector
-        .connect(e.address)
-        .catch((err: Error) => log.warn({ executor: e.address, reason: err.message }, "refused"));
+    connector
+      .connect(c.entry.address)
+      .catch((err: Error) => log.warn({ executor: c.entry.address, reason: err.message }, "refused"));
   });
-  const pool = new UpstreamPool({
+
+  // The transport seam: any UnaryTransport (src/upstream/transport.ts) fits here.
+  const transport: UnaryTransport = new UpstreamPool({
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
@@ -84,35 +101,56 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     halfOpenAfterMs: config.executors.circuitHalfOpenAfterMs,
     maxHalfOpenAfterMs: config.executors.circuitMaxHalfOpenAfterMs,
   });
-  health.onStateChange((executor, state) => log.warn({ executor, circuit: state }, "Executor circuit changed"));
-  health.onStateChange((executor, state) => metrics.circuitState(executor, state));
-  pool.observe(metrics.upstreamCall);
+  health.changes.subscribe(({ address, state }) => {
+    log.warn({ executor: address, circuit: state }, "Executor circuit changed");
+    metrics.circuitState(address, state);
+  });
+  const clients = new ExecutorClients(transport, health, {
+    callTimeoutMs: {
+      listTask: config.executors.callTimeoutMs,
+      getTaskById: config.executors.callTimeoutMs,
+      getPredictResult: config.predict.callTimeoutMs,
+    },
+    maxUpstreamCalls: config.executors.maxUpstreamCalls,
+  });
+  clients.outcomes.subscribe(metrics.upstreamCall);
+
   const generations = ExecutorGenerations.fromConfig(config.executors);
   const generationOf = (address: string) => generations.of(address);
-  const fanout = new TaskFanout(registry, pool, { ...config.executors, generationOf }, log, health);
-  fanout.observe(metrics.fanout);
-  const cache = new GatewayCache(config, registry, fanout, log);
+  const fanout = new TaskFanout(
+    () =>
+      registry.list().map((e) => ({
+        address: e.address,
+        pubKey: e.pubKey,
+        generation: generations.of(e.address),
+        client: clients.get(e.address),
+      })),
+    (tasks) => registry.discoverFrom(tasks),
+    config.executors,
+    log,
+  );
+  fanout.done.subscribe(metrics.fanout);
+  const cache = new CachingReader(config, registry, fanout, log);
   metrics.trackCacheStore(cache);
-  if (cache.store instanceof RedisStore) cache.store.observeLatency((ms) => metrics.redisLatency(ms));
-  const cluster = new ClusterTasks(fanout, registry, pool, config.executors, log, cache);
-  cluster.predictions = new PredictService(cluster, registry, pool, { ...config.predict, generationOf }, log);
-  cluster.predictions.events.on("refusal", (reason) => metrics.predictRefusal(reason));
+  if (cache.store instanceof RedisStore) cache.store.latency.subscribe((ms) => metrics.redisLatency(ms));
+  const reader: TaskReader = cache;
+  const predictions = new PredictService(reader, registry, clients, { ...config.predict, generationOf }, log);
+  predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission(config.api);
-  const server = new grpc.Server({
+  const pipeline = new RequestPipeline({ defaultDeadlineMs: config.api.defaultDeadlineMs, admission }, log);
+  pipeline.served.subscribe(metrics.servedCall);
+
+  const serverOptions = {
     "grpc.max_receive_message_length": config.api.maxRequestBytes,
     "grpc.max_send_message_length": -1,
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
-  });
+  };
+  const server = new grpc.Server(serverOptions);
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService(
-      cluster,
-      { ...config.api, admission, generation: config.api.generation },
-      log,
-      metrics.servedCall,
-    ),
+    createTaskService({ reader, predictions, pipeline }, { ...config.api, generation: config.api.generation }),
   );
   readiness.addToServer(server);
   addReflection(server);
@@ -121,18 +159,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
   });
 
-  // v3 clients' own listener: same service, requests without layout evidence read as v3.
+  // v3 clients' own listener: the same service; requests without layout evidence read as v3.
   let v3Server: grpc.Server | undefined;
   let v3GrpcPort: number | undefined;
   if (config.v3.listen !== "") {
-    const v3 = new grpc.Server({
-      "grpc.max_receive_message_length": config.api.maxRequestBytes,
-      "grpc.max_send_message_length": -1,
-      "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
-    });
+    const v3 = new grpc.Server(serverOptions);
     v3.addService(
       RAW_TASK_SERVICE,
-      createTaskService(cluster, { ...config.api, admission, generation: "v3" }, log, metrics.servedCall),
+      createTaskService({ reader, predictions, pipeline }, { ...config.api, generation: "v3" }),
     );
     readiness.addToServer(v3);
     const v3Listen = parseListen(config.v3.listen);
@@ -144,16 +178,20 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
   readiness.markServing();
 
-  const http = new HttpServer();
+  const http = await HttpServer.create({
+    maxRequestBytes: config.api.maxRequestBytes,
+    corsOrigins: config.http.corsOrigins,
+    log: log.child({ component: "http" }),
+  });
   addOperatorRoutes(http, readiness, metrics);
   registerHttpApi(http, {
-    cluster,
+    reader,
+    predictions,
     registry,
-    pool,
+    clients,
     config,
-    log,
-    admission,
-    sources: { circuit: (address) => health.state(address).state, cache: () => cache.stats },
+    pipeline,
+    cacheStats: cache.stats,
     generationOf,
   });
   const httpListen = parseListen(config.httpListen);
@@ -162,16 +200,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   let v3HttpPort: number | undefined;
   if (config.v3.httpListen !== "") {
     v3Http = new V3HttpServer(
-      cluster,
+      { reader, predictions, pipeline },
       {
         allowCors: config.v3.allowCors,
         maxListLimit: config.api.maxListLimit,
-        defaultDeadlineMs: config.api.defaultDeadlineMs,
-        predictDeadlineMs: Math.max(config.api.defaultDeadlineMs, config.predict.callTimeoutMs),
         maxRequestBytes: config.api.maxRequestBytes,
-        admission,
       },
-      log.child({ component: "v3-http" }),
     );
     const l = parseListen(config.v3.httpListen);
     v3HttpPort = await v3Http.listen(l.host, l.port);
@@ -194,8 +228,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     v3HttpPort,
     generations,
     registry,
-    cluster,
+    reader,
+    fanout,
+    clients,
     health,
+    predictions,
+    pipeline,
     admission,
     cache,
     metrics,
@@ -218,7 +256,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       if (v3Server) await shutdownGrpcServer(v3Server, 1000);
       await http.close();
       await v3Http?.close();
-      pool.close();
+      clients.close();
       await cache.close();
     },
   };

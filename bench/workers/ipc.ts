@@ -22,6 +22,6 @@ export function serveIpc(handlers: Record<string, Handler>, onStop: () => Promis
     );
   });
   process.on("disconnect", () => {
-    onStop().finally(() => process.exit(0));
+    void onStop().finally(() => process.exit(0));
   });
 }

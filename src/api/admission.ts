@@ -5,7 +5,8 @@
  * none once draining for shutdown (UNAVAILABLE, so clients go elsewhere).
  */
 import { status as Status } from "@grpc/grpc-js";
-import { ApiError } from "./validate";
+import { GatewayError } from "../core/errors";
+import { Topic } from "../core/topic";
 
 export interface AdmissionOptions {
   maxConcurrentCalls: number;
@@ -20,7 +21,8 @@ export class CallAdmission {
   private readonly perConnection = new Map<string, number>();
   private draining = false;
   private idleWaiters: (() => void)[] = [];
-  private readonly refusedListeners: ((why: AdmissionRefusal) => void)[] = [];
+  /** Each refused call, by why (metrics). */
+  readonly refusals = new Topic<AdmissionRefusal>();
 
   constructor(private readonly opts: AdmissionOptions) {}
 
@@ -28,22 +30,18 @@ export class CallAdmission {
     return this.inFlight;
   }
 
-  onRefused(fn: (why: AdmissionRefusal) => void): void {
-    this.refusedListeners.push(fn);
-  }
-
-  private refuse(why: AdmissionRefusal, err: ApiError): never {
-    for (const fn of this.refusedListeners) fn(why);
+  private refuse(why: AdmissionRefusal, err: GatewayError): never {
+    this.refusals.publish(why);
     throw err;
   }
 
-  /** Admits one call from `peer` or throws an ApiError; call the returned release once when done. */
+  /** Admits one call from `peer` or throws an GatewayError; call the returned release once when done. */
   enter(peer: string): () => void {
-    if (this.draining) this.refuse("draining", new ApiError(Status.UNAVAILABLE, "the gateway is shutting down"));
+    if (this.draining) this.refuse("draining", new GatewayError(Status.UNAVAILABLE, "the gateway is shutting down"));
     if (this.inFlight >= this.opts.maxConcurrentCalls) {
       this.refuse(
         "global",
-        new ApiError(
+        new GatewayError(
           Status.RESOURCE_EXHAUSTED,
           `too many calls in flight (api.maxConcurrentCalls = ${this.opts.maxConcurrentCalls}); retry later`,
         ),
@@ -53,7 +51,7 @@ export class CallAdmission {
     if (mine >= this.opts.maxConcurrentCallsPerConnection) {
       this.refuse(
         "connection",
-        new ApiError(
+        new GatewayError(
           Status.RESOURCE_EXHAUSTED,
           `too many calls in flight on this connection (api.maxConcurrentCallsPerConnection = ${this.opts.maxConcurrentCallsPerConnection})`,
         ),

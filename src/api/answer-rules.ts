@@ -3,9 +3,10 @@
  * routes share, so both fail the same way for the same fan-out outcome.
  */
 import { status as Status } from "@grpc/grpc-js";
-import { GatewayError, type GetAnswer, type ListAnswer } from "../fanout/cluster-tasks";
+import { GatewayError } from "../core/errors";
+import type { GetAnswer, ListAnswer } from "../core/reader";
+import type { FanoutReport } from "../core/report";
 import type { ListQuery } from "../merge/filter";
-import type { FanoutReport } from "../fanout/report";
 import type { TaskView } from "../wire/task-view";
 
 /** `dai-consistency: strict`: any failed Executor turns the answer into UNAVAILABLE. */

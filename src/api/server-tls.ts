@@ -1,20 +1,12 @@
 /** Credentials of the gateway's own gRPC port: plain text, TLS, or mutual TLS (`tls.*`). */
-import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
+import { readPem } from "../config/pem";
 
 /** File paths; empty strings mean unset. */
 export interface ServerTlsConfig {
   cert: string;
   key: string;
   clientCa: string;
-}
-
-function readPem(path: string, key: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${path}: ${(err as Error).message}`);
-  }
 }
 
 /** With `clientCa` set, clients must present a certificate that CA signed (mutual TLS). */

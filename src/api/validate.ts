@@ -1,23 +1,19 @@
 /** Request validation. Errors name the field and say what was expected. */
 import { status as Status } from "@grpc/grpc-js";
+import { GatewayError } from "../core/errors";
 import type { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
 import type { ListQuery } from "../merge/filter";
+import { KEY_BYTES, MAX_TASK_ID_CHARS } from "../wire/facts";
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: Status,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { MAX_TASK_ID_CHARS };
 
-const KEY_BYTES = 64;
+/** Validation errors are GatewayErrors (src/core/errors.ts); the old name stays for callers. */
+export { GatewayError as ApiError };
+
 const MAX_STATUS_CHARS = 64;
-export const MAX_TASK_ID_CHARS = 128;
 
-function invalid(message: string): ApiError {
-  return new ApiError(Status.INVALID_ARGUMENT, message);
+function invalid(message: string): GatewayError {
+  return new GatewayError(Status.INVALID_ARGUMENT, message);
 }
 
 export function validateListRequest(req: ListTaskRequest, maxListLimit: number): ListQuery {

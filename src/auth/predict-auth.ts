@@ -5,13 +5,14 @@
  * requests that cannot succeed. Order and statuses are fixed (README, "Prediction").
  */
 import { status as Status } from "@grpc/grpc-js";
+import { GatewayError } from "../core/errors";
 import { KEY_BYTES, publicKeyFromRaw, SIGNATURE_BYTES } from "../crypto/p256";
 import { RULE_TEXT, verifyingRules, type SignatureRule } from "../generations/signature";
 import type { TaskRequest } from "../gen/task/task";
+import { MAX_TASK_ID_CHARS } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
 
 export const PREDICT_TASK_TYPE = 1;
-export const MAX_TASK_ID_CHARS = 128;
 
 /** Why a prediction request was refused; also the label of the refusal counters. */
 export type RefusalReason =
@@ -33,13 +34,13 @@ export type RefusalReason =
   | "wrong_signature_rule";
 
 /** A refusal with the status the client gets. Messages never carry keys or signatures. */
-export class PredictRefusal extends Error {
+export class PredictRefusal extends GatewayError {
   constructor(
-    readonly code: Status,
+    code: Status,
     readonly reason: RefusalReason,
     message: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

@@ -21,7 +21,7 @@ export interface ListEntry {
   fetchLimit: bigint;
   /** True when the entry may lack older tasks because it hit its limit. */
   cut: boolean;
-  tasks: TaskView[];
+  tasks: readonly TaskView[];
   answered: string[];
 }
 

@@ -7,9 +7,10 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import type { FanoutReport } from "../fanout/report";
+import type { FanoutReport } from "../core/report";
 import type { ExecutorRegistry } from "../upstream/registry";
 import { FORMAT } from "./entry-codec";
+import { KEY_HEX } from "../wire/facts";
 import type { CacheStore } from "./store";
 
 export interface ExecutorSetView {
@@ -38,6 +39,7 @@ export class SharedExecutorSet implements ExecutorSetView {
     private readonly store: CacheStore,
     private readonly syncMs: number,
     private readonly log: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   setId(): string {
@@ -58,7 +60,7 @@ export class SharedExecutorSet implements ExecutorSetView {
   }
 
   pull(): Promise<void> {
-    if (!this.store.shared || Date.now() - this.lastPull < this.syncMs) return Promise.resolve();
+    if (!this.store.shared || this.now() - this.lastPull < this.syncMs) return Promise.resolve();
     // Concurrent requests share one read.
     this.pulling ??= this.doPull().finally(() => {
       this.pulling = undefined;
@@ -67,13 +69,13 @@ export class SharedExecutorSet implements ExecutorSetView {
   }
 
   private async doPull(): Promise<void> {
-    this.lastPull = Date.now();
+    this.lastPull = this.now();
     const got = await this.store.hashGetAll(SET_KEY);
     if (!got.ok) return;
     let added = 0;
     for (const [address, keyHex] of Object.entries(got.value)) {
-      const key = /^[0-9a-f]{128}$/.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
-      if (this.registry.offer(address, key)) added++;
+      const key = KEY_HEX.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
+      if (this.registry.offer(address, key, "shared")) added++;
     }
     if (added > 0) this.log.info({ added, known: this.registry.size }, "learned Executors shared by other replicas");
   }

@@ -21,6 +21,7 @@ export async function waitForEntry<T>(
   accept: (v: T) => boolean,
   untilMs: number,
   signal?: AbortSignal,
+  now: () => number = Date.now,
 ): Promise<T | undefined> {
   const read = async (): Promise<T | undefined> => {
     const got = await store.get(key);
@@ -32,8 +33,8 @@ export async function waitForEntry<T>(
       return undefined; // an entry of another format: keep waiting for ours
     }
   };
-  while (Date.now() < untilMs && !signal?.aborted) {
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(1, untilMs - Date.now()))));
+  while (now() < untilMs && !signal?.aborted) {
+    await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(1, untilMs - now()))));
     const found = await read();
     if (found) return found;
     const lease = await store.get(leaseKey(key));

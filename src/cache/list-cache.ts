@@ -5,18 +5,22 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import type { ListAnswer, ReadOptions } from "../fanout/cluster-tasks";
-import { FanoutReport, type CallContext } from "../fanout/report";
-import type { ListOutcome } from "../fanout/task-fanout";
+import type { ListAnswer, ReadOptions } from "../core/reader";
+import { FanoutReport, type CallContext } from "../core/report";
 import type { ListQuery } from "../merge/filter";
+import type { TaskView } from "../wire/task-view";
+import { leasedFetch, readEntry } from "./cached-read";
 import { decodeListEntry, encodeListEntry, FORMAT, type ListEntry } from "./entry-codec";
 import type { ExecutorSetView } from "./executor-set";
 import { SingleFlight } from "./flight";
-import { leaseKey, waitForEntry } from "./lease";
 import { answerFromSnapshot, planListFetch, wasCut, type ListFetchPlan, type ListRuleOptions } from "./list-rule";
 import type { CacheStats, CacheStore } from "./store";
 
-export type ListFetcher = (q: ListQuery, ctx: CallContext) => Promise<ListOutcome>;
+/** The reader the cache decorates, as far as lists go. */
+export type ListFetcher = (
+  q: ListQuery,
+  ctx: CallContext,
+) => Promise<{ tasks: readonly TaskView[]; report: FanoutReport }>;
 
 export interface ListCacheOptions extends ListRuleOptions {
   listTtlMs: number;
@@ -35,12 +39,7 @@ interface Fetched {
   report: FanoutReport;
 }
 
-export function reportFromEntry(answered: readonly string[]): FanoutReport {
-  const r = new FanoutReport();
-  r.asked.push(...answered);
-  r.answered.push(...answered);
-  return r;
-}
+const reportFromEntry = (answered: readonly string[]): FanoutReport => FanoutReport.fromAnswered(answered);
 
 export class ListAnswerCache {
   private readonly flights = new SingleFlight<Fetched>();
@@ -69,26 +68,21 @@ export class ListAnswerCache {
   /** The in-process store hands back the same Buffer on every hit: decode it once. */
   private readonly decoded = new WeakMap<Buffer, ListEntry>();
 
-  private decode(buf: Buffer | undefined): ListEntry | undefined {
-    if (!buf) return undefined;
+  private readonly decode = (buf: Buffer): ListEntry => {
     const known = this.decoded.get(buf);
     if (known) return known;
-    try {
-      const entry = decodeListEntry(buf);
-      this.decoded.set(buf, entry);
-      return entry;
-    } catch {
-      return undefined; // another format or damaged: a miss
-    }
-  }
+    const entry = decodeListEntry(buf); // another format or damaged: throws, a miss
+    this.decoded.set(buf, entry);
+    return entry;
+  };
 
   async list(q: ListQuery, ctx: CallContext, ro: ReadOptions = {}): Promise<ListAnswer> {
     await this.set.pull();
     const plan = planListFetch(q, this.now(), this.opts);
     const key = this.key(this.set.setId(), q, plan.windowClass);
-    const got = await this.store.get(key);
+    const got = await readEntry(this.store, key, this.decode);
     let bypass = !got.ok;
-    const old = got.ok ? this.decode(got.value) : undefined;
+    const old = got.entry;
     const oldAnswer = old && answerFromSnapshot(old, q);
     const age = old ? this.now() - old.fetchedAtMs : Infinity;
 
@@ -153,45 +147,35 @@ export class ListAnswerCache {
     oldFetchedAt: number,
     useLease: boolean,
   ): Promise<Fetched> {
-    let leased = false;
-    if (this.store.shared && useLease) {
-      const lease = await this.store.lease(leaseKey(key), this.opts.leaseMs);
-      leased = lease.ok && lease.value;
-      if (lease.ok && !lease.value) {
-        // Another replica is fetching this: wait (bounded) for its entry.
-        const until = Math.min(this.now() + this.opts.leaseWaitMs, ctx.deadline - 50);
-        const entry = await waitForEntry(
-          this.store,
-          key,
-          decodeListEntry,
-          (e) => e.fetchedAtMs > oldFetchedAt && this.now() - e.fetchedAtMs < this.opts.listTtlMs,
-          until,
-          ctx.signal,
-        );
-        if (entry) {
-          this.stats.leaseWaitHits++;
-          return { entry, report: reportFromEntry(entry.answered) };
-        }
-      }
-    }
-    try {
-      this.stats.fetches++;
-      // Followers share this fetch: one client going away must not cancel it for the others.
-      const outcome = await this.fetch(plan.fetch, { deadline: ctx.deadline, requestId: ctx.requestId });
-      await this.set.publish();
-      const entry: ListEntry = {
-        fetchedAtMs: this.now(),
-        fetchEnd: plan.fetch.timeEnd,
-        fetchLimit: plan.fetch.limit,
-        cut: wasCut(outcome.tasks, plan.fetch.limit),
-        tasks: outcome.tasks,
-        answered: outcome.report.answered,
-      };
-      await this.maybeStore(q, plan, entry, outcome.report);
-      return { entry, report: outcome.report };
-    } finally {
-      if (leased) await this.store.delete(leaseKey(key));
-    }
+    return leasedFetch({
+      store: this.store,
+      key,
+      leaseMs: this.opts.leaseMs,
+      useLease,
+      waitUntil: Math.min(this.now() + this.opts.leaseWaitMs, ctx.deadline - 50),
+      signal: ctx.signal,
+      decode: decodeListEntry,
+      accept: (e) => e.fetchedAtMs > oldFetchedAt && this.now() - e.fetchedAtMs < this.opts.listTtlMs,
+      fromEntry: (entry) => ({ entry, report: reportFromEntry(entry.answered) }),
+      now: this.now,
+      onWaitHit: () => this.stats.leaseWaitHits++,
+      fetch: async () => {
+        this.stats.fetches++;
+        // Followers share this fetch: one client going away must not cancel it for the others.
+        const outcome = await this.fetch(plan.fetch, { deadline: ctx.deadline, requestId: ctx.requestId });
+        await this.set.publish();
+        const entry: ListEntry = {
+          fetchedAtMs: this.now(),
+          fetchEnd: plan.fetch.timeEnd,
+          fetchLimit: plan.fetch.limit,
+          cut: wasCut(outcome.tasks, plan.fetch.limit),
+          tasks: outcome.tasks,
+          answered: outcome.report.answered,
+        };
+        await this.maybeStore(q, plan, entry, outcome.report);
+        return { entry, report: outcome.report };
+      },
+    });
   }
 
   private async maybeStore(q: ListQuery, plan: ListFetchPlan, entry: ListEntry, report: FanoutReport): Promise<void> {

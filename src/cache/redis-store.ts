@@ -7,6 +7,7 @@
  * (no request waits on it) until a background PING answers in time. ioredis
  * reconnects by itself. State changes are logged once each and counted.
  */
+import { Topic } from "../core/topic";
 import { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { parseAddress } from "../upstream/address";
@@ -41,8 +42,8 @@ export class RedisStore implements CacheStore {
   private slow = false;
   private probe?: NodeJS.Timeout;
   private closed = false;
-  /** Round-trip observers (metrics); called for every command that reached Redis. */
-  private readonly latencyObservers: ((ms: number) => void)[] = [];
+  /** Round-trip time (ms) of every command that reached Redis (metrics). */
+  readonly latency = new Topic<number>();
 
   constructor(
     private readonly opts: RedisStoreOptions,
@@ -80,10 +81,6 @@ export class RedisStore implements CacheStore {
     this.client.on("error", (err: Error) => this.markDown(err.message));
     this.client.on("end", () => this.markDown("connection ended"));
     this.client.on("close", () => this.markDown("connection closed"));
-  }
-
-  observeLatency(fn: (ms: number) => void): void {
-    this.latencyObservers.push(fn);
   }
 
   get healthy(): boolean {
@@ -141,7 +138,7 @@ export class RedisStore implements CacheStore {
     try {
       const value = await this.raced(fn(this.client));
       const ms = performance.now() - started;
-      for (const o of this.latencyObservers) o(ms);
+      this.latency.publish(ms);
       return { ok: true, value };
     } catch (err) {
       if (err instanceof TimeoutError || /timed? ?out/i.test((err as Error).message)) {

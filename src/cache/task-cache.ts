@@ -3,31 +3,27 @@
  *
  * Finished/Failed/Rejected tasks never change, so they are kept `terminalTtlMs`
  * whatever the Executor set; other tasks `taskTtlMs`, and only for the set they were
- * fetched with. A miss asks the task's known holders first; a terminal copy from a
- * holder is the answer (no other copy can be more advanced). Otherwise the remaining
- * Executors are asked too, because a lagging holder may still say Processing while
- * an Executor that was not a holder last time already says Finished.
+ * fetched with. The cache also remembers which Executors held a task and hands them
+ * to the reader it decorates as `preferred` (asked first; see TaskFanout.get).
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import type { GetAnswer, ReadOptions } from "../fanout/cluster-tasks";
-import { FanoutReport, type CallContext } from "../fanout/report";
-import type { GetOutcome } from "../fanout/task-fanout";
-import { mergeCopies } from "../merge/merge";
+import type { GetAnswer, ReadOptions } from "../core/reader";
+import { FanoutReport, type CallContext } from "../core/report";
 import { isTerminal } from "../merge/status";
 import type { TaskView } from "../wire/task-view";
+import { leasedFetch, readEntry } from "./cached-read";
 import { decodeHolders, decodeTaskEntry, encodeHolders, encodeTaskEntry, FORMAT, type TaskEntry } from "./entry-codec";
 import type { ExecutorSetView } from "./executor-set";
 import { SingleFlight } from "./flight";
-import { leaseKey, waitForEntry } from "./lease";
-import { reportFromEntry } from "./list-cache";
 import type { CacheStats, CacheStore } from "./store";
 
+/** The reader the cache decorates, as far as tasks go. */
 export type TaskFetcher = (
   taskID: string,
   ctx: CallContext,
-  scope?: { only?: readonly string[]; skip?: Iterable<string>; prior?: TaskView },
-) => Promise<GetOutcome>;
+  opts: { preferred?: readonly string[] },
+) => Promise<{ task?: TaskView; report: FanoutReport; holders?: string[] }>;
 
 export interface TaskCacheOptions {
   taskTtlMs: number;
@@ -44,21 +40,6 @@ interface Fetched {
   holders?: string[];
 }
 
-function combine(a: GetOutcome, b: GetOutcome): GetOutcome {
-  const report = new FanoutReport();
-  for (const r of [a.report, b.report]) {
-    report.asked.push(...r.asked);
-    report.answered.push(...r.answered);
-    report.failed.push(...r.failed);
-    report.dropped += r.dropped;
-    report.conflicts += r.conflicts;
-  }
-  const copies = [a.task, b.task].filter((t): t is TaskView => t !== undefined);
-  const { tasks, conflicts } = mergeCopies(copies);
-  report.conflicts += conflicts;
-  return { task: copies[0] && tasks.get(copies[0].id), report, holders: [...a.holders, ...b.holders] };
-}
-
 export class TaskCache {
   private readonly flights = new SingleFlight<Fetched>();
 
@@ -70,6 +51,7 @@ export class TaskCache {
     private readonly opts: TaskCacheOptions,
     private readonly stats: CacheStats,
     private readonly log: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   private idHash(taskID: string): string {
@@ -86,7 +68,7 @@ export class TaskCache {
 
   private fresh(e: TaskEntry, taskID: string): boolean {
     if (e.task.id !== taskID) return false;
-    const age = Date.now() - e.fetchedAtMs;
+    const age = this.now() - e.fetchedAtMs;
     if (isTerminal(e.task.status)) return age < this.opts.terminalTtlMs;
     return age < this.opts.taskTtlMs && e.setId === this.set.setId();
   }
@@ -94,21 +76,13 @@ export class TaskCache {
   async get(taskID: string, ctx: CallContext, ro: ReadOptions = {}): Promise<GetAnswer> {
     await this.set.pull();
     const key = this.taskKey(taskID);
-    const got = await this.store.get(key);
+    const got = await readEntry(this.store, key, decodeTaskEntry);
     let bypass = !got.ok;
-    let old: TaskEntry | undefined;
-    if (got.ok && got.value) {
-      try {
-        old = decodeTaskEntry(got.value);
-      } catch {
-        old = undefined;
-      }
-    }
-    if (old && old.task.id !== taskID) old = undefined;
+    const old = got.entry && got.entry.task.id === taskID ? got.entry : undefined;
     if (old && !ro.noCache && this.fresh(old, taskID)) {
       this.stats.hits++;
       const holders = ro.holders ? await this.holders(taskID) : undefined;
-      return { task: old.task, report: reportFromEntry(old.answered), cache: "hit", holders };
+      return { task: old.task, report: FanoutReport.fromAnswered(old.answered), cache: "hit", holders };
     }
 
     const work = () => this.fetchAndStore(taskID, ctx, old?.fetchedAtMs ?? 0, !bypass && !ro.noCache);
@@ -120,7 +94,7 @@ export class TaskCache {
       report.asked.length > 0 &&
       report.answered.length === 0 &&
       old &&
-      Date.now() - old.fetchedAtMs <=
+      this.now() - old.fetchedAtMs <=
         Math.max(this.opts.maxStaleMs, isTerminal(old.task.status) ? this.opts.terminalTtlMs : 0)
     ) {
       this.stats.stale++;
@@ -152,50 +126,34 @@ export class TaskCache {
     useLease: boolean,
   ): Promise<Fetched> {
     const key = this.taskKey(taskID);
-    let leased = false;
-    if (this.store.shared && useLease) {
-      const lease = await this.store.lease(leaseKey(key), this.opts.leaseMs);
-      leased = lease.ok && lease.value;
-      if (lease.ok && !lease.value) {
-        const entry = await waitForEntry(
-          this.store,
-          key,
-          decodeTaskEntry,
-          (e) => e.fetchedAtMs > oldFetchedAt && this.fresh(e, taskID),
-          Math.min(Date.now() + this.opts.leaseWaitMs, ctx.deadline - 50),
-          ctx.signal,
-        );
-        if (entry) {
-          this.stats.leaseWaitHits++;
-          return { task: entry.task, report: reportFromEntry(entry.answered) };
-        }
-      }
-    }
-    try {
-      this.stats.fetches++;
-      const shared: CallContext = { deadline: ctx.deadline, requestId: ctx.requestId };
-      const holders = await this.holders(taskID);
-      let outcome: GetOutcome;
-      if (holders.length > 0) {
-        const first = await this.fetch(taskID, shared, { only: holders });
-        outcome =
-          first.task && isTerminal(first.task.status)
-            ? first
-            : combine(first, await this.fetch(taskID, shared, { skip: first.report.asked, prior: first.task }));
-      } else {
-        outcome = await this.fetch(taskID, shared);
-      }
-      await this.set.publish();
-      await this.maybeStore(taskID, outcome);
-      return { task: outcome.task, report: outcome.report, holders: outcome.holders };
-    } finally {
-      if (leased) await this.store.delete(leaseKey(key));
-    }
+    return leasedFetch<TaskEntry, Fetched>({
+      store: this.store,
+      key,
+      leaseMs: this.opts.leaseMs,
+      useLease,
+      waitUntil: Math.min(this.now() + this.opts.leaseWaitMs, ctx.deadline - 50),
+      signal: ctx.signal,
+      decode: decodeTaskEntry,
+      accept: (e) => e.fetchedAtMs > oldFetchedAt && this.fresh(e, taskID),
+      fromEntry: (entry) => ({ task: entry.task, report: FanoutReport.fromAnswered(entry.answered) }),
+      now: this.now,
+      onWaitHit: () => this.stats.leaseWaitHits++,
+      fetch: async () => {
+        this.stats.fetches++;
+        // Followers share this fetch: one client going away must not cancel it for the others.
+        const shared: CallContext = { deadline: ctx.deadline, requestId: ctx.requestId };
+        const preferred = await this.holders(taskID);
+        const outcome = await this.fetch(taskID, shared, { preferred });
+        await this.set.publish();
+        await this.maybeStore(taskID, outcome);
+        return { task: outcome.task, report: outcome.report, holders: outcome.holders };
+      },
+    });
   }
 
-  private async maybeStore(taskID: string, outcome: GetOutcome): Promise<void> {
+  private async maybeStore(taskID: string, outcome: Fetched): Promise<void> {
     const { task, report } = outcome;
-    if (outcome.holders.length > 0) {
+    if (outcome.holders && outcome.holders.length > 0) {
       await this.store.set(
         this.holdersKey(taskID),
         encodeHolders([...new Set(outcome.holders)]),
@@ -210,7 +168,7 @@ export class TaskCache {
       return;
     }
     const bytes = encodeTaskEntry({
-      fetchedAtMs: Date.now(),
+      fetchedAtMs: this.now(),
       setId: this.set.setId(),
       task,
       answered: report.answered,

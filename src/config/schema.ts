@@ -79,7 +79,10 @@ export const configSchema = z.strictObject({
       discoveryAllow: z.array(allowPattern).default([]),
       maxExecutors: z.number().int().min(1).max(100_000).default(256),
       callTimeoutMs: ms(3000),
-      concurrency: z.number().int().min(1).max(10_000).default(64),
+      /** Upstream calls in flight per fan-out; 0 = no per-fan-out bound (one round asks the whole set at once). */
+      concurrency: z.number().int().min(0).max(100_000).default(0),
+      /** Upstream calls in flight gateway-wide (all fan-outs, probes and prediction relays share one limiter). */
+      maxUpstreamCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** How many times one ListTask/GetTaskById follows newly discovered Executors. */
       discoveryRounds: z.number().int().min(0).max(10).default(3),
       /** Largest reply accepted from an Executor for ListTask/GetTaskById. */

@@ -4,8 +4,9 @@
  * `hex(pubKey) + "," + taskID`. Node's crypto does the math.
  */
 import crypto from "node:crypto";
+import { KEY_BYTES } from "../wire/facts";
 
-export const KEY_BYTES = 64;
+export { KEY_BYTES };
 export const SIGNATURE_BYTES = 64;
 
 function b64url(b: Buffer): string {

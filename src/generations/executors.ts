@@ -57,36 +57,18 @@ export function listQueryOf(fields: ListRequestFields): ListQuery {
 }
 
 /**
- * What one Executor is asked: `sent` (the query it answers, which its reply is screened
- * against) and its request bytes in its own layout. `fwd` is what the fan-out forwards
- * (status, limit, timeEnd); `key` replaces the client's key in the cluster-wide view.
- * A v2 Executor cannot apply v3's requester-AND-executor filter: it is asked for the
- * requester's tasks, uncapped, and the gateway applies the executor key after merging.
+ * What one Executor of `generation` is asked for `sent` (the query the fan-out forwards,
+ * src/fanout/reduce.ts `sentQuery`): the query its reply is screened against and the
+ * request bytes in its own layout. A v2 Executor cannot apply v3's requester-AND-executor
+ * filter: it is asked for the requester's tasks, uncapped, and the gateway applies the
+ * executor key after merging (the client's query, in the reduce).
  */
-export function upstreamListRequest(
-  generation: Generation,
-  q: ListQuery,
-  key: Buffer,
-  fwd: { status: string; limit: bigint; timeEnd: bigint },
-): { sent: ListQuery; bytes: Buffer } {
-  const ePubKey = q.ePubKey && q.ePubKey.length > 0 ? q.ePubKey : undefined;
+export function upstreamListRequest(generation: Generation, sent: ListQuery): { sent: ListQuery; bytes: Buffer } {
+  const ePubKey = sent.ePubKey && sent.ePubKey.length > 0 ? sent.ePubKey : undefined;
   if (generation === "v2" && ePubKey) {
-    const sent: ListQuery = {
-      pubKey: key,
-      status: fwd.status,
-      timeStart: q.timeStart,
-      timeEnd: fwd.timeEnd,
-      limit: 0n,
-    };
-    return { sent, bytes: encodeListRequest({ ...sent, ePubKey: Buffer.alloc(0) }, "v2") };
+    const widened: ListQuery = { ...sent, limit: 0n };
+    delete widened.ePubKey;
+    return { sent: widened, bytes: encodeListRequest({ ...widened, ePubKey: Buffer.alloc(0) }, "v2") };
   }
-  const sent: ListQuery = {
-    pubKey: key,
-    ...(ePubKey ? { ePubKey } : {}),
-    status: fwd.status,
-    timeStart: q.timeStart,
-    timeEnd: fwd.timeEnd,
-    limit: fwd.limit,
-  };
   return { sent, bytes: encodeListRequest({ ...sent, ePubKey: ePubKey ?? Buffer.alloc(0) }, generation) };
 }

@@ -1,52 +1,48 @@
 /**
  * Everything a person reaches over HTTP besides health and metrics: the JSON Task
- * routes, the Executor status route and the dashboard.
+ * routes, the Executor status route and the dashboard — all through the one request
+ * pipeline the gRPC service uses.
  */
-import type { Logger } from "pino";
-import type { CallAdmission } from "../api/admission";
+import type { RequestPipeline } from "../api/pipeline";
 import type { GatewayConfig } from "../config/schema";
-import type { Generation } from "../generations/list-request";
-import type { ClusterTasks } from "../fanout/cluster-tasks";
+import type { TaskReader } from "../core/reader";
+import type { PredictService } from "../predict/service";
+import type { ExecutorClients } from "../upstream/executor-client";
 import { ExecutorStatusTracker } from "../upstream/executor-status";
-import type { UpstreamPool } from "../upstream/pool";
 import type { ExecutorRegistry } from "../upstream/registry";
+import type { Generation } from "../generations/list-request";
 import { registerDashboard } from "./dashboard/route";
 import { registerExecutorRoutes } from "./executor-routes";
 import type { HttpServer } from "./server";
-import type { StatusSources } from "./status-sources";
-import { registerTaskRoutes, type JsonRouteOptions } from "./task-routes";
+import type { CacheCounts } from "./status-sources";
+import { registerTaskRoutes } from "./task-routes";
 
 export interface HttpApiDeps {
-  cluster: ClusterTasks;
+  reader: TaskReader;
+  predictions?: PredictService;
   registry: ExecutorRegistry;
-  pool: UpstreamPool;
+  clients: ExecutorClients;
   config: GatewayConfig;
-  log: Logger;
-  /** Admission limits shared with the gRPC server. */
-  admission?: CallAdmission;
-  /** Circuit state and cache counts, where those subsystems exist. */
-  sources?: StatusSources;
+  pipeline: RequestPipeline;
+  cacheStats?: CacheCounts;
   /** Each Executor's wire generation (v2 when absent). */
   generationOf?: (address: string) => Generation;
 }
 
 export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const { config } = deps;
-  const log = deps.log.child({ component: "http-api" });
-  const opts: JsonRouteOptions = {
-    admission: deps.admission,
-    maxListLimit: config.api.maxListLimit,
-    defaultDeadlineMs: config.api.defaultDeadlineMs,
-    maxRequestBytes: config.api.maxRequestBytes,
-    corsOrigins: config.http.corsOrigins,
-  };
-  registerTaskRoutes(server, deps.cluster, opts, log);
-  const health = new ExecutorStatusTracker(deps.registry, deps.pool, {
+  registerTaskRoutes(server, deps.pipeline, deps.reader, deps.predictions, { maxListLimit: config.api.maxListLimit });
+  const status = new ExecutorStatusTracker(deps.registry, deps.clients, {
     callTimeoutMs: config.executors.callTimeoutMs,
-    concurrency: config.executors.concurrency,
     probeIntervalMs: config.http.probeIntervalMs,
     generationOf: deps.generationOf,
   });
-  registerExecutorRoutes(server, deps.registry, health, deps.sources ?? {}, opts, log, deps.generationOf);
+  registerExecutorRoutes(server, deps.pipeline, {
+    registry: deps.registry,
+    status,
+    circuits: deps.clients.circuits,
+    cacheStats: deps.cacheStats,
+    generationOf: deps.generationOf,
+  });
   if (config.http.dashboard) registerDashboard(server);
 }

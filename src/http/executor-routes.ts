@@ -3,13 +3,14 @@
  * task counts, plus the cache hit ratio — what `dai-gateway executors` and the
  * dashboard show. Public keys are shown as hex, as PaddleDTX tools print them.
  */
-import type { Logger } from "pino";
+import type { RequestPipeline } from "../api/pipeline";
 import type { Generation } from "../generations/list-request";
 import type { ExecutorStatusTracker } from "../upstream/executor-status";
+import type { ExecutorHealth } from "../upstream/health";
 import type { ExecutorRegistry } from "../upstream/registry";
 import type { HttpServer } from "./server";
-import { hitRatio, type StatusSources } from "./status-sources";
-import { jsonRoute, type JsonRouteOptions } from "./task-routes";
+import { hitRatio, type CacheCounts } from "./status-sources";
+import { jsonRoute } from "./task-routes";
 
 export interface ExecutorStatusJson {
   address: string;
@@ -25,19 +26,21 @@ export interface ExecutorStatusJson {
   generation: Generation;
 }
 
-export function registerExecutorRoutes(
-  server: HttpServer,
-  registry: ExecutorRegistry,
-  health: ExecutorStatusTracker,
-  sources: StatusSources,
-  opts: JsonRouteOptions,
-  log: Logger,
-  generationOf: (address: string) => Generation = () => "v2",
-): void {
-  jsonRoute(server, "GET", "/v1/executors", opts, log, async () => {
-    const snapshot = await health.snapshot();
+export interface ExecutorRouteDeps {
+  registry: ExecutorRegistry;
+  status: ExecutorStatusTracker;
+  circuits: ExecutorHealth;
+  /** The cache's counters (none without a cache). */
+  cacheStats?: CacheCounts;
+  /** Each Executor's wire generation (v2 when absent). */
+  generationOf?: (address: string) => Generation;
+}
+
+export function registerExecutorRoutes(server: HttpServer, pipeline: RequestPipeline, deps: ExecutorRouteDeps): void {
+  jsonRoute(server, pipeline, "GET", "/v1/executors", "GET /v1/executors", async () => {
+    const snapshot = await deps.status.snapshot();
     const byAddress = new Map(snapshot.map((h) => [h.address, h]));
-    const executors: ExecutorStatusJson[] = registry.list().map((e) => {
+    const executors: ExecutorStatusJson[] = deps.registry.list().map((e) => {
       const h = byAddress.get(e.address);
       return {
         address: e.address,
@@ -47,17 +50,17 @@ export function registerExecutorRoutes(
         lastLatencyMs: h?.lastLatencyMs ?? null,
         lastCallAt: h?.lastCallAt ? new Date(h.lastCallAt).toISOString() : null,
         lastError: h?.lastError ?? null,
-        circuit: sources.circuit?.(e.address) ?? null,
+        circuit: deps.circuits.state(e.address).state,
         tasks: h?.tasks ?? null,
-        generation: generationOf(e.address),
+        generation: deps.generationOf?.(e.address) ?? "v2",
       };
     });
-    const counts = sources.cache?.();
+    const counts = deps.cacheStats;
     return {
       data: {
         executors,
         cache: { available: counts !== undefined, hitRatio: hitRatio(counts), ...(counts ?? {}) },
-        circuitsAvailable: sources.circuit !== undefined,
+        circuitsAvailable: true,
         generatedAt: new Date().toISOString(),
       },
     };

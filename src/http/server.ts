@@ -1,46 +1,123 @@
-/** HTTP side of the gateway (`httpListen`): health, readiness, and room for metrics. */
-import http from "node:http";
+/**
+ * The HTTP side of the gateway (`httpListen`) on fastify: health, readiness, metrics,
+ * the JSON routes and the dashboard. Fastify brings the body limit, timeouts, CORS
+ * (@fastify/cors) and routing; this module adds what the gateway's HTTP contract says:
+ *
+ * - every request body, whatever its content type, is read up to `api.maxRequestBytes`
+ *   (413 beyond) and parsed by the route (src/http/json-api.ts);
+ * - a known path asked with another method answers 405 with `Allow`; an unknown one 404;
+ * - errors of a JSON route are the `{code, message, data}` envelope with the catalog's status.
+ */
+import cors from "@fastify/cors";
+import { status as Status } from "@grpc/grpc-js";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { GatewayError, httpStatusOf, toGatewayError } from "../core/errors";
+import type { Logger } from "pino";
+import { bodyTooLarge, errorEnvelope } from "./json-api";
 
-export type HttpRoute = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+export interface HttpServerOptions {
+  maxRequestBytes: number;
+  corsOrigins: readonly string[];
+  /** Logs requests refused before their route ran (body over the limit, unreadable body). */
+  log?: Logger;
+}
+
+const CORS_HEADERS = ["content-type", "x-request-id", "dai-consistency", "dai-cache-control"];
 
 export class HttpServer {
-  private readonly routes = new Map<string, HttpRoute>();
-  private server?: http.Server;
+  readonly app: FastifyInstance;
+  /** Methods served per path (for 405 + Allow). */
+  private readonly methods = new Map<string, Set<string>>();
 
-  route(method: string, path: string, handler: HttpRoute): void {
-    this.routes.set(`${method} ${path}`, handler);
+  private constructor(private readonly opts: HttpServerOptions) {
+    this.app = Fastify({
+      bodyLimit: opts.maxRequestBytes,
+      requestTimeout: 30_000,
+      connectionTimeout: 0,
+      // HEAD is answered only where a route declares it (a GET route does not imply it).
+      exposeHeadRoutes: false,
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      logger: false,
+    });
+    // Headers must arrive within 10 s (slowloris); the whole request within 30 s.
+    this.app.server.headersTimeout = 10_000;
+    this.app.addHook("onRoute", (r) => {
+      const list = Array.isArray(r.method) ? r.method : [r.method];
+      let set = this.methods.get(r.url);
+      if (!set) this.methods.set(r.url, (set = new Set()));
+      for (const m of list) set.add(m);
+    });
+    // One parser for every content type: the route decides what the bytes mean.
+    this.app.removeAllContentTypeParsers();
+    this.app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+    this.app.setNotFoundHandler((req, reply) => this.notFound(req, reply));
+    this.app.setErrorHandler((err, req, reply) => this.failed(err, req, reply));
+  }
+
+  static async create(opts: HttpServerOptions): Promise<HttpServer> {
+    const s = new HttpServer(opts);
+    const allowed = opts.corsOrigins;
+    await s.app.register(cors, {
+      origin: (origin, cb) => {
+        if (origin === undefined || allowed.length === 0) return cb(null, false);
+        if (allowed.includes("*")) return cb(null, "*");
+        cb(null, allowed.includes(origin) ? origin : false);
+      },
+      methods: ["GET", "POST", "OPTIONS"],
+      allowedHeaders: CORS_HEADERS,
+      maxAge: 600,
+      strictPreflight: false,
+    });
+    return s;
+  }
+
+  private notFound(req: FastifyRequest, reply: FastifyReply): void {
+    const path = req.url.split("?")[0] ?? "/";
+    const served = this.methods.get(path);
+    if (served && served.size > 0) {
+      const allow = [...served]
+        .filter((m) => m !== "HEAD" || served.has("HEAD"))
+        .sort()
+        .join(", ");
+      void reply
+        .code(405)
+        .header("allow", allow)
+        .type("text/plain")
+        .send(`method ${req.method} not allowed; allowed: ${allow}\n`);
+      return;
+    }
+    void reply.code(404).type("text/plain").send("not found\n");
+  }
+
+  private failed(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+    const fst = err as { code?: string; statusCode?: number };
+    let e: GatewayError;
+    if (fst.code === "FST_ERR_CTP_BODY_TOO_LARGE") e = bodyTooLarge(this.opts.maxRequestBytes);
+    else if (
+      typeof fst.statusCode === "number" &&
+      fst.statusCode >= 400 &&
+      fst.statusCode < 500 &&
+      !(err instanceof GatewayError)
+    )
+      e = new GatewayError(Status.INVALID_ARGUMENT, (err as Error).message, { httpStatus: fst.statusCode });
+    else e = toGatewayError(err).error;
+    const status = e.httpStatus ?? httpStatusOf(e.code);
+    this.opts.log?.info(
+      { route: `${req.method} ${req.url.split("?")[0]}`, http: status, code: Status[e.code] },
+      "refused",
+    );
+    if (status === 413) void reply.header("connection", "close");
+    void reply.code(status).header("cache-control", "no-store").send(errorEnvelope(e));
   }
 
   async listen(host: string, port: number): Promise<number> {
-    this.server = http.createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0];
-      const handler = this.routes.get(`${req.method} ${path}`);
-      if (!handler) {
-        res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-        return;
-      }
-      Promise.resolve(handler(req, res)).catch(() => {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-        res.end("internal error\n");
-      });
-    });
-    this.server.requestTimeout = 30_000;
-    this.server.headersTimeout = 10_000;
-    const server = this.server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-    const addr = server.address();
+    await this.app.listen({ host, port });
+    const addr = this.app.server.address();
     return typeof addr === "object" && addr ? addr.port : port;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await this.app.close();
   }
 }

@@ -6,16 +6,16 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import { FLTask, PredictResponse, type GetTaskRequest, type ListTaskRequest, type TaskRequest } from "../gen/task/task";
+import { KEY_HEX } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
-import { HttpApiError } from "./json-api";
+import { GatewayError } from "../core/errors";
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
-const HEX_KEY = /^[0-9a-fA-F]{128}$/;
 
-function invalid(message: string): HttpApiError {
-  return new HttpApiError(Status.INVALID_ARGUMENT, message);
+function invalid(message: string): GatewayError {
+  return new GatewayError(Status.INVALID_ARGUMENT, message);
 }
 
 function onlyFields(body: Record<string, unknown>, allowed: readonly string[], message: string): void {
@@ -55,7 +55,7 @@ function bytes(body: Record<string, unknown>, field: string, keyLike: boolean): 
   const v = body[field];
   if (!present(v)) return Buffer.alloc(0);
   if (typeof v !== "string") throw invalid(`${field}: expected base64 bytes as a string`);
-  if (keyLike && HEX_KEY.test(v)) return Buffer.from(v, "hex");
+  if (keyLike && KEY_HEX.test(v)) return Buffer.from(v, "hex");
   if (!BASE64.test(v) || v.replace(/=+$/, "").length % 4 === 1) throw invalid(`${field}: not valid base64`);
   return Buffer.from(v, v.includes("-") || v.includes("_") ? "base64url" : "base64");
 }

@@ -1,7 +1,8 @@
 /**
- * PaddleDTX-style HTTP/JSON routes over the same cluster operations the gRPC service
- * uses (ClusterTasks + the shared answer rules), so validation, caching, partial
- * answers and prediction routing/authorization behave the same on both.
+ * PaddleDTX-style HTTP/JSON routes: the HTTP side of the request pipeline, over the
+ * same reader, answer rules and prediction service the gRPC service uses, so
+ * validation, caching, partial answers and prediction routing/authorization behave
+ * the same on both.
  *
  *   POST /v1/task/list           ListTaskRequest JSON  -> FLTasks JSON
  *   POST /v1/task/getbyid        GetTaskRequest JSON   -> FLTask JSON (+ holders)
@@ -9,138 +10,119 @@
  *
  * Replies: {code: "0", message: "ok", data, executors: {asked, answered, failed}, cache}.
  */
-import { randomUUID } from "node:crypto";
-import type http from "node:http";
 import { status as Status } from "@grpc/grpc-js";
-import type { Logger } from "pino";
-import type { CallAdmission } from "../api/admission";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
-import { REQUEST_HEADER } from "../api/task-service";
-import { ApiError, validateGetRequest, validateListRequest } from "../api/validate";
-import { GatewayError, type ClusterTasks } from "../fanout/cluster-tasks";
-import type { CallContext, FanoutReport } from "../fanout/report";
+import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "../api/pipeline";
+import { validateGetRequest, validateListRequest } from "../api/validate";
+import { GatewayError, httpStatusOf } from "../core/errors";
+import type { TaskReader } from "../core/reader";
 import { TaskRequest } from "../gen/task/task";
-import { applyCors, errorCode, HttpApiError, httpStatusOf, readJsonBody, sendJson, SUCCESS_CODE } from "./json-api";
+import { KNOWN_STATUSES } from "../merge/status";
+import type { PredictService } from "../predict/service";
+import { errorEnvelope, parseJsonObject, reportJson, successEnvelope } from "./json-api";
 import type { HttpServer } from "./server";
 import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, taskJson } from "./task-json";
 
 export interface JsonRouteOptions {
-  /** The gRPC server's admission counter: HTTP calls count against the same limits and drain. */
-  admission?: CallAdmission;
   maxListLimit: number;
-  defaultDeadlineMs: number;
-  maxRequestBytes: number;
-  corsOrigins: readonly string[];
 }
 
-function reportJson(report: FanoutReport | undefined): unknown {
-  if (!report) return undefined;
-  return { asked: report.asked.length, answered: report.answered.length, failed: report.failed };
+type JsonHandler = (body: Record<string, unknown>, ctx: ServedContext) => Promise<Record<string, unknown>>;
+
+/** A fastify request as the pipeline sees it. */
+function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
+  return {
+    method,
+    transport: "http",
+    peer: `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    header(name) {
+      const v = req.headers[name];
+      return typeof v === "string" ? v : undefined;
+    },
+    clientDeadline: undefined,
+    onGone(fn) {
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) fn();
+      });
+    },
+  };
 }
 
-function header(req: http.IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === "string" ? v : undefined;
-}
-
-type JsonHandler = (
-  body: Record<string, unknown>,
-  ctx: CallContext,
-  req: http.IncomingMessage,
-) => Promise<Record<string, unknown>>;
-
-/** Registers a JSON route (and its CORS preflight) with the envelope and error mapping. */
+/**
+ * Registers a JSON route served through the pipeline. `label` names the call in
+ * metrics and logs: the Task API method for the Task routes, so a ListTask is
+ * counted the same whichever side it came in on.
+ */
 export function jsonRoute(
   server: HttpServer,
+  pipeline: RequestPipeline,
   method: "GET" | "POST",
   path: string,
-  opts: Pick<JsonRouteOptions, "admission" | "defaultDeadlineMs" | "maxRequestBytes" | "corsOrigins">,
-  log: Logger,
+  label: string,
   handler: JsonHandler,
 ): void {
-  server.route("OPTIONS", path, (req, res) => {
-    applyCors(req, res, opts.corsOrigins);
-    res.writeHead(204).end();
-  });
-  server.route(method, path, async (req, res) => {
-    applyCors(req, res, opts.corsOrigins);
-    const started = performance.now();
-    const headerId = header(req, REQUEST_HEADER.requestId);
-    const requestId = headerId && /^[\w.:-]{1,64}$/.test(headerId) ? headerId : randomUUID();
-    const abort = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const ctx: CallContext = { deadline: Date.now() + opts.defaultDeadlineMs, signal: abort.signal, requestId };
-    let httpStatus = 200;
-    let code = Status.OK;
-    let release = (): void => {};
-    try {
-      if (opts.admission) release = opts.admission.enter(`http:${req.socket.remoteAddress}:${req.socket.remotePort}`);
-      const body = method === "POST" ? await readJsonBody(req, opts.maxRequestBytes) : {};
-      const out = await handler(body, ctx, req);
-      sendJson(res, 200, { code: SUCCESS_CODE, message: "ok", ...out });
-    } catch (err) {
-      let message = "internal error";
-      let report: FanoutReport | undefined;
-      code = Status.INTERNAL;
-      if (err instanceof HttpApiError || err instanceof ApiError || err instanceof GatewayError) {
-        code = err.code;
-        message = err.message;
-        if (err instanceof GatewayError) report = err.report;
-      } else {
-        log.error({ requestId, route: path, err }, "unexpected error");
+  server.app.route({
+    method,
+    url: path,
+    handler: async (req, reply) => {
+      try {
+        const out = await pipeline.serve(servedCall(label, req, reply), (ctx) =>
+          handler(method === "POST" ? parseJsonObject(req.body as Buffer | undefined) : {}, ctx),
+        );
+        return await reply.header("cache-control", "no-store").send(successEnvelope(out));
+      } catch (err) {
+        const e = err as GatewayError;
+        return reply
+          .code(e.httpStatus ?? httpStatusOf(e.code))
+          .header("cache-control", "no-store")
+          .send(errorEnvelope(e));
       }
-      httpStatus = err instanceof HttpApiError && err.httpStatus ? err.httpStatus : httpStatusOf(code);
-      // The rest of an oversized body is not read: the connection is not reused.
-      if (httpStatus === 413) res.setHeader("connection", "close");
-      if (!res.headersSent) {
-        sendJson(res, httpStatus, { code: errorCode(code), message, data: null, executors: reportJson(report) });
-      } else res.end();
-    } finally {
-      release();
-      log.info(
-        {
-          requestId,
-          route: `${method} ${path}`,
-          code: Status[code],
-          http: httpStatus,
-          ms: Math.round(performance.now() - started),
-        },
-        "served",
-      );
-    }
+    },
   });
+}
+
+/** A status that only differs in case from a real one ("finished"): never matches (spec §4). */
+export function statusCaseWarning(status: string): string | undefined {
+  if (status === "" || (KNOWN_STATUSES as readonly string[]).includes(status)) return undefined;
+  const real = KNOWN_STATUSES.find((s) => s.toLowerCase() === status.toLowerCase());
+  if (real === undefined) return undefined;
+  return `status "${status}" matches no task: statuses are case-sensitive (did you mean "${real}"?)`;
 }
 
 /** Registers the three Task routes. */
 export function registerTaskRoutes(
   server: HttpServer,
-  cluster: ClusterTasks,
+  pipeline: RequestPipeline,
+  reader: TaskReader,
+  predictions: PredictService | undefined,
   opts: JsonRouteOptions,
-  log: Logger,
 ): void {
-  const strict = (req: http.IncomingMessage): boolean =>
-    header(req, REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
-  const noCache = (req: http.IncomingMessage): boolean =>
-    header(req, REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
+  const strict = (ctx: ServedContext): boolean =>
+    ctx.call.header(REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
+  const noCache = (ctx: ServedContext): boolean =>
+    ctx.call.header(REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
   const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
-  jsonRoute(server, "POST", "/v1/task/list", opts, log, async (body, ctx, req) => {
+  jsonRoute(server, pipeline, "POST", "/v1/task/list", "ListTask", async (body, ctx) => {
     const q = validateListRequest(parseListBody(body, nowNs), opts.maxListLimit);
-    const answer = await cluster.list(q, ctx, { noCache: noCache(req) });
-    checkListAnswer(q, answer, strict(req));
+    const answer = await reader.list(q, ctx, { noCache: noCache(ctx) });
+    checkListAnswer(q, answer, strict(ctx));
+    ctx.cache = answer.cache;
+    const warning = statusCaseWarning(q.status);
     return {
       data: { fLTasks: answer.tasks.map(taskJson) },
       executors: reportJson(answer.report),
       cache: answer.cache,
+      ...(warning !== undefined ? { warning } : {}),
     };
   });
 
-  jsonRoute(server, "POST", "/v1/task/getbyid", opts, log, async (body, ctx, req) => {
+  jsonRoute(server, pipeline, "POST", "/v1/task/getbyid", "GetTaskById", async (body, ctx) => {
     const taskID = validateGetRequest(parseGetBody(body));
-    const answer = await cluster.get(taskID, ctx, { noCache: noCache(req), holders: true });
-    const task = requireGetAnswer(taskID, answer, strict(req));
+    const answer = await reader.get(taskID, ctx, { noCache: noCache(ctx), holders: true });
+    const task = requireGetAnswer(taskID, answer, strict(ctx));
+    ctx.cache = answer.cache;
     return {
       data: taskJson(task),
       executors: reportJson(answer.report),
@@ -150,11 +132,12 @@ export function registerTaskRoutes(
     };
   });
 
-  jsonRoute(server, "POST", "/v1/task/predictres/get", opts, log, async (body, ctx) => {
+  jsonRoute(server, pipeline, "POST", "/v1/task/predictres/get", "GetPredictResult", async (body, ctx) => {
+    if (!predictions) throw new GatewayError(Status.UNIMPLEMENTED, "predictions not configured");
     const req = parsePredictBody(body);
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await cluster.predict(raw, req, ctx);
+    const reply = await predictions.handle(raw, req, ctx);
     return { data: predictResponseJson(reply) };
   });
 }

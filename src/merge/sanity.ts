@@ -3,11 +3,11 @@
  * discovery. A hostile or broken Executor must not be able to poison the merged
  * answer: a task that breaks the ledger's invariants (spec §2) is dropped and counted.
  */
+import { KEY_BYTES, MAX_TASK_ID_CHARS } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
 
-const KEY_BYTES = 64;
-/** Task IDs are UUIDs (36 chars); allow some slack for other generators. */
-export const MAX_TASK_ID_CHARS = 128;
+export { MAX_TASK_ID_CHARS };
+
 /** Real tasks have a handful of parties; thousands of data sets is an attack on discovery. */
 export const MAX_DATA_SETS = 64;
 const MAX_ADDRESS_CHARS = 300;

@@ -8,8 +8,9 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { FanoutReport } from "../fanout/report";
-import { METHOD_PATHS, type UpstreamMethod } from "../upstream/pool";
+import type { FanoutReport } from "../core/report";
+import type { OutcomeEvent } from "../upstream/outcome";
+import { METHOD_PATHS, methodName } from "../wire/facts";
 
 export const METRIC_PREFIX = "dai_gateway_";
 
@@ -26,9 +27,6 @@ export interface ExecutorSetView {
   list(): ReadonlyArray<{ address: string; source: string }>;
   get(address: string): unknown;
 }
-
-/** Codes meaning the Executor could not be reached at all (as opposed to answering with an error). */
-const UNREACHABLE = new Set<Status>([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
 
 // Seconds. Served calls span cache hits (sub-ms) to fan-outs near the deadline.
 const SERVED_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -50,6 +48,11 @@ const LINT_FAILING_DEFAULTS = [
   "nodejs_active_resources_total",
 ];
 
+/** The Task API's methods, the `method` label of served calls. */
+const TASK_METHODS: ReadonlySet<string> = new Set(
+  (Object.keys(METHOD_PATHS) as (keyof typeof METHOD_PATHS)[]).map((m) => methodName(m)),
+);
+
 /** Cache entry kind of a served method. */
 const CACHE_KIND: Record<string, string> = { ListTask: "list", GetTaskById: "task" };
 
@@ -60,9 +63,6 @@ export interface CacheStoreSource {
 }
 
 const statusName = (code: Status): string => Status[code] ?? "UNKNOWN";
-
-/** `listTask` -> `ListTask`, the name clients and the served-call metrics use. */
-const upstreamMethodName = (m: UpstreamMethod): string => METHOD_PATHS[m].slice("/task.Task/".length);
 
 export interface GatewayMetricsOptions {
   /** Cap on distinct Executor label values (`executors.maxExecutors`). */
@@ -223,8 +223,10 @@ export class GatewayMetrics {
     });
   }
 
-  /** Hook for createTaskService: every served call, and how the cache answered it. */
+  /** Hook for the request pipeline (gRPC and HTTP alike): every served call, and how the cache answered it. */
   readonly servedCall = (e: { method: string; code: Status; durationMs: number; cache?: CacheResult }): void => {
+    // Only Task API calls (whichever side they came in on); GET /v1/executors and the like are not.
+    if (!TASK_METHODS.has(e.method)) return;
     const labels = { method: e.method, code: statusName(e.code) };
     this.requests.inc(labels);
     this.requestDuration.observe(labels, e.durationMs / 1000);
@@ -239,24 +241,31 @@ export class GatewayMetrics {
     this.cacheStore = source;
   }
 
-  /** Hook for UpstreamPool.observe: every call to an Executor. */
-  readonly upstreamCall = (e: { address: string; method: UpstreamMethod; code: Status; durationMs: number }): void => {
-    const method = upstreamMethodName(e.method);
-    const code = statusName(e.code);
+  /**
+   * Hook for the ExecutorClients' outcomes: every call sent to an Executor. Calls never
+   * sent (circuit open, address refused, no time left) are not upstream requests;
+   * `executor_up` follows the outcome classification: 0 when unreachable, 1 when it
+   * answered (even with an error or something unusable), unchanged for the gateway's
+   * own shortfalls (our client went away, no time left).
+   */
+  readonly upstreamCall = (e: OutcomeEvent): void => {
+    if (!e.sent) return;
+    const method = methodName(e.method);
+    // The status as the Executor (or the transport) returned it, as before: Executors send their errors as UNKNOWN.
+    const code = statusName(e.wireCode);
     const executor = this.executorLabel(e.address);
     this.labelled.get(executor)?.add(`${method}\n${code}`);
     this.upstreamRequests.inc({ executor, method, code });
     this.upstreamDuration.observe({ executor, method }, e.durationMs / 1000);
-    // CANCELLED is our own client giving up: it says nothing about the Executor.
-    if (e.code !== Status.CANCELLED) {
-      const up = !UNREACHABLE.has(e.code);
+    if (e.kind !== "shortfall") {
+      const up = e.kind !== "unreachable";
       this.executorUp.set({ executor }, up ? 1 : 0);
       if (executor !== OVERFLOW_EXECUTOR) this.reachable.set(executor, up);
     }
   };
 
   /** Hook for the fan-out: one report per ListTask/GetTaskById fan-out. */
-  readonly fanout = (method: string, report: FanoutReport): void => {
+  readonly fanout = ({ method, report }: { method: string; report: FanoutReport }): void => {
     this.fanouts.inc({ method });
     if (report.partial) this.partial.inc({ method });
     if (report.conflicts > 0) this.conflicts.inc({ method }, report.conflicts);

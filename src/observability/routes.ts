@@ -5,17 +5,16 @@ import type { GatewayMetrics } from "./metrics";
 
 export function addOperatorRoutes(http: HttpServer, health: GatewayHealth, metrics: GatewayMetrics): void {
   // Process alive and the event loop turning; nothing else.
-  http.route("GET", "/healthz", (_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-  });
-  http.route("GET", "/readyz", (_req, res) => {
+  http.app.get("/healthz", (_req, reply) => reply.type("text/plain").send("ok\n"));
+  http.app.get("/readyz", (_req, reply) => {
     const r = health.readiness();
-    res
-      .writeHead(r.ready ? 200 : 503, { "content-type": "application/json" })
-      .end(JSON.stringify({ status: r.ready ? "ready" : "not ready", ...r }) + "\n");
+    return reply
+      .code(r.ready ? 200 : 503)
+      .type("application/json")
+      .send(JSON.stringify({ status: r.ready ? "ready" : "not ready", ...r }) + "\n");
   });
-  http.route("GET", "/metrics", async (_req, res) => {
+  http.app.get("/metrics", async (_req, reply) => {
     const { contentType, body } = await metrics.render();
-    res.writeHead(200, { "content-type": contentType }).end(body);
+    return reply.type(contentType).send(body);
   });
 }

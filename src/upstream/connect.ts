@@ -16,10 +16,10 @@
  * for seeds) already decided on the exact address.
  */
 import { lookup } from "node:dns/promises";
-import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import ipaddr from "ipaddr.js";
 import { LRUCache } from "lru-cache";
+import { readPem } from "../config/pem";
 import { parseAddress } from "./address";
 import { AllowList } from "./allowlist";
 
@@ -137,14 +137,6 @@ interface CompiledTlsRule {
   allow: AllowList;
   credentials: grpc.ChannelCredentials;
   serverName?: string;
-}
-
-function readPem(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`${what}: cannot read ${path}: ${(err as Error).message}`);
-  }
 }
 
 export function compileTlsRules(rules: readonly UpstreamTlsRule[]): CompiledTlsRule[] {

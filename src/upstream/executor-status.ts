@@ -1,18 +1,19 @@
 /**
- * What the gateway knows about each Executor's health: the outcome and latency of the
- * last call made to it (every upstream call is observed through the pool), refreshed
- * by a light probe when asked for a status and the last probe is older than the
- * probe interval. The probe is a ListTask with the Executor's own key (it also counts
- * the tasks the Executor takes part in) or, when the key is unknown, a GetTaskById
- * for an ID that cannot exist (a "not found" is a healthy answer).
+ * What the gateway knows about each Executor's health, for `/v1/executors` and the
+ * dashboard: the outcome and latency of the last call made to it (every call's
+ * outcome, from the ExecutorClients), refreshed by a light probe when asked for a
+ * status and the last probe is older than the probe interval. The probe is a ListTask
+ * with the Executor's own key (it also counts the tasks the Executor takes part in)
+ * or, when the key is unknown, a GetTaskById for an ID that cannot exist; it goes
+ * around the Executor's circuit (neither waits for it nor counts). "Healthy"
+ * is the outcome classification's (src/upstream/outcome.ts): a "not found" — whatever
+ * code family the Executor sends it in — is an answer.
  */
-import { status as Status } from "@grpc/grpc-js";
-import pLimit from "p-limit";
 import { GetTaskRequest } from "../gen/task/task";
 import { encodeListRequest, type Generation } from "../generations/list-request";
-import { decodeTaskList, WireError } from "../wire/task-view";
-import { classifyUpstreamError } from "./errors";
-import type { UpstreamPool } from "./pool";
+import { decodeTaskList } from "../wire/task-view";
+import type { ExecutorClients } from "./executor-client";
+import { isHealthy, type OutcomeEvent } from "./outcome";
 import type { ExecutorRegistry } from "./registry";
 
 export interface ExecutorStatus {
@@ -30,7 +31,6 @@ export interface ExecutorStatus {
 
 export interface StatusOptions {
   callTimeoutMs: number;
-  concurrency: number;
   probeIntervalMs: number;
   /** Each Executor's generation: the probe is written in its layout (v2 when absent). */
   generationOf?: (address: string) => Generation;
@@ -39,9 +39,6 @@ export interface StatusOptions {
 const PROBE_TASK_ID = "dai-gateway-health-probe";
 const MAX_INT64 = (1n << 63n) - 1n;
 
-/** Codes that mean the Executor answered, just not with data. */
-const ANSWERED = new Set([Status.OK, Status.NOT_FOUND, Status.INVALID_ARGUMENT, Status.PERMISSION_DENIED]);
-
 export class ExecutorStatusTracker {
   private readonly byAddress = new Map<string, ExecutorStatus>();
   private readonly probedAt = new Map<string, number>();
@@ -49,20 +46,23 @@ export class ExecutorStatusTracker {
 
   constructor(
     private readonly registry: ExecutorRegistry,
-    private readonly pool: UpstreamPool,
+    private readonly clients: ExecutorClients,
     private readonly opts: StatusOptions,
   ) {
-    pool.observe((e) => {
-      // Only Executors in the set are tracked, so the map stays bounded by the set's cap.
-      if (!registry.get(e.address)) return;
-      const h = this.entry(e.address);
-      const code = e.ok ? Status.OK : e.code;
-      h.healthy = ANSWERED.has(code);
-      h.lastLatencyMs = Math.round(e.durationMs * 10) / 10;
-      h.lastCallAt = Date.now();
-      if (h.healthy) delete h.lastError;
-      else h.lastError = Status[code] ?? String(code);
-    });
+    clients.outcomes.subscribe((e) => this.observe(e));
+  }
+
+  private observe(e: OutcomeEvent): void {
+    // Only Executors in the set are tracked, so the map stays bounded by the set's cap.
+    if (!this.registry.get(e.address)) return;
+    // Calls that were not made, or ended by the gateway's own doing, say nothing about the Executor.
+    if (e.kind === "circuit-open" || e.kind === "shortfall") return;
+    const h = this.entry(e.address);
+    h.healthy = isHealthy(e.kind);
+    h.lastLatencyMs = Math.round(e.durationMs * 10) / 10;
+    h.lastCallAt = Date.now();
+    if (h.healthy) delete h.lastError;
+    else h.lastError = e.message || e.kind;
   }
 
   private entry(address: string): ExecutorStatus {
@@ -90,36 +90,32 @@ export class ExecutorStatusTracker {
     for (const a of [...this.probedAt.keys()]) if (!known.has(a)) this.probedAt.delete(a);
     const now = Date.now();
     const stale = [...known].filter((a) => now - (this.probedAt.get(a) ?? 0) >= this.opts.probeIntervalMs);
-    const limit = pLimit(this.opts.concurrency);
-    await Promise.all(stale.map((a) => limit(() => this.probe(a))));
+    // The ExecutorClients' gateway-wide limiter bounds the calls in flight.
+    await Promise.all(stale.map((a) => this.probe(a)));
   }
 
   private async probe(address: string): Promise<void> {
     this.probedAt.set(address, Date.now());
     const key = this.registry.get(address)?.pubKey;
-    const deadline = new Date(Date.now() + this.opts.callTimeoutMs);
-    const h = this.entry(address);
-    try {
-      if (key) {
-        const req = encodeListRequest(
-          { pubKey: key, ePubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n },
-          this.opts.generationOf?.(address) ?? "v2",
-        );
-        const reply = await this.pool.call(address, "listTask", req, deadline);
-        h.tasks = decodeTaskList(reply).length;
+    const timeout = this.opts.callTimeoutMs;
+    // The probe's own "client deadline": room for one full call timeout.
+    const ctx = { deadline: Date.now() + Math.ceil(timeout * 1.25) + 500, requestId: "probe" };
+    const client = this.clients.get(address);
+    if (key) {
+      // In the Executor's own layout: a v3 Executor would read v2's timeEnd as its timeStart.
+      const req = encodeListRequest(
+        { pubKey: key, ePubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n },
+        this.opts.generationOf?.(address) ?? "v2",
+      );
+      const o = await client.call("listTask", req, ctx, { decode: decodeTaskList, probe: true });
+      if (o.kind === "answered") {
+        const h = this.entry(address);
+        h.tasks = o.value.length;
         h.tasksAt = Date.now();
-      } else {
-        const req = GetTaskRequest.encode({ taskID: PROBE_TASK_ID }).finish();
-        await this.pool.call(address, "getTaskById", Buffer.from(req), deadline);
       }
-    } catch (err) {
-      if (err instanceof WireError) {
-        h.healthy = false;
-        h.lastError = `malformed reply: ${err.message}`;
-        return;
-      }
-      // The pool observer already recorded the outcome; keep a readable reason.
-      if (!h.healthy) h.lastError = classifyUpstreamError(err).message.slice(0, 200);
+    } else {
+      const req = GetTaskRequest.encode({ taskID: PROBE_TASK_ID }).finish();
+      await client.call("getTaskById", Buffer.from(req), ctx, { decode: () => undefined, probe: true });
     }
   }
 }

@@ -11,7 +11,6 @@
  * Entries exist only for addresses of the Executor set, so the map is bounded by
  * `executors.maxExecutors`.
  */
-import * as grpc from "@grpc/grpc-js";
 import {
   BrokenCircuitError,
   CircuitBreakerPolicy,
@@ -22,7 +21,7 @@ import {
   handleWhen,
   noJitterGenerator,
 } from "cockatiel";
-import { classifyUpstreamError } from "./errors";
+import { Topic } from "../core/topic";
 
 export interface HealthOptions {
   /** Consecutive failures that open the circuit. */
@@ -48,24 +47,25 @@ export interface ExecutorHealthState {
   skipped: number;
 }
 
-/** Thrown instead of calling an Executor whose circuit is open. */
-export class CircuitOpenError extends Error {
-  override name = "CircuitOpenError";
-  constructor(readonly address: string) {
-    super("circuit open");
+/** What a call's outcome means for the circuit: the ExecutorClient decides (src/upstream/outcome.ts). */
+export type Verdict = "success" | "failure" | "neutral";
+
+/** Returned instead of calling an Executor whose circuit is open. */
+export const CIRCUIT_OPEN = Symbol("circuit open");
+
+/** Carries a judged result through cockatiel, which counts only what it sees thrown. */
+class Judged<T> extends Error {
+  constructor(
+    readonly result: T,
+    readonly counted: boolean,
+  ) {
+    super("judged");
   }
 }
 
-/**
- * An error the Executor is not to blame for: the caller cancelled, or the call ran
- * out of a deadline the *client* shortened (a hostile client with tiny deadlines
- * must not be able to open every circuit).
- */
-export class NotCountedError extends Error {
-  override name = "NotCountedError";
-  constructor(readonly inner: unknown) {
-    super((inner as Error)?.message ?? String(inner));
-  }
+export interface CircuitChange {
+  address: string;
+  state: CircuitStateName;
 }
 
 interface Entry {
@@ -80,48 +80,18 @@ const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
   [CircuitState.Isolated]: "open",
 };
 
-function errorCode(err: unknown): number | undefined {
-  const c = (err as { code?: unknown })?.code;
-  return typeof c === "number" ? c : undefined;
-}
-
-/**
- * Failures that count against an Executor: it was unreachable, timed out, or sent
- * something unusable. Application answers (not found, invalid argument, permission)
- * are answers, and cancellations are the caller's doing.
- */
-export function countsAsFailure(err: unknown): boolean {
-  if (err instanceof NotCountedError) return false;
-  if (errorCode(err) === undefined) return true; // malformed or oversize reply, local error
-  // Executors send application errors as UNKNOWN with an embedded code (XDAT0004, ...).
-  const code = classifyUpstreamError(err).code;
-  return ![
-    grpc.status.OK,
-    grpc.status.CANCELLED,
-    grpc.status.NOT_FOUND,
-    grpc.status.INVALID_ARGUMENT,
-    grpc.status.PERMISSION_DENIED,
-    grpc.status.UNAUTHENTICATED,
-    grpc.status.FAILED_PRECONDITION,
-  ].includes(code);
-}
-
 export class ExecutorHealth {
   private readonly entries = new Map<string, Entry>();
-  private readonly listeners: ((address: string, state: CircuitStateName) => void)[] = [];
+  /** Every circuit state change (metrics, logs). */
+  readonly changes = new Topic<CircuitChange>();
 
   constructor(private readonly opts: HealthOptions) {}
-
-  /** Called on every circuit state change (metrics, logs). */
-  onStateChange(fn: (address: string, state: CircuitStateName) => void): void {
-    this.listeners.push(fn);
-  }
 
   private entry(address: string): Entry {
     let e = this.entries.get(address);
     if (e === undefined) {
       const breaker = circuitBreaker(
-        handleWhen((err) => countsAsFailure(err)),
+        handleWhen((err) => err instanceof Judged && err.counted),
         {
           breaker: new ConsecutiveBreaker(this.opts.failures),
           halfOpenAfter: new ExponentialBackoff({
@@ -135,7 +105,7 @@ export class ExecutorHealth {
       const view: ExecutorHealthState = { address, state: "closed", consecutiveFailures: 0, skipped: 0 };
       breaker.onStateChange((s) => {
         view.state = STATE_NAMES[s];
-        for (const fn of this.listeners) fn(address, view.state);
+        this.changes.publish({ address, state: view.state });
       });
       e = { breaker, view };
       this.entries.set(address, e);
@@ -144,55 +114,51 @@ export class ExecutorHealth {
   }
 
   /**
-   * Runs one call to the Executor under its circuit. Rejects with CircuitOpenError
-   * without calling `fn` when the circuit is open (or a probe is already in flight).
-   * `fn` may throw NotCountedError to fail without counting against the Executor.
+   * Runs one attempt on the Executor under its circuit; `judge` says what its result
+   * means: a "failure" counts against the Executor, a "success" closes a half-open
+   * circuit, "neutral" (the gateway's own shortfall) changes nothing. Returns
+   * CIRCUIT_OPEN without running `attempt` when the circuit is open (or its one probe
+   * is already in flight: cockatiel would make the others wait for it).
    */
-  async run<T>(address: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(
+    address: string,
+    attempt: () => Promise<T>,
+    judge: (result: T) => Verdict,
+    describe: (result: T) => string = () => "failed",
+  ): Promise<T | typeof CIRCUIT_OPEN> {
     const e = this.entry(address);
     if (e.breaker.state === CircuitState.HalfOpen) {
       e.view.skipped++;
-      throw new CircuitOpenError(address);
+      return CIRCUIT_OPEN;
     }
     const started = performance.now();
     let ran = false;
-    // Application answers (not found, ...) reach cockatiel as successes: the Executor is up.
-    type Outcome = { value: T } | { answer: unknown };
     try {
-      const outcome: Outcome = await e.breaker.execute(async (): Promise<Outcome> => {
+      const result = await e.breaker.execute(async () => {
         ran = true;
-        try {
-          return { value: await fn() };
-        } catch (err) {
-          if (err instanceof NotCountedError || countsAsFailure(err)) throw err;
-          return { answer: err };
-        }
+        const r = await attempt();
+        const verdict = judge(r);
+        if (verdict !== "success") throw new Judged(r, verdict === "failure");
+        return r;
       });
       e.view.consecutiveFailures = 0;
       e.view.lastSuccessAt = Date.now();
       e.view.lastLatencyMs = Math.round(performance.now() - started);
-      if ("answer" in outcome) throw outcome.answer;
-      return outcome.value;
+      return result;
     } catch (err) {
-      if (!ran) {
-        if (err instanceof BrokenCircuitError) {
-          e.view.skipped++;
-          throw new CircuitOpenError(address);
-        }
-        throw err;
+      if (!ran && err instanceof BrokenCircuitError) {
+        e.view.skipped++;
+        return CIRCUIT_OPEN;
       }
-      if (err instanceof NotCountedError) throw err.inner;
-      if (countsAsFailure(err)) {
+      if (!(err instanceof Judged)) throw err;
+      const result = err.result as T;
+      if (err.counted) {
         e.view.lastLatencyMs = Math.round(performance.now() - started);
         e.view.consecutiveFailures++;
         e.view.lastFailureAt = Date.now();
-        e.view.lastFailure = (
-          (err as { details?: string; message?: string })?.details ||
-          (err as Error)?.message ||
-          String(err)
-        ).slice(0, 200);
+        e.view.lastFailure = describe(result).slice(0, 200);
       }
-      throw err;
+      return result;
     }
   }
 
@@ -205,11 +171,6 @@ export class ExecutorHealth {
   /** Every Executor's state, for metrics, `/v1/executors` and the CLI. */
   snapshot(addresses?: readonly string[]): ExecutorHealthState[] {
     return (addresses ?? [...this.entries.keys()]).map((a) => this.state(a));
-  }
-
-  /** Forgets an Executor that left the set. */
-  forget(address: string): void {
-    this.entries.delete(address);
   }
 
   get size(): number {

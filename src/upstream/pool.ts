@@ -1,20 +1,15 @@
 /**
- * Long-lived gRPC channels, one per Executor address, reused by every call.
+ * The grpc-js UnaryTransport (src/upstream/transport.ts): long-lived gRPC channels,
+ * one per Executor address, reused by every call.
  *
  * Calls carry raw bytes both ways: requests are encoded by the caller (or relayed as
  * the client sent them) and replies are returned undecoded, so nothing the Executor
  * sends is lost before the wire-level view decodes what it needs.
  */
 import * as grpc from "@grpc/grpc-js";
+import { identity, METHOD_PATHS, type UpstreamMethod } from "../wire/facts";
 import type { ConnectTarget, UpstreamConnector } from "./connect";
-
-export const METHOD_PATHS = {
-  listTask: "/task.Task/ListTask",
-  getTaskById: "/task.Task/GetTaskById",
-  getPredictResult: "/task.Task/GetPredictResult",
-} as const;
-
-export type UpstreamMethod = keyof typeof METHOD_PATHS;
+import { cancelledError, ResponseTooLargeError, type UnaryCallOptions, type UnaryTransport } from "./transport";
 
 export interface PoolOptions {
   /** Largest reply accepted for ListTask/GetTaskById. */
@@ -25,36 +20,12 @@ export interface PoolOptions {
   connector?: UpstreamConnector;
 }
 
-export interface CallObserver {
-  (event: { address: string; method: UpstreamMethod; ok: boolean; code: grpc.status; durationMs: number }): void;
-}
-
-const identity = (b: Buffer): Buffer => b;
-
-/** A reply over the method's size limit; a ServiceError-shaped RESOURCE_EXHAUSTED. */
-export class ResponseTooLargeError extends Error {
-  override name = "ResponseTooLargeError";
-  readonly code = grpc.status.RESOURCE_EXHAUSTED;
-  readonly details: string;
-  readonly metadata = new grpc.Metadata();
-  constructor(message: string) {
-    super(message);
-    this.details = message;
-  }
-}
-
 const EMPTY = Buffer.alloc(0);
 
-export class UpstreamPool {
+export class UpstreamPool implements UnaryTransport {
   private readonly clients = new Map<string, { client: grpc.Client; key: string }>();
-  private readonly observers: CallObserver[] = [];
 
   constructor(private readonly opts: PoolOptions) {}
-
-  /** Registers a hook called after every upstream call (metrics, health). */
-  observe(fn: CallObserver): void {
-    this.observers.push(fn);
-  }
 
   private client(address: string, conn?: ConnectTarget): grpc.Client {
     const key = conn?.key ?? address;
@@ -82,15 +53,6 @@ export class UpstreamPool {
     return entry.client;
   }
 
-  /** Closes the channel of an Executor that left the set. */
-  drop(address: string): void {
-    const c = this.clients.get(address);
-    if (c) {
-      c.client.close();
-      this.clients.delete(address);
-    }
-  }
-
   get size(): number {
     return this.clients.size;
   }
@@ -104,7 +66,7 @@ export class UpstreamPool {
     method: UpstreamMethod,
     request: Buffer,
     deadline: Date,
-    opts: { metadata?: grpc.Metadata; signal?: AbortSignal } = {},
+    opts: UnaryCallOptions = {},
   ): Promise<Buffer> {
     // Before any connection: TLS choice, and the DNS check for discovered names.
     const conn = this.opts.connector
@@ -119,10 +81,9 @@ export class UpstreamPool {
       oversize = b.length;
       return EMPTY;
     };
-    const started = performance.now();
     return new Promise<Buffer>((resolve, reject) => {
       if (opts.signal?.aborted) {
-        reject(Object.assign(new Error("cancelled by caller"), { code: grpc.status.CANCELLED, details: "cancelled" }));
+        reject(cancelledError());
         return;
       }
       const call = this.client(address, conn).makeUnaryRequest(
@@ -139,10 +100,6 @@ export class UpstreamPool {
             (oversize === undefined
               ? null
               : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`));
-          const code = err ? err.code : grpc.status.OK;
-          for (const o of this.observers) {
-            o({ address, method, ok: !err, code, durationMs: performance.now() - started });
-          }
           if (err || value === undefined) reject(err ?? new Error("empty reply"));
           else resolve(value);
         },

@@ -1,21 +1,44 @@
 /**
- * The Executor set: seeds from config plus addresses discovered in the tasks the
- * gateway reads (`dataSets[].address`), admitted only through the allow-list and
- * below the cap. Addresses from client requests never enter it.
+ * The Executor set and its one owner: seeds from config plus addresses offered by
+ * discovery (`dataSets[].address` of the tasks the gateway reads), by other replicas
+ * (the shared set in Redis) and by prediction routing — all through `offer`, so the
+ * allow-list, the cap and the key rules apply the same to each. Addresses from client
+ * requests never enter it. Every change is one typed event on `changes`; `version`
+ * (part of every cache key) changes with it, here and nowhere else.
  */
 import { parseAddress } from "./address";
 import type { AllowList } from "./allowlist";
+import { Topic } from "../core/topic";
+import { KEY_BYTES } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
 
 export type ExecutorSource = "seed" | "discovered";
+
+/** Who offered an address: the fan-out's discovery, another replica, or prediction routing. */
+export type OfferVia = "discovery" | "shared" | "prediction";
+
+/**
+ * Where an Executor stands in the set. Today every entry is a `member` from the moment
+ * it is admitted; the lifecycle (candidates until they answer once, departure after
+ * failing for a configured time, comeback through discovery) adds states here.
+ */
+export type Membership = "member";
 
 export interface ExecutorEntry {
   address: string;
   /** The Executor's public key, once known (from config or from a data set naming this address). */
   pubKey?: Buffer;
   source: ExecutorSource;
+  /** How a discovered entry came in (seeds: undefined). */
+  via?: OfferVia;
+  membership: Membership;
   addedAt: number;
 }
+
+/** One change of the set: an Executor joined, or a known one's key became known. */
+export type ExecutorSetChange =
+  | { kind: "added"; entry: Readonly<ExecutorEntry>; version: number }
+  | { kind: "key-learned"; entry: Readonly<ExecutorEntry>; version: number };
 
 export interface DiscoveryOutcome {
   added: string[];
@@ -23,12 +46,11 @@ export interface DiscoveryOutcome {
   refused: { notAllowed: number; malformed: number; full: number };
 }
 
-const KEY_BYTES = 64;
-
 export class ExecutorRegistry {
   private readonly entries = new Map<string, ExecutorEntry>();
   private versionCounter = 0;
-  private readonly listeners: ((added: ExecutorEntry) => void)[] = [];
+  /** Every change of the set (logs, readiness, the DNS pre-check, caches). */
+  readonly changes = new Topic<ExecutorSetChange>();
 
   constructor(
     private readonly allow: AllowList,
@@ -44,20 +66,17 @@ export class ExecutorRegistry {
     return this.entries.size;
   }
 
-  onAdded(fn: (added: ExecutorEntry) => void): void {
-    this.listeners.push(fn);
-  }
-
   /** Adds a configured seed; seeds bypass the allow-list (the operator named them). */
   addSeed(address: string, pubKey?: Buffer): void {
     const parsed = parseAddress(address);
     if (parsed === null) throw new Error(`bad seed address "${address}"`);
     const existing = this.entries.get(parsed.canonical);
     if (existing) {
-      if (pubKey && !existing.pubKey) existing.pubKey = pubKey;
+      this.learnKey(existing, pubKey);
       return;
     }
-    this.insert({ address: parsed.canonical, pubKey, source: "seed", addedAt: Date.now() });
+    const key = pubKey && pubKey.length === KEY_BYTES ? Buffer.from(pubKey) : undefined;
+    this.insert({ address: parsed.canonical, pubKey: key, source: "seed", membership: "member", addedAt: Date.now() });
   }
 
   get(address: string): ExecutorEntry | undefined {
@@ -81,14 +100,14 @@ export class ExecutorRegistry {
   private insert(entry: ExecutorEntry): void {
     this.entries.set(entry.address, entry);
     this.versionCounter++;
-    for (const fn of this.listeners) fn(entry);
+    this.changes.publish({ kind: "added", entry, version: this.versionCounter });
   }
 
   /**
    * Offers one (address, key) pair seen in a task. Returns true when it joined the set.
    * A known address without a key learns it; an address never changes key once known.
    */
-  offer(address: string, pubKey: Buffer | undefined, outcome?: DiscoveryOutcome): boolean {
+  offer(address: string, pubKey: Buffer | undefined, via: OfferVia = "discovery", outcome?: DiscoveryOutcome): boolean {
     // Fast path: almost every address read from a task is already a member, spelled
     // canonically; parsing it (ipaddr.js) dominated discovery's cost per fan-out.
     const member = this.entries.get(address);
@@ -115,7 +134,14 @@ export class ExecutorRegistry {
       if (outcome) outcome.refused.full++;
       return false;
     }
-    this.insert({ address: parsed.canonical, pubKey: key, source: "discovered", addedAt: Date.now() });
+    this.insert({
+      address: parsed.canonical,
+      pubKey: key,
+      source: "discovered",
+      via,
+      membership: "member",
+      addedAt: Date.now(),
+    });
     outcome?.added.push(parsed.canonical);
     return true;
   }
@@ -126,6 +152,7 @@ export class ExecutorRegistry {
       // Copy: the task's bytes must not be pinned by the registry.
       entry.pubKey = Buffer.from(pubKey);
       this.versionCounter++;
+      this.changes.publish({ kind: "key-learned", entry, version: this.versionCounter });
     }
   }
 
@@ -134,7 +161,7 @@ export class ExecutorRegistry {
     const outcome: DiscoveryOutcome = { added: [], refused: { notAllowed: 0, malformed: 0, full: 0 } };
     for (const t of tasks) {
       for (const ds of t.dataSets) {
-        if (ds.address !== "") this.offer(ds.address, ds.executor, outcome);
+        if (ds.address !== "") this.offer(ds.address, ds.executor, "discovery", outcome);
       }
     }
     return outcome;

@@ -19,17 +19,17 @@
  * - `v3.allowCors`: `Access-Control-Allow-Origin` echoes the request's Origin; an OPTIONS
  *   preflight gets the allowed headers and methods and an empty 200.
  */
-import { randomUUID } from "node:crypto";
 import { status as Status } from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { Logger } from "pino";
+import { checkedListQuery } from "../api/list-request";
 import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
-import { ApiError, validateGetRequest, validateListRequest } from "../api/validate";
-import { GatewayError, type ClusterTasks } from "../fanout/cluster-tasks";
-import type { CallContext } from "../fanout/report";
+import type { RequestPipeline, ServedCall, ServedContext } from "../api/pipeline";
+import { validateGetRequest } from "../api/validate";
+import { GatewayError } from "../core/errors";
+import type { TaskReader } from "../core/reader";
 import { TaskRequest } from "../gen/task/task";
 import { listQueryOf } from "../generations/executors";
-import type { CallAdmission } from "../api/admission";
+import type { PredictService } from "../predict/service";
 import { GoJsonUnsupportedValue, goJsonString } from "./go-json";
 import { FLTaskSpec, PredictResponseSpec, renderMessage, renderTaskList } from "./render";
 import { JsonRequestError, parseRequestJson } from "./request-json";
@@ -37,11 +37,14 @@ import { JsonRequestError, parseRequestJson } from "./request-json";
 export interface V3HttpOptions {
   allowCors: boolean;
   maxListLimit: number;
-  defaultDeadlineMs: number;
-  /** GetPredictResult's deadline (payloads can be large). */
-  predictDeadlineMs: number;
   maxRequestBytes: number;
-  admission?: CallAdmission;
+}
+
+export interface V3HttpDeps {
+  reader: TaskReader;
+  predictions?: PredictService;
+  /** The request pipeline the gRPC service and the other HTTP routes use (ids, logs, metrics, deadlines, admission). */
+  pipeline: RequestPipeline;
 }
 
 /** gRPC code names as Go's `codes.Code.String()` spells them. */
@@ -118,13 +121,35 @@ function successBody(data: string): string {
 
 const ROUTES = ["/v1/task/list", "/v1/task/getbyid", "/v1/task/predictres/get"] as const;
 
+/** A fastify request as the pipeline sees it (no client deadline: grpc-gateway forwards none unless Grpc-Timeout). */
+function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
+  return {
+    method,
+    transport: "http",
+    peer: `v3http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    header(name) {
+      const v = req.headers[name];
+      return typeof v === "string" ? v : undefined;
+    },
+    clientDeadline: undefined,
+    onGone(fn) {
+      // The response's close: the request's fires once its body has been read.
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) fn();
+      });
+    },
+  };
+}
+
+/** What a handler answers; rendered after the call (a rendering failure is not a failed call, as in v3). */
+type Answer = () => string;
+
 export class V3HttpServer {
   private readonly app: FastifyInstance;
 
   constructor(
-    private readonly cluster: ClusterTasks,
+    private readonly deps: V3HttpDeps,
     private readonly opts: V3HttpOptions,
-    private readonly log: Logger,
   ) {
     this.app = Fastify({ logger: false, bodyLimit: opts.maxRequestBytes, return503OnClosing: false });
     const app = this.app;
@@ -156,7 +181,7 @@ export class V3HttpServer {
       const text = known ? "Method Not Allowed" : "Not Implemented";
       return this.send(reply, v3ErrorBody(Status.UNIMPLEMENTED, text, false));
     });
-    app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    app.setErrorHandler((err: Error, _req, reply) => {
       // Body too large and the like, before a handler ran.
       return this.send(reply, v3ErrorBody(Status.INVALID_ARGUMENT, err.message, false));
     });
@@ -173,56 +198,27 @@ export class V3HttpServer {
     req: FastifyRequest,
     reply: FastifyReply,
     method: string,
-    handler: (body: string, ctx: CallContext) => Promise<string>,
+    handler: (body: string, ctx: ServedContext) => Promise<Answer>,
   ): Promise<FastifyReply> {
-    const started = performance.now();
-    const abort = new AbortController();
-    // The response's close: the request's fires once its body has been read.
-    reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) abort.abort();
-    });
-    const deadlineMs = method === "GetPredictResult" ? this.opts.predictDeadlineMs : this.opts.defaultDeadlineMs;
-    const ctx: CallContext = { deadline: Date.now() + deadlineMs, signal: abort.signal, requestId: randomUUID() };
-    let release = (): void => {};
-    let code = Status.OK;
+    let answer: Answer;
     try {
-      if (this.opts.admission) release = this.opts.admission.enter(`v3http:${req.ip}:${req.socket.remotePort}`);
       const body = typeof req.body === "string" ? req.body : "";
-      const data = await handler(body, ctx);
-      return this.send(reply, successBody(data), true);
+      answer = await this.deps.pipeline.serve(servedCall(method, req, reply), (ctx) => handler(body, ctx));
     } catch (err) {
-      if (err instanceof GoJsonUnsupportedValue) {
-        // json.Marshal failed: the v3 server writes nothing.
-        return this.send(reply, "", true);
-      }
-      let message = "internal error";
-      code = Status.INTERNAL;
-      if (err instanceof ApiError || err instanceof GatewayError) {
-        code = err.code;
-        message = err.message;
-      } else if (err instanceof JsonRequestError) {
-        // A body grpc-gateway cannot decode: InvalidArgument from grpc-gateway itself, code 10001.
-        return this.send(reply, v3ErrorBody(Status.INVALID_ARGUMENT, err.message, false));
-      } else {
-        this.log.error({ requestId: ctx.requestId, method, err }, "unexpected error");
-      }
-      return this.send(reply, v3ErrorBody(code, message));
-    } finally {
-      release();
-      this.log.info(
-        {
-          requestId: ctx.requestId,
-          method,
-          api: "v3-http",
-          code: Status[code],
-          ms: Math.round(performance.now() - started),
-        },
-        "served",
-      );
+      const e = err as GatewayError;
+      // A body grpc-gateway cannot decode is grpc-gateway's own InvalidArgument: code 10001.
+      return this.send(reply, v3ErrorBody(e.code, e.message, !(e instanceof JsonRequestError)));
+    }
+    try {
+      return this.send(reply, successBody(answer()), true);
+    } catch (err) {
+      // json.Marshal failed (a NaN or infinite double): the v3 server writes nothing.
+      if (err instanceof GoJsonUnsupportedValue) return this.send(reply, "", true);
+      throw err;
     }
   }
 
-  private async list(body: string, ctx: CallContext): Promise<string> {
+  private async list(body: string, ctx: ServedContext): Promise<Answer> {
     const r = parseRequestJson(body, {
       pubKey: "bytes",
       ePubKey: "bytes",
@@ -231,42 +227,44 @@ export class V3HttpServer {
       timeEnd: "int64",
       limit: "int64",
     });
-    const q = listQueryOf({
-      pubKey: r.pubKey ?? Buffer.alloc(0),
-      ePubKey: r.ePubKey ?? Buffer.alloc(0),
-      status: r.status ?? "",
-      timeStart: r.timeStart ?? 0n,
-      timeEnd: r.timeEnd ?? 0n,
-      limit: r.limit ?? 0n,
-    });
-    const checked = validateListRequest(q, this.opts.maxListLimit);
-    if (q.ePubKey && q.ePubKey.length !== 64) {
-      throw new ApiError(Status.INVALID_ARGUMENT, `ePubKey: expected empty or 64 bytes, got ${q.ePubKey.length}`);
-    }
-    const query = q.ePubKey ? { ...checked, ePubKey: q.ePubKey } : checked;
-    const answer = await this.cluster.list(query, ctx);
-    checkListAnswer(query, answer, false);
-    return renderTaskList(answer.tasks);
+    const q = checkedListQuery(
+      listQueryOf({
+        pubKey: r.pubKey ?? Buffer.alloc(0),
+        ePubKey: r.ePubKey ?? Buffer.alloc(0),
+        status: r.status ?? "",
+        timeStart: r.timeStart ?? 0n,
+        timeEnd: r.timeEnd ?? 0n,
+        limit: r.limit ?? 0n,
+      }),
+      this.opts.maxListLimit,
+    );
+    const answer = await this.deps.reader.list(q, ctx);
+    checkListAnswer(q, answer, false);
+    ctx.cache = answer.cache;
+    return () => renderTaskList(answer.tasks);
   }
 
-  private async get(body: string, ctx: CallContext): Promise<string> {
+  private async get(body: string, ctx: ServedContext): Promise<Answer> {
     const r = parseRequestJson(body, { taskID: "string" });
     const taskID = validateGetRequest({ taskID: r.taskID ?? "" });
-    const answer = await this.cluster.get(taskID, ctx);
+    const answer = await this.deps.reader.get(taskID, ctx);
     const task = requireGetAnswer(taskID, answer, false);
-    return renderMessage(FLTaskSpec, task.raw);
+    ctx.cache = answer.cache;
+    return () => renderMessage(FLTaskSpec, task.raw);
   }
 
-  private async predict(body: string, ctx: CallContext): Promise<string> {
+  private async predict(body: string, ctx: ServedContext): Promise<Answer> {
+    if (!this.deps.predictions) throw new GatewayError(Status.UNIMPLEMENTED, "predictions not configured");
     const r = parseRequestJson(body, { pubKey: "bytes", taskID: "string", signature: "bytes" });
     const req: TaskRequest = {
       pubKey: r.pubKey ?? Buffer.alloc(0),
       taskID: r.taskID ?? "",
       signature: r.signature ?? Buffer.alloc(0),
     };
+    // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await this.cluster.predict(raw, req, ctx);
-    return renderMessage(PredictResponseSpec, reply);
+    const reply = await this.deps.predictions.handle(raw, req, ctx);
+    return () => renderMessage(PredictResponseSpec, reply);
   }
 
   async listen(host: string, port: number): Promise<number> {

@@ -7,9 +7,15 @@
  * int64 a JSON integer or a quoted one. Anything else is InvalidArgument, which the
  * v3 server reports as code 10001 (see http-server.ts).
  */
+import { status as Status } from "@grpc/grpc-js";
+import { GatewayError } from "../core/errors";
 
-export class JsonRequestError extends Error {
+/** A body grpc-gateway cannot decode: InvalidArgument raised by grpc-gateway itself (code 10001). */
+export class JsonRequestError extends GatewayError {
   override name = "JsonRequestError";
+  constructor(message: string) {
+    super(Status.INVALID_ARGUMENT, message);
+  }
 }
 
 export type FieldKind = "bytes" | "string" | "int64";
@@ -97,7 +103,7 @@ export function parseRequestJson<T extends Record<string, FieldKind>>(
     parsed = JSON.parse(
       text.replace(
         /("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g,
-        (m, str: string | undefined, num: string | undefined) => (str !== undefined ? str : `{"$num":"${num}"}`),
+        (_m, str: string | undefined, num: string | undefined) => (str !== undefined ? str : `{"$num":"${num}"}`),
       ),
     );
   } catch (err) {

@@ -107,7 +107,7 @@ export async function startRawExecutor(
     (m: MethodName): grpc.handleUnaryCall<Buffer, Buffer> =>
     (call, cb) => {
       state.calls++;
-      Promise.resolve(answer(m, call.request)).then((r) => (Buffer.isBuffer(r) ? cb(null, r) : cb(r)));
+      void Promise.resolve(answer(m, call.request)).then((r) => (Buffer.isBuffer(r) ? cb(null, r) : cb(r)));
     };
   server.addService(RAW_TASK_SERVICE, {
     ListTask: handler("ListTask"),

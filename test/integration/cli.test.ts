@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { RequestPipeline } from "../../src/api/pipeline";
 import { createTaskService, RAW_TASK_SERVICE } from "../../src/api/task-service";
 import { FLTask } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
@@ -291,7 +292,14 @@ describe("executors and connection failures", () => {
     const server = new grpc.Server();
     server.addService(
       RAW_TASK_SERVICE,
-      createTaskService(c.gw.cluster, { maxListLimit: 1000, defaultDeadlineMs: 10_000 }, createLogger("silent")),
+      createTaskService(
+        {
+          reader: c.gw.reader,
+          predictions: c.gw.predictions,
+          pipeline: new RequestPipeline({ defaultDeadlineMs: 10_000 }, createLogger("silent")),
+        },
+        { maxListLimit: 1000 },
+      ),
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(

@@ -174,7 +174,7 @@ describe("GET /metrics", () => {
   });
 
   it("counts prediction refusals by reason as the prediction service counted them", () => {
-    const refused = Object.entries(rig.gw.cluster.predictions!.stats.refused).filter(([, n]) => n > 0);
+    const refused = Object.entries(rig.gw.predictions.stats.refused).filter(([, n]) => n > 0);
     expect(refused.length).toBeGreaterThan(0);
     for (const [reason, n] of refused) {
       expect({ reason, got: sum(samples, "dai_gateway_predict_refusals_total", { reason }) }).toEqual({

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
 import { parseConfig } from "../../src/config/load";
 import { signPredictRequest } from "../../src/crypto/p256";
-import type { PredictAttempt } from "../../src/fanout/predict-service";
+import type { PredictAttempt } from "../../src/predict/service";
 import { startGateway } from "../../src/gateway";
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask, GetTaskRequest } from "../../src/gen/task/task";
@@ -53,7 +53,7 @@ async function gateway(predict: Record<string, unknown> = {}, executors: Record<
   });
   const gw = await startGateway(config, createLogger("trace", sink));
   const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
-  const predictions = gw.cluster.predictions!;
+  const predictions = gw.predictions;
   return { gw, client, predictions };
 }
 
@@ -90,9 +90,9 @@ describe("GetPredictResult at the gateway", () => {
     const request = wire("task_request");
     const attempts: PredictAttempt[] = [];
     const onAttempt = (a: PredictAttempt): void => void attempts.push(a);
-    g.predictions.events.on("attempt", onAttempt);
+    const unsubscribe = g.predictions.attempts.subscribe(onAttempt);
     const body = await g.client.call(request);
-    g.predictions.events.off("attempt", onAttempt);
+    unsubscribe();
     expect(predictCalls(sc.executors)).toEqual([0, 1, 0, 0, 0]);
     expect(attempts.map((a) => [a.address, a.role, a.outcome])).toEqual([[sc.executors[1]!.address, "owner", "ok"]]);
     // What the label holder itself sends for the same request bytes.
@@ -215,7 +215,7 @@ describe("routing when the label holder does not answer", () => {
       await e1!.stop();
       for (const e of sc.executors) e.resetCalls();
       const attempts: PredictAttempt[] = [];
-      g.predictions.events.on("attempt", (a) => void attempts.push(a));
+      g.predictions.attempts.subscribe((a) => void attempts.push(a));
 
       const body = await g.client.call(request);
       expect(body.equals(predictResponseBytes(sig.taskID, sc.payloads.get(sig.taskID)!))).toBe(true);

@@ -15,7 +15,7 @@ const codeOf = (fn: () => unknown): Status | undefined => {
 test("limits calls per connection and gateway-wide, and frees slots on release", () => {
   const a = new CallAdmission({ maxConcurrentCalls: 3, maxConcurrentCallsPerConnection: 2 });
   const refused: string[] = [];
-  a.onRefused((why) => refused.push(why));
+  a.refusals.subscribe((why) => refused.push(why));
   const r1 = a.enter("peer-a");
   a.enter("peer-a");
   expect(codeOf(() => a.enter("peer-a"))).toBe(Status.RESOURCE_EXHAUSTED);

@@ -36,7 +36,8 @@ describe("config", () => {
     expect(c.listen).toBe("0.0.0.0:8184");
     expect(c.httpListen).toBe("0.0.0.0:9184");
     expect(c.executors).toMatchObject({ seeds: [], discoveryAllow: [], maxExecutors: 256, callTimeoutMs: 3000 });
-    expect(c.executors.concurrency).toBe(64);
+    expect(c.executors.concurrency).toBe(0);
+    expect(c.executors.maxUpstreamCalls).toBe(4096);
     expect(c.api.maxListLimit).toBe(1000);
   });
 

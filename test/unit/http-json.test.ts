@@ -1,7 +1,7 @@
 /** Protobuf JSON request parsing, the error envelope mapping and the cache ratio, as pure functions. */
 import { status as Status } from "@grpc/grpc-js";
 import fc from "fast-check";
-import { errorCode, httpStatusOf, HttpApiError } from "../../src/http/json-api";
+import { GatewayError as HttpApiError, httpStatusOf, jsonCodeOf as errorCode } from "../../src/core/errors";
 import { hitRatio } from "../../src/http/status-sources";
 import { parseGetBody, parseListBody, parsePredictBody } from "../../src/http/task-json";
 

@@ -10,7 +10,7 @@ import { ListAnswerCache, type ListCacheOptions } from "../../src/cache/list-cac
 import { answerFromSnapshot, planListFetch, wasCut } from "../../src/cache/list-rule";
 import { MemoryStore } from "../../src/cache/memory-store";
 import type { ExecutorSetView } from "../../src/cache/executor-set";
-import { FanoutReport } from "../../src/fanout/report";
+import { FanoutReport } from "../../src/core/report";
 import { FLTask } from "../../src/gen/task/task";
 import { selectForList, type ListQuery } from "../../src/merge/filter";
 import { KNOWN_STATUSES } from "../../src/merge/status";

@@ -4,7 +4,7 @@
  * never on the gateway's decoded view.
  */
 import fc from "fast-check";
-import { upstreamQuery } from "../../src/fanout/task-fanout";
+import { reduceList, upstreamQuery } from "../../src/fanout/reduce";
 import { selectForList, type ListQuery } from "../../src/merge/filter";
 import { mergeCopies } from "../../src/merge/merge";
 import { decodeTaskView, type TaskView } from "../../src/wire/task-view";
@@ -69,7 +69,10 @@ function view(s: Snapshot): TaskView {
   return v;
 }
 
-/** upstreamQuery -> each Executor filters its own ledger -> mergeCopies (in `order`) -> selectForList. */
+/**
+ * upstreamQuery -> each Executor filters its own ledger -> the gateway's own reduce
+ * (screen -> cut -> merge -> select, src/fanout/reduce.ts), replies in `order`.
+ */
 function gatewayAnswer(
   ledger: RandomLedger,
   q: Query,
@@ -77,13 +80,15 @@ function gatewayAnswer(
   forward: (q: ListQuery) => { status: string; limit: bigint } = upstreamQuery,
 ): string[] {
   const fwd = forward(q);
-  const merged = new Map<string, TaskView>();
-  for (const e of order) {
+  const replies = order.map((e) => {
     const key = q.pubKey.length === 0 ? ledger.executors[e]!.key : q.pubKey;
-    const reply = refList(ledger.holdings[e]!, { ...q, pubKey: key, status: fwd.status, limit: fwd.limit });
-    mergeCopies(reply.map(view), merged);
-  }
-  return selectForList(merged.values(), q).map((t) => t.raw.toString("hex"));
+    const sent = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit };
+    return { tasks: refList(ledger.holdings[e]!, sent).map(view), sent };
+  });
+  const reduced = reduceList(replies, q);
+  // The generated ledgers are plausible: the screen must not drop anything the reference keeps.
+  expect(reduced.dropped).toBe(0);
+  return reduced.tasks.map((t) => t.raw.toString("hex"));
 }
 
 /** One Executor holding the union of all ledgers (the most advanced copy of each task). */

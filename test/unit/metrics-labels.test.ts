@@ -3,7 +3,8 @@
  * series of an Executor that left the set disappear at the next scrape.
  */
 import { status } from "@grpc/grpc-js";
-import { FanoutReport } from "../../src/fanout/report";
+import { FanoutReport } from "../../src/core/report";
+import type { OutcomeEvent } from "../../src/upstream/outcome";
 import { GatewayMetrics, OVERFLOW_EXECUTOR } from "../../src/observability/metrics";
 import { parseExposition, sum } from "../helpers/prometheus";
 
@@ -28,6 +29,19 @@ async function scrape(m: GatewayMetrics) {
 const executorsIn = (samples: ReturnType<typeof parseExposition>): Set<string> =>
   new Set(samples.filter((s) => s.labels.executor !== undefined).map((s) => s.labels.executor!));
 
+/** A sent call's outcome, classified as the ExecutorClient would (answered / not found / unreachable). */
+function ev(e: Pick<OutcomeEvent, "address" | "method" | "code" | "durationMs">): OutcomeEvent {
+  const kind =
+    e.code === status.OK
+      ? "answered"
+      : e.code === status.NOT_FOUND
+        ? "not-found"
+        : e.code === status.UNAVAILABLE || e.code === status.DEADLINE_EXCEEDED
+          ? "unreachable"
+          : "failed";
+  return { ...e, wireCode: e.code, kind, message: "", sent: true };
+}
+
 describe("GatewayMetrics Executor labels", () => {
   it("removes every series of an Executor that left the set", async () => {
     const set = new ExecutorSet();
@@ -35,8 +49,8 @@ describe("GatewayMetrics Executor labels", () => {
     set.add("10.0.0.2:8184", "discovered");
     const m = new GatewayMetrics({ maxExecutors: 8, executors: set, defaultMetrics: false });
     for (const address of set.entries.keys()) {
-      m.upstreamCall({ address, method: "listTask", code: status.OK, durationMs: 3 });
-      m.upstreamCall({ address, method: "getTaskById", code: status.UNAVAILABLE, durationMs: 30 });
+      m.upstreamCall(ev({ address, method: "listTask", code: status.OK, durationMs: 3 }));
+      m.upstreamCall(ev({ address, method: "getTaskById", code: status.UNAVAILABLE, durationMs: 30 }));
       m.circuitState(address, "open");
     }
     let samples = await scrape(m);
@@ -56,7 +70,8 @@ describe("GatewayMetrics Executor labels", () => {
     const addresses = Array.from({ length: 5 }, (_, i) => `10.0.1.${i}:8184`);
     for (const a of addresses) set.add(a);
     const m = new GatewayMetrics({ maxExecutors: 3, executors: set, defaultMetrics: false });
-    for (const address of addresses) m.upstreamCall({ address, method: "listTask", code: status.OK, durationMs: 1 });
+    for (const address of addresses)
+      m.upstreamCall(ev({ address, method: "listTask", code: status.OK, durationMs: 1 }));
     const samples = await scrape(m);
     const labels = executorsIn(samples);
     expect(labels).toEqual(new Set([...addresses.slice(0, 3), OVERFLOW_EXECUTOR]));
@@ -69,11 +84,11 @@ describe("GatewayMetrics Executor labels", () => {
     set.add("a:1");
     set.add("b:1");
     const m = new GatewayMetrics({ maxExecutors: 2, executors: set, defaultMetrics: false });
-    m.upstreamCall({ address: "a:1", method: "listTask", code: status.OK, durationMs: 1 });
-    m.upstreamCall({ address: "b:1", method: "listTask", code: status.OK, durationMs: 1 });
+    m.upstreamCall(ev({ address: "a:1", method: "listTask", code: status.OK, durationMs: 1 }));
+    m.upstreamCall(ev({ address: "b:1", method: "listTask", code: status.OK, durationMs: 1 }));
     set.entries.delete("a:1");
     set.add("c:1");
-    m.upstreamCall({ address: "c:1", method: "listTask", code: status.OK, durationMs: 1 });
+    m.upstreamCall(ev({ address: "c:1", method: "listTask", code: status.OK, durationMs: 1 }));
     expect(executorsIn(await scrape(m))).toEqual(new Set(["b:1", "c:1"]));
   });
 
@@ -81,9 +96,9 @@ describe("GatewayMetrics Executor labels", () => {
     const set = new ExecutorSet();
     for (const a of ["h:1", "down:1", "open:1", "never:1"]) set.add(a);
     const m = new GatewayMetrics({ maxExecutors: 8, executors: set, defaultMetrics: false });
-    m.upstreamCall({ address: "h:1", method: "listTask", code: status.NOT_FOUND, durationMs: 1 });
-    m.upstreamCall({ address: "down:1", method: "listTask", code: status.DEADLINE_EXCEEDED, durationMs: 1 });
-    m.upstreamCall({ address: "open:1", method: "listTask", code: status.OK, durationMs: 1 });
+    m.upstreamCall(ev({ address: "h:1", method: "listTask", code: status.NOT_FOUND, durationMs: 1 }));
+    m.upstreamCall(ev({ address: "down:1", method: "listTask", code: status.DEADLINE_EXCEEDED, durationMs: 1 }));
+    m.upstreamCall(ev({ address: "open:1", method: "listTask", code: status.OK, durationMs: 1 }));
     m.circuitState("open:1", "open");
     const samples = await scrape(m);
     expect(sum(samples, "dai_gateway_executors", { set: "healthy" })).toBe(1);
@@ -103,8 +118,8 @@ describe("GatewayMetrics Executor labels", () => {
     r.failed.push({ address: "a:1", reason: "down" });
     r.conflicts = 3;
     r.dropped = 2;
-    m.fanout("ListTask", r);
-    m.fanout("ListTask", new FanoutReport());
+    m.fanout({ method: "ListTask", report: r });
+    m.fanout({ method: "ListTask", report: new FanoutReport() });
     const samples = await scrape(m);
     const reasons = samples.filter((s) => s.name === "dai_gateway_predict_refusals_total").map((s) => s.labels.reason!);
     expect(reasons).toContain("bad_signature_");
@@ -134,5 +149,16 @@ describe("GatewayMetrics Executor labels", () => {
     source.stats.storeErrors = 5;
     samples = await scrape(m);
     expect(sum(samples, "dai_gateway_redis_errors_total")).toBe(8);
+  });
+});
+
+describe("GatewayMetrics served calls", () => {
+  it("counts Task API calls from either side, and not other routes", async () => {
+    const m = new GatewayMetrics({ maxExecutors: 2, defaultMetrics: false });
+    m.servedCall({ method: "ListTask", code: status.OK, durationMs: 1, cache: "hit" });
+    m.servedCall({ method: "GET /v1/executors", code: status.OK, durationMs: 1 });
+    const samples = await scrape(m);
+    expect(sum(samples, "dai_gateway_requests_total")).toBe(1);
+    expect(sum(samples, "dai_gateway_cache_operations_total", { kind: "list", result: "hit" })).toBe(1);
   });
 });

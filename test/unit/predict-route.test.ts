@@ -1,7 +1,7 @@
 /** The prediction routing order, and that nothing outside the model's data sets or the Executor set is chosen. */
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask } from "../../src/gen/task/task";
-import { predictRoute } from "../../src/fanout/predict-route";
+import { predictRoute } from "../../src/predict/route";
 import { AllowList } from "../../src/upstream/allowlist";
 import { ExecutorRegistry } from "../../src/upstream/registry";
 import { decodeTaskView } from "../../src/wire/task-view";

@@ -15,15 +15,14 @@ const CSP = [
 
 export function registerDashboard(server: HttpServer): void {
   const body = Buffer.from(DASHBOARD_HTML, "utf8");
-  server.route("GET", "/", (_req, res) => {
-    res
-      .writeHead(200, {
+  server.app.get("/", (_req, reply) =>
+    reply
+      .headers({
         "content-type": "text/html; charset=utf-8",
-        "content-length": body.length,
         "content-security-policy": CSP,
         "x-content-type-options": "nosniff",
         "cache-control": "no-cache",
       })
-      .end(body);
-  });
+      .send(body),
+  );
 }

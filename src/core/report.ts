@@ -1,7 +1,11 @@
 /** What a fan-out did: which Executors were asked, which answered, which failed and why. */
+import type { status as Status } from "@grpc/grpc-js";
+
 export interface FanoutFailure {
   address: string;
   reason: string;
+  /** The call's (classified) status, when it got one (DEADLINE_EXCEEDED: it ran out of time). */
+  code?: Status;
 }
 
 export class FanoutReport {
@@ -15,12 +19,21 @@ export class FanoutReport {
   get partial(): boolean {
     return this.failed.length > 0;
   }
+
+  /** A report of an answer read back from the cache: those Executors answered the fetch that filled it. */
+  static fromAnswered(answered: readonly string[]): FanoutReport {
+    const r = new FanoutReport();
+    r.asked.push(...answered);
+    r.answered.push(...answered);
+    return r;
+  }
 }
 
 /** Per-call context passed down the data path. */
 export interface CallContext {
-  /** Everything, upstream calls included, must be done by then. */
+  /** Everything, upstream calls included, must be done by then (Unix ms). */
   deadline: number;
+  /** Aborted when the client went away. */
   signal?: AbortSignal;
   requestId: string;
 }

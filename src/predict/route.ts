@@ -7,6 +7,9 @@
  */
 import { parseAddress } from "../upstream/address";
 import type { ExecutorRegistry } from "../upstream/registry";
+
+/** What routing needs of the Executor set's owner. */
+export type RouteMembers = Pick<ExecutorRegistry, "offer" | "resolve">;
 import type { DataSetView, TaskView } from "../wire/task-view";
 
 export type CandidateRole = "owner" | "predict-tag-part" | "model-data-set";
@@ -32,7 +35,7 @@ function canonical(address: string): string | undefined {
  * the model task's Executors; (3) the model task's other data sets in their order.
  * Each address is offered to the registry (allow-list, cap) and dropped if refused.
  */
-export function predictRoute(predictTask: TaskView, modelTask: TaskView, registry: ExecutorRegistry): PredictRoute {
+export function predictRoute(predictTask: TaskView, modelTask: TaskView, registry: RouteMembers): PredictRoute {
   const route: PredictRoute = { candidates: [], skipped: [] };
   const inModel = new Set<string>();
   for (const ds of modelTask.dataSets) {
@@ -49,7 +52,7 @@ export function predictRoute(predictTask: TaskView, modelTask: TaskView, registr
       route.skipped.push({ address: ds.address, why: "outside-model" });
       return;
     }
-    registry.offer(ds.address, ds.executor);
+    registry.offer(ds.address, ds.executor, "prediction");
     const resolved = registry.resolve(ds.address);
     if (resolved === undefined) {
       route.skipped.push({ address: c, why: "not-allowed" });

@@ -1,27 +1,27 @@
 /**
- * GetPredictResult end to end: the gateway's own checks (src/auth/predict-auth.ts),
- * an optional per-key rate limit, then the result fetched from the Executor that holds
- * it (src/fanout/predict-route.ts) and relayed untouched.
+ * GetPredictResult end to end, in one module: the gateway's own checks
+ * (src/auth/predict-auth.ts), an optional per-key rate limit, the task and its model
+ * task loaded through the read path (the TaskReader it is given: the cache in front of
+ * the fan-out), the candidates from src/predict/route.ts, and the relay through each
+ * candidate's ExecutorClient (deadline, circuit, outcome), untouched.
  *
  * Payloads are never cached, logged or kept: the reply buffer goes only to the client
  * whose request produced it.
  */
-import { EventEmitter } from "node:events";
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { authorizePredictTask, checkPredictRequest, PredictRefusal, type RefusalReason } from "../auth/predict-auth";
 import { KeyRateLimiter } from "../auth/rate-limit";
+import { GatewayError } from "../core/errors";
+import type { TaskReader } from "../core/reader";
+import type { CallContext } from "../core/report";
+import { Topic } from "../core/topic";
 import type { TaskRequest } from "../gen/task/task";
 import type { Generation } from "../generations/list-request";
 import { RULE_TEXT, type SignatureRule } from "../generations/signature";
-import { classifyUpstreamError } from "../upstream/errors";
-import type { UpstreamPool } from "../upstream/pool";
-import type { ExecutorRegistry } from "../upstream/registry";
+import type { ExecutorClients } from "../upstream/executor-client";
 import type { TaskView } from "../wire/task-view";
-import { GatewayError } from "./cluster-tasks";
-import { upstreamDeadline } from "./deadline";
-import { predictRoute, type CandidateRole } from "./predict-route";
-import type { CallContext } from "./report";
+import { predictRoute, type CandidateRole, type RouteMembers } from "./route";
 
 export interface PredictOptions {
   /** Largest reply relayed (bytes of the PredictResponse message). */
@@ -34,11 +34,6 @@ export interface PredictOptions {
   maxConcurrent: number;
   /** Each Executor's generation, which decides the signature rule it accepts; v2 when absent. */
   generationOf?: (address: string) => Generation;
-}
-
-/** How tasks are loaded: GetTaskById semantics (NOT_FOUND / UNAVAILABLE as GatewayError). */
-export interface TaskLookup {
-  requireTask(taskID: string, ctx: CallContext, what: string): Promise<TaskView>;
 }
 
 export type AttemptOutcome = "ok" | "not-found" | "unreachable" | "error";
@@ -59,18 +54,16 @@ export interface PredictStats {
   refused: Record<RefusalReason, number>;
 }
 
-/** Events: "refusal" (reason, code), "attempt" (PredictAttempt), "served" (bytes). */
-export interface PredictEvents {
-  refusal: [reason: RefusalReason, code: Status];
-  attempt: [attempt: PredictAttempt];
-  served: [bytes: number];
+export interface PredictRefusalEvent {
+  reason: RefusalReason;
+  code: Status;
 }
 
-/** Upstream codes after which the next candidate is tried. */
-const UNREACHABLE = new Set([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
-
 export class PredictService {
-  readonly events = new EventEmitter<PredictEvents>();
+  /** Each candidate asked, and how it answered. */
+  readonly attempts = new Topic<PredictAttempt>();
+  /** Each request refused (metrics). */
+  readonly refusals = new Topic<PredictRefusalEvent>();
   readonly stats: PredictStats = {
     served: 0,
     bytesRelayed: 0,
@@ -98,9 +91,9 @@ export class PredictService {
   private inFlight = 0;
 
   constructor(
-    private readonly tasks: TaskLookup,
-    private readonly registry: ExecutorRegistry,
-    private readonly pool: UpstreamPool,
+    private readonly tasks: TaskReader,
+    private readonly members: RouteMembers,
+    private readonly clients: ExecutorClients,
     private readonly opts: PredictOptions,
     private readonly log: Logger,
   ) {
@@ -113,14 +106,12 @@ export class PredictService {
       const body = await this.serve(rawRequest, req, ctx);
       this.stats.served++;
       this.stats.bytesRelayed += body.length;
-      this.events.emit("served", body.length);
       return body;
     } catch (err) {
       if (err instanceof PredictRefusal) {
         this.stats.refused[err.reason]++;
-        this.events.emit("refusal", err.reason, err.code);
+        this.refusals.publish({ reason: err.reason, code: err.code });
         this.log.info({ requestId: ctx.requestId, reason: err.reason, code: Status[err.code] }, "prediction refused");
-        throw new GatewayError(err.code, err.message);
       }
       throw err;
     }
@@ -163,21 +154,23 @@ export class PredictService {
     }
   }
 
+  /** A task by ID through the read path; NOT_FOUND / UNAVAILABLE become this refusal. */
   private async load(taskID: string, ctx: CallContext, what: string, notFound: RefusalReason): Promise<TaskView> {
-    try {
-      return await this.tasks.requireTask(taskID, ctx, what);
-    } catch (err) {
-      if (!(err instanceof GatewayError)) throw err;
-      if (err.code === Status.NOT_FOUND) {
-        // A missing model task means nobody can say where the result lives.
-        const code = notFound === "task_not_found" ? Status.NOT_FOUND : Status.FAILED_PRECONDITION;
-        throw new PredictRefusal(code, notFound, err.message);
-      }
-      throw new PredictRefusal(err.code, "task_unavailable", err.message);
+    const { task, report } = await this.tasks.get(taskID, ctx);
+    if (task) return task;
+    if (report.answered.length === 0) {
+      throw new PredictRefusal(Status.UNAVAILABLE, "task_unavailable", `no Executor answered for ${what} ${taskID}`);
     }
+    // A missing model task means nobody can say where the result lives.
+    const code = notFound === "task_not_found" ? Status.NOT_FOUND : Status.FAILED_PRECONDITION;
+    throw new PredictRefusal(code, notFound, `${what} ${taskID} not found on any Executor`);
   }
 
-  /** Asks the candidates in route order; moves on only after NOT_FOUND or an unreachable Executor. */
+  /**
+   * Asks the candidates in route order through their ExecutorClients; moves on only
+   * after a not-found or an Executor that could not be reached (unreachable, circuit
+   * open, address refused, no time for this one).
+   */
   private async fetch(
     rawRequest: Buffer,
     task: TaskView,
@@ -185,7 +178,7 @@ export class PredictService {
     ctx: CallContext,
     rules: readonly SignatureRule[],
   ): Promise<Buffer> {
-    const route = predictRoute(task, model, this.registry);
+    const route = predictRoute(task, model, this.members);
     this.keepAccepting(route, rules, task);
     const log = this.log.child({ requestId: ctx.requestId, taskID: task.id });
     if (route.skipped.length > 0) log.warn({ skipped: route.skipped }, "prediction candidates left out");
@@ -207,44 +200,54 @@ export class PredictService {
           `deadline exceeded before ${address} could be asked (unreachable: ${unreachable.join(", ") || "none"})`,
         );
       }
-      try {
-        const body = await this.pool.call(
-          address,
-          "getPredictResult",
-          rawRequest,
-          upstreamDeadline(ctx.deadline, this.opts.callTimeoutMs),
-          { signal: ctx.signal },
-        );
-        this.attempt(ctx, address, role, "ok", Status.OK);
-        // The pool enforces the limit already; this keeps the promise local.
-        if (body.length > this.opts.maxBytes) throw this.tooLarge(`${body.length} bytes`);
-        if (role !== "owner") this.stats.servedByFallback++;
-        return body;
-      } catch (err) {
-        if (err instanceof PredictRefusal) throw err;
-        const f = classifyUpstreamError(err);
-        if (f.code === Status.NOT_FOUND) {
-          this.attempt(ctx, address, role, "not-found", f.code);
+      const o = await this.clients.get(address).call("getPredictResult", rawRequest, ctx, { decode: (b) => b });
+      switch (o.kind) {
+        case "answered": {
+          this.attempt(ctx, address, role, "ok", Status.OK);
+          // The transport enforces the limit already; this keeps the promise local.
+          if (o.value.length > this.opts.maxBytes) throw this.tooLarge(`${o.value.length} bytes`);
+          if (role !== "owner") this.stats.servedByFallback++;
+          return o.value;
+        }
+        case "not-found":
+          this.attempt(ctx, address, role, "not-found", o.code);
           notFound++;
           continue;
-        }
-        if (UNREACHABLE.has(f.code)) {
-          this.attempt(ctx, address, role, "unreachable", f.code);
+        case "unreachable":
+        case "circuit-open":
+          this.attempt(ctx, address, role, "unreachable", o.code);
           unreachable.push(address);
-          log.warn({ executor: address, role, code: Status[f.code] }, "prediction candidate unreachable");
+          log.warn(
+            { executor: address, role, code: Status[o.code], outcome: o.kind },
+            "prediction candidate unreachable",
+          );
           continue;
+        case "shortfall":
+          if (o.shortfall === "cancelled" && ctx.signal?.aborted) {
+            this.attempt(ctx, address, role, "error", o.code);
+            throw new GatewayError(Status.CANCELLED, "cancelled by the client");
+          }
+          this.attempt(ctx, address, role, "unreachable", o.code);
+          unreachable.push(address);
+          log.warn(
+            { executor: address, role, code: Status[o.code], shortfall: o.shortfall },
+            "prediction candidate not asked",
+          );
+          continue;
+        case "rejected":
+        case "failed": {
+          this.attempt(ctx, address, role, "error", o.code);
+          if (o.code === Status.RESOURCE_EXHAUSTED) throw this.tooLarge(`from ${address}: ${o.message}`);
+          log.warn(
+            { executor: address, role, code: Status[o.code], upstreamCode: o.upstreamCode },
+            "prediction failed",
+          );
+          throw new PredictRefusal(
+            o.code === Status.UNKNOWN ? Status.UNAVAILABLE : o.code,
+            "upstream_error",
+            `Executor ${address}: ${o.message}`,
+          );
         }
-        this.attempt(ctx, address, role, "error", f.code);
-        if (f.code === Status.RESOURCE_EXHAUSTED) throw this.tooLarge(`from ${address}: ${f.message}`);
-        if (f.code === Status.CANCELLED && ctx.signal?.aborted) {
-          throw new GatewayError(Status.CANCELLED, "cancelled by the client");
-        }
-        log.warn({ executor: address, role, code: Status[f.code], upstreamCode: f.upstreamCode }, "prediction failed");
-        throw new PredictRefusal(
-          f.code === Status.UNKNOWN ? Status.UNAVAILABLE : f.code,
-          "upstream_error",
-          `Executor ${address}: ${f.message}`,
-        );
       }
     }
     if (unreachable.length > 0) {
@@ -304,6 +307,6 @@ export class PredictService {
   }
 
   private attempt(ctx: CallContext, address: string, role: CandidateRole, outcome: AttemptOutcome, code: Status): void {
-    this.events.emit("attempt", { requestId: ctx.requestId, address, role, outcome, code });
+    this.attempts.publish({ requestId: ctx.requestId, address, role, outcome, code });
   }
 }

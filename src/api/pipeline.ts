@@ -1,0 +1,189 @@
+/**
+ * The one request pipeline, shared by the gRPC service and the HTTP/JSON routes: a
+ * short list of composable steps around a handler (the model: nice-grpc's
+ * composeServerMiddleware). In order:
+ *
+ *   request id -> observe (log line, served-call event for metrics) -> errors (one
+ *   error type out: anything else becomes INTERNAL) -> deadline and abort -> admission
+ *   (concurrency limits, draining) -> handler
+ *
+ * Admission runs after the deadline step so that it can refuse early using the
+ * client's deadline (load shedding). Each side adapts its call to a `ServedCall` and
+ * renders the result or the GatewayError through the one status catalog
+ * (src/core/errors.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
+import { status as Status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { GatewayError, toGatewayError } from "../core/errors";
+import type { CacheStatus } from "../core/reader";
+import type { CallContext } from "../core/report";
+import { Topic } from "../core/topic";
+import type { CallAdmission } from "./admission";
+
+export const REQUEST_HEADER = {
+  consistency: "dai-consistency",
+  cacheControl: "dai-cache-control",
+  requestId: "x-request-id",
+} as const;
+
+/** One incoming call, as either side presents it. */
+export interface ServedCall {
+  /** The Task API method ("ListTask", ...) or the route ("GET /v1/executors"): metrics and log label. */
+  readonly method: string;
+  readonly transport: "grpc" | "http";
+  /** The client connection (admission counts calls per connection). */
+  readonly peer: string;
+  header(name: string): string | undefined;
+  /** The client's deadline (Unix ms), when it sent one. */
+  readonly clientDeadline?: number;
+  /** Calls `fn` if the client goes away before it was answered. */
+  onGone(fn: () => void): void;
+}
+
+/** What a handler gets: the data path's CallContext, plus what the steps report. */
+export interface ServedContext extends CallContext {
+  readonly call: ServedCall;
+  /** Set by the handler: how the cache answered (metrics). */
+  cache?: CacheStatus;
+}
+
+export type Next<R> = () => Promise<R>;
+
+/** One step: does its part around `next` (the rest of the pipeline). */
+export type Step = <R>(ctx: ServedContext, next: Next<R>) => Promise<R>;
+
+/** Every served call, after it ended (metrics). */
+export interface ServedEvent {
+  method: string;
+  transport: "grpc" | "http";
+  code: Status;
+  durationMs: number;
+  cache?: CacheStatus;
+}
+
+/** Composes steps into one function: steps[0] runs first and outermost. */
+export function compose(
+  steps: readonly Step[],
+): <R>(ctx: ServedContext, handler: (ctx: ServedContext) => Promise<R>) => Promise<R> {
+  return <R>(ctx: ServedContext, handler: (ctx: ServedContext) => Promise<R>): Promise<R> => {
+    const run = (i: number): Promise<R> => {
+      const step = steps[i];
+      return step === undefined ? handler(ctx) : step<R>(ctx, () => run(i + 1));
+    };
+    return run(0);
+  };
+}
+
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+/** A client-supplied x-request-id when it is short and plain, else a fresh UUID. */
+export const requestIdStep: Step = (ctx, next) => {
+  const given = ctx.call.header(REQUEST_HEADER.requestId);
+  ctx.requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+  return next();
+};
+
+/** One log line and one served-call event per call, with its final status. */
+export function observeStep(log: Logger, served: Topic<ServedEvent>): Step {
+  return async (ctx, next) => {
+    const started = performance.now();
+    const finish = (code: Status): void => {
+      const durationMs = performance.now() - started;
+      served.publish({ method: ctx.call.method, transport: ctx.call.transport, code, durationMs, cache: ctx.cache });
+      log.info(
+        {
+          requestId: ctx.requestId,
+          method: ctx.call.method,
+          api: ctx.call.transport,
+          code: Status[code],
+          ms: Math.round(durationMs),
+        },
+        "served",
+      );
+    };
+    try {
+      const r = await next();
+      finish(Status.OK);
+      return r;
+    } catch (err) {
+      finish(err instanceof GatewayError ? err.code : Status.INTERNAL);
+      throw err;
+    }
+  };
+}
+
+/** One error type leaves the pipeline: anything but a GatewayError is logged and becomes INTERNAL. */
+export function errorStep(log: Logger): Step {
+  return async (ctx, next) => {
+    try {
+      return await next();
+    } catch (err) {
+      const { error, unexpected } = toGatewayError(err);
+      if (unexpected) log.error({ requestId: ctx.requestId, method: ctx.call.method, err }, "unexpected error");
+      throw error;
+    }
+  };
+}
+
+/** The call's deadline (the client's, or `defaultDeadlineMs`), and an abort when the client goes away. */
+export function deadlineStep(defaultDeadlineMs: number, now: () => number = Date.now): Step {
+  return (ctx, next) => {
+    ctx.deadline = ctx.call.clientDeadline ?? now() + defaultDeadlineMs;
+    const abort = new AbortController();
+    // One abort listener per upstream call; their number is bounded by the Executor cap.
+    setMaxListeners(0, abort.signal);
+    ctx.call.onGone(() => abort.abort());
+    ctx.signal = abort.signal;
+    return next();
+  };
+}
+
+/**
+ * Admission: a call whose deadline has already passed is refused before any work
+ * (DEADLINE_EXCEEDED); otherwise the admission counter refuses (RESOURCE_EXHAUSTED /
+ * UNAVAILABLE while draining) or holds a slot until the call ends. Load shedding that
+ * refuses early by the time a call would need belongs here too.
+ */
+export function admissionStep(admission: CallAdmission, now: () => number = Date.now): Step {
+  return async (ctx, next) => {
+    if (ctx.deadline <= now()) {
+      throw new GatewayError(Status.DEADLINE_EXCEEDED, "the call's deadline passed before it was admitted");
+    }
+    const release = admission.enter(ctx.call.peer);
+    try {
+      return await next();
+    } finally {
+      release();
+    }
+  };
+}
+
+export interface PipelineOptions {
+  defaultDeadlineMs: number;
+  admission?: CallAdmission;
+}
+
+/** The pipeline both sides use, and the topic of its served calls. */
+export class RequestPipeline {
+  readonly served = new Topic<ServedEvent>();
+  private readonly run: ReturnType<typeof compose>;
+
+  constructor(opts: PipelineOptions, log: Logger) {
+    const steps: Step[] = [
+      requestIdStep,
+      observeStep(log, this.served),
+      errorStep(log),
+      deadlineStep(opts.defaultDeadlineMs),
+    ];
+    if (opts.admission) steps.push(admissionStep(opts.admission));
+    this.run = compose(steps);
+  }
+
+  /** Serves one call: resolves with the handler's result or rejects with a GatewayError. */
+  serve<R>(call: ServedCall, handler: (ctx: ServedContext) => Promise<R>): Promise<R> {
+    const ctx: ServedContext = { call, deadline: 0, requestId: "" };
+    return this.run(ctx, handler);
+  }
+}

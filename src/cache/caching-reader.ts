@@ -1,0 +1,89 @@
+/**
+ * The cache as a decorator of the reader it caches (the model: Thanos
+ * pkg/store/cache/caching_bucket.go): a TaskReader in front of another TaskReader
+ * (the fan-out). Lists: src/cache/list-cache.ts; tasks: src/cache/task-cache.ts; both
+ * over one CacheStore — Redis when `redis.url`, `redis.cluster` or
+ * `redis.sentinel.nodes` is set, otherwise the in-process LRU (the embedded default).
+ */
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/schema";
+import type { GetAnswer, ListAnswer, ReadOptions, TaskReader } from "../core/reader";
+import type { CallContext } from "../core/report";
+import type { ListQuery } from "../merge/filter";
+import type { ExecutorRegistry } from "../upstream/registry";
+import { SharedExecutorSet } from "./executor-set";
+import { ListAnswerCache } from "./list-cache";
+import { MemoryStore } from "./memory-store";
+import { RedisStore } from "./redis-store";
+import { CacheStats, type CacheStore } from "./store";
+import { TaskCache } from "./task-cache";
+
+/** The configured store: Redis (single, cluster or sentinel) or the in-process LRU. */
+export function storeFromConfig(config: GatewayConfig, stats: CacheStats, log: Logger): CacheStore {
+  const { redis, cache } = config;
+  return redis.url !== "" || redis.cluster.length > 0 || redis.sentinel.nodes.length > 0
+    ? new RedisStore(
+        {
+          url: redis.url || undefined,
+          cluster: redis.cluster,
+          sentinel: redis.sentinel.nodes.length > 0 ? redis.sentinel : undefined,
+          keyPrefix: redis.keyPrefix,
+          timeoutMs: cache.redisTimeoutMs,
+        },
+        stats,
+        log,
+      )
+    : new MemoryStore(cache.memoryMaxBytes);
+}
+
+export class CachingReader implements TaskReader {
+  readonly stats = new CacheStats();
+  readonly store: CacheStore;
+  readonly lists: ListAnswerCache;
+  readonly tasks: TaskCache;
+  readonly executorSet: SharedExecutorSet;
+
+  constructor(
+    config: GatewayConfig,
+    registry: ExecutorRegistry,
+    inner: TaskReader,
+    log: Logger,
+    now: () => number = Date.now,
+  ) {
+    const { cache } = config;
+    const clog = log.child({ component: "cache" });
+    this.store = storeFromConfig(config, this.stats, clog);
+    this.executorSet = new SharedExecutorSet(registry, this.store, cache.executorSyncMs, clog, now);
+    this.lists = new ListAnswerCache(
+      this.store,
+      this.executorSet,
+      (q, ctx) => inner.list(q, ctx),
+      { ...cache, backgroundDeadlineMs: config.api.defaultDeadlineMs },
+      this.stats,
+      clog,
+      now,
+    );
+    this.tasks = new TaskCache(
+      this.store,
+      this.executorSet,
+      (id, ctx, opts) => inner.get(id, ctx, opts),
+      (a) => registry.resolve(a),
+      cache,
+      this.stats,
+      clog,
+      now,
+    );
+  }
+
+  list(q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
+    return this.lists.list(q, ctx, opts);
+  }
+
+  get(taskID: string, ctx: CallContext, opts?: ReadOptions): Promise<GetAnswer> {
+    return this.tasks.get(taskID, ctx, opts);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * One client per Executor address: the only way the gateway calls an Executor.
+ *
+ * It owns what every call needs and nothing else: the call's deadline fitted inside
+ * the client's (`upstreamDeadline`), a slot of the gateway-wide bound on upstream calls
+ * (`executors.maxUpstreamCalls`, one limiter shared by every client), the Executor's
+ * circuit, decoding (a reply that does not decode counts against the Executor), and
+ * the one classification of what happened (src/upstream/outcome.ts). It never throws
+ * for an Executor's failure: the caller gets an Outcome and decides what it means for
+ * its answer; observers (metrics, `/v1/executors`) get every outcome.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
+import type { Limit } from "p-limit";
+import pLimit from "p-limit";
+import type { CallContext } from "../core/report";
+import { Topic } from "../core/topic";
+import type { UpstreamMethod } from "../wire/facts";
+import { WireError } from "../wire/task-view";
+import { upstreamDeadline } from "./deadline";
+import { CIRCUIT_OPEN, type ExecutorHealth } from "./health";
+import { classifyFailure, verdict, type Outcome, type OutcomeEvent, type OutcomeInfo } from "./outcome";
+import type { UnaryTransport } from "./transport";
+
+export interface ExecutorClientOptions {
+  /** Deadline of one call, by method, within the client's. */
+  callTimeoutMs: Record<UpstreamMethod, number>;
+  /** Upstream calls in flight gateway-wide (`executors.maxUpstreamCalls`). */
+  maxUpstreamCalls: number;
+}
+
+export interface CallOptions<T> {
+  /** Turns the reply bytes into the value; a WireError counts as a malformed reply. */
+  decode: (reply: Buffer) => T;
+  /** Cancels this call (defaults to the client's signal). */
+  signal?: AbortSignal;
+  metadata?: grpc.Metadata;
+  /**
+   * A status probe: classified and observed like any call, but around the circuit — it
+   * neither waits for an open circuit nor counts towards it.
+   */
+  probe?: boolean;
+}
+
+/** The set of per-Executor clients over one transport, circuit set and limiter. */
+export class ExecutorClients {
+  private readonly clients = new Map<string, ExecutorClient>();
+  private readonly limit: Limit;
+  /** Every call's outcome (metrics, Executor status). */
+  readonly outcomes = new Topic<OutcomeEvent>();
+
+  constructor(
+    readonly transport: UnaryTransport,
+    readonly circuits: ExecutorHealth,
+    private readonly opts: ExecutorClientOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.limit = pLimit(opts.maxUpstreamCalls);
+  }
+
+  /** The client of `address` (a member of the Executor set; the set's cap bounds this map). */
+  get(address: string): ExecutorClient {
+    let c = this.clients.get(address);
+    if (c === undefined) {
+      c = new ExecutorClient(address, this.transport, this.circuits, this.limit, this.outcomes, this.opts, this.now);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  /** Upstream calls waiting for a slot of the gateway-wide bound. */
+  get queued(): number {
+    return this.limit.pendingCount;
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+export class ExecutorClient {
+  constructor(
+    readonly address: string,
+    private readonly transport: UnaryTransport,
+    private readonly circuits: ExecutorHealth,
+    private readonly limit: Limit,
+    private readonly outcomes: Topic<OutcomeEvent>,
+    private readonly opts: ExecutorClientOptions,
+    private readonly now: () => number,
+  ) {}
+
+  /** One call, under the circuit and the gateway-wide limiter; resolves with its outcome. */
+  async call<T>(method: UpstreamMethod, request: Buffer, ctx: CallContext, o: CallOptions<T>): Promise<Outcome<T>> {
+    const signal = o.signal ?? ctx.signal;
+    const started = performance.now();
+    const info = (extra: Partial<OutcomeInfo> = {}): OutcomeInfo => ({
+      address: this.address,
+      method,
+      code: Status.OK,
+      wireCode: Status.OK,
+      message: "",
+      sent: false,
+      durationMs: performance.now() - started,
+      ...extra,
+    });
+    let outcome: Outcome<T>;
+    if (signal?.aborted) {
+      outcome = {
+        ...info({ code: Status.CANCELLED, wireCode: Status.CANCELLED, message: "cancelled by the client" }),
+        kind: "shortfall",
+        shortfall: "cancelled",
+      };
+    } else if (o.probe) {
+      outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait()));
+    } else {
+      const r = await this.circuits.run<Outcome<T>>(
+        this.address,
+        () => this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait())),
+        (x) => verdict(x.kind),
+        (x) => x.message,
+      );
+      outcome =
+        r === CIRCUIT_OPEN
+          ? {
+              ...info({ code: Status.UNAVAILABLE, wireCode: Status.UNAVAILABLE, message: "circuit open" }),
+              kind: "circuit-open",
+            }
+          : r;
+    }
+    const { value: _value, ...event } = outcome as Outcome<T> & { value?: T };
+    this.outcomes.publish(event);
+    return outcome;
+  }
+
+  /** True when a call starting now has to wait for a slot of the gateway-wide bound. */
+  private mustWait(): boolean {
+    return this.limit.pendingCount > 0 || this.limit.activeCount >= this.opts.maxUpstreamCalls;
+  }
+
+  private async attempt<T>(
+    method: UpstreamMethod,
+    request: Buffer,
+    ctx: CallContext,
+    o: CallOptions<T>,
+    signal: AbortSignal | undefined,
+    waited: boolean,
+  ): Promise<Outcome<T>> {
+    const timeout = this.opts.callTimeoutMs[method];
+    const now = this.now();
+    const deadline = upstreamDeadline(ctx.deadline, timeout, now);
+    const base = { address: this.address, method, message: "", durationMs: 0 };
+    if (signal?.aborted) {
+      return {
+        ...base,
+        code: Status.CANCELLED,
+        wireCode: Status.CANCELLED,
+        message: "cancelled by the client",
+        sent: false,
+        kind: "shortfall",
+        shortfall: "cancelled",
+      };
+    }
+    if (deadline.getTime() <= now) {
+      // No time left (after waiting for a slot, or already on arrival): the gateway's shortfall.
+      return {
+        ...base,
+        code: Status.DEADLINE_EXCEEDED,
+        wireCode: Status.DEADLINE_EXCEEDED,
+        message: waited
+          ? "waited for an upstream call slot until no time was left"
+          : "no time left in the client's deadline",
+        sent: false,
+        kind: "shortfall",
+        shortfall: waited ? "queued" : "no-time",
+      };
+    }
+    // A timeout counts against the Executor only if it had a fair share of the call timeout:
+    // a client sending tiny deadlines must not be able to open every circuit.
+    const cutShort = deadline.getTime() - now < timeout / 4;
+    const started = performance.now();
+    let reply: Buffer;
+    try {
+      reply = await this.transport.call(this.address, method, request, deadline, { signal, metadata: o.metadata });
+    } catch (err) {
+      const c = classifyFailure(err, { aborted: signal?.aborted === true, cutShort });
+      return { ...base, ...c, durationMs: performance.now() - started };
+    }
+    const sent = { ...base, code: Status.OK, wireCode: Status.OK, sent: true, durationMs: performance.now() - started };
+    try {
+      return { ...sent, kind: "answered", value: o.decode(reply) };
+    } catch (err) {
+      const message =
+        err instanceof WireError ? `malformed reply: ${err.message}` : `bad reply: ${(err as Error).message}`;
+      return { ...sent, code: Status.INTERNAL, message: message.slice(0, 200), kind: "failed" };
+    }
+  }
+}
