@@ -522,6 +522,19 @@ describe("v3 HTTP/JSON API", () => {
     expect(JSON.parse(empty.text)).toMatchObject({ data: null });
   });
 
+  test("v3 HTTP calls go through the request pipeline: counted in dai_gateway_requests_total", async () => {
+    const count = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith('dai_gateway_requests_total{method="GetTaskById",code="OK"}'));
+      return line ? Number(line.split(" ").pop()) : 0;
+    };
+    const before = await count();
+    for (const t of all.slice(0, 3)) await post("/v1/task/getbyid", JSON.stringify({ taskID: t.iD }));
+    expect((await count()) - before).toBe(3);
+  });
+
   test("CORS: the request's Origin is echoed; a preflight gets the allowed headers and methods", async () => {
     const r = await post("/v1/task/list", "{}", { origin: "https://dtx.example" });
     expect(r.headers.get("access-control-allow-origin")).toBe("https://dtx.example");
