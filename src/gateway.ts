@@ -17,6 +17,7 @@ import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
 import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
+import { defaultDeadlines } from "./config/deadlines";
 import type { GatewayConfig } from "./config/schema";
 import type { TaskReader } from "./core/reader";
 import { TaskFanout } from "./fanout/task-fanout";
@@ -95,6 +96,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
+    keepaliveTimeMs: config.executors.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.executors.keepaliveTimeoutMs,
   });
   const health = new ExecutorHealth({
     failures: config.executors.circuitFailures,
@@ -138,7 +141,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission(config.api);
-  const pipeline = new RequestPipeline({ defaultDeadlineMs: config.api.defaultDeadlineMs, admission }, log);
+  const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 
   const serverOptions = {
@@ -203,7 +206,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       { reader, predictions, pipeline },
       {
         allowCors: config.v3.allowCors,
-        maxListLimit: config.api.maxListLimit,
+        maxListTasks: config.api.maxListTasks,
         maxRequestBytes: config.api.maxRequestBytes,
       },
     );

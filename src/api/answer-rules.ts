@@ -4,10 +4,20 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
-import type { GetAnswer, ListAnswer } from "../core/reader";
-import type { FanoutReport } from "../core/report";
+import type { GetAnswer, ListAnswer, ReadOptions, TaskReader } from "../core/reader";
+import { FanoutReport, type CallContext } from "../core/report";
 import type { ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
+import { listMatchesNothing } from "./validate";
+
+/**
+ * A ListTask answer from the reader — except for a query no task can match (a key of the
+ * wrong length, ...): the empty list an Executor gives, without asking one.
+ */
+export function readList(reader: TaskReader, q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
+  if (listMatchesNothing(q)) return Promise.resolve({ tasks: [], report: new FanoutReport(), cache: "bypass" });
+  return reader.list(q, ctx, opts);
+}
 
 /** `dai-consistency: strict`: any failed Executor turns the answer into UNAVAILABLE. */
 export function enforceStrict(strict: boolean, report: FanoutReport): void {
@@ -20,9 +30,21 @@ export function enforceStrict(strict: boolean, report: FanoutReport): void {
   );
 }
 
-/** Throws UNAVAILABLE when a ListTask answer rests on no Executor at all. */
-export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolean): void {
+/**
+ * Throws UNAVAILABLE when a ListTask answer rests on no Executor at all, and
+ * RESOURCE_EXHAUSTED when it holds more than `maxListTasks` tasks (a bound on the
+ * gateway's reply, not on what a client may ask).
+ */
+export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolean, maxListTasks: number): void {
   const { report } = answer;
+  if (listMatchesNothing(q)) return;
+  if (answer.tasks.length > maxListTasks) {
+    throw new GatewayError(
+      Status.RESOURCE_EXHAUSTED,
+      `the answer holds ${answer.tasks.length} tasks, more than api.maxListTasks (${maxListTasks}): ask with a limit or a narrower time window`,
+      report,
+    );
+  }
   if (report.asked.length === 0 && answer.cache !== "hit" && answer.cache !== "stale") {
     throw new GatewayError(
       Status.UNAVAILABLE,
@@ -34,7 +56,7 @@ export function checkListAnswer(q: ListQuery, answer: ListAnswer, strict: boolea
   }
   // A stale cached answer is served when no Executor answers (cache.maxStaleMs).
   if (report.asked.length > 0 && report.answered.length === 0 && answer.cache !== "stale") {
-    throw new GatewayError(Status.UNAVAILABLE, `no Executor answered (${report.failed.length} failed)`, report);
+    throw new GatewayError(report.noAnswerStatus, `no Executor answered (${report.failed.length} failed)`, report);
   }
   enforceStrict(strict, report);
 }
@@ -46,7 +68,7 @@ export function requireGetAnswer(taskID: string, answer: GetAnswer, strict: bool
   if (answer.task) return answer.task;
   if (report.answered.length === 0) {
     throw new GatewayError(
-      Status.UNAVAILABLE,
+      report.noAnswerStatus,
       report.asked.length === 0
         ? "no Executor known (executors.seeds)"
         : `no Executor answered (${report.failed.length} failed)`,

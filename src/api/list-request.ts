@@ -9,10 +9,9 @@ import { GatewayError } from "../core/errors";
 import { listQueryOf } from "../generations/executors";
 import { ListRequestError, readListRequest, type Generation } from "../generations/list-request";
 import type { ListQuery } from "../merge/filter";
-import { KEY_BYTES } from "../wire/facts";
 import { validateListRequest } from "./validate";
 
-export function listQueryFromWire(bytes: Buffer, listener: Generation, maxListLimit: number): ListQuery {
+export function listQueryFromWire(bytes: Buffer, listener: Generation): ListQuery {
   let read;
   try {
     read = readListRequest(bytes, listener);
@@ -20,18 +19,15 @@ export function listQueryFromWire(bytes: Buffer, listener: Generation, maxListLi
     if (err instanceof ListRequestError) throw new GatewayError(Status.INVALID_ARGUMENT, err.message);
     throw err;
   }
-  return checkedListQuery(listQueryOf(read.fields), maxListLimit);
+  return checkedListQuery(listQueryOf(read.fields));
 }
 
-/** Validates a generation-neutral query (gRPC of either layout, the v3 HTTP API). */
-export function checkedListQuery(q: ListQuery, maxListLimit: number): ListQuery {
-  const checked = validateListRequest(q, maxListLimit);
-  if (!q.ePubKey) return checked;
-  if (q.ePubKey.length !== KEY_BYTES) {
-    throw new GatewayError(
-      Status.INVALID_ARGUMENT,
-      `ePubKey: expected empty or ${KEY_BYTES} bytes (raw P-256 X||Y), got ${q.ePubKey.length}`,
-    );
-  }
-  return { ...checked, ePubKey: q.ePubKey };
+/**
+ * A generation-neutral query (gRPC of either layout, the v3 HTTP API) read as a v2.x
+ * Executor reads its fields (src/api/validate.ts), v3's executor key kept. Keys of the
+ * wrong length match nothing (`listMatchesNothing`), as on the v2 side.
+ */
+export function checkedListQuery(q: ListQuery): ListQuery {
+  const checked = validateListRequest(q);
+  return q.ePubKey ? { ...checked, ePubKey: q.ePubKey } : checked;
 }

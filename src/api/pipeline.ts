@@ -127,10 +127,13 @@ export function errorStep(log: Logger): Step {
   };
 }
 
-/** The call's deadline (the client's, or `defaultDeadlineMs`), and an abort when the client goes away. */
-export function deadlineStep(defaultDeadlineMs: number, now: () => number = Date.now): Step {
+/**
+ * The call's deadline (the client's, or the default for its method when it sent none:
+ * src/config/deadlines.ts), and an abort when the client goes away.
+ */
+export function deadlineStep(defaultDeadlineMs: (call: ServedCall) => number, now: () => number = Date.now): Step {
   return (ctx, next) => {
-    ctx.deadline = ctx.call.clientDeadline ?? now() + defaultDeadlineMs;
+    ctx.deadline = ctx.call.clientDeadline ?? now() + defaultDeadlineMs(ctx.call);
     const abort = new AbortController();
     // One abort listener per upstream call; their number is bounded by the Executor cap.
     setMaxListeners(0, abort.signal);
@@ -161,7 +164,10 @@ export function admissionStep(admission: CallAdmission, now: () => number = Date
 }
 
 export interface PipelineOptions {
+  /** Deadline of a call whose client sent none (src/config/deadlines.ts). */
   defaultDeadlineMs: number;
+  /** The same for GetPredictResult (default: defaultDeadlineMs). */
+  predictDeadlineMs?: number;
   admission?: CallAdmission;
 }
 
@@ -175,7 +181,11 @@ export class RequestPipeline {
       requestIdStep,
       observeStep(log, this.served),
       errorStep(log),
-      deadlineStep(opts.defaultDeadlineMs),
+      deadlineStep((call) =>
+        call.method === "GetPredictResult"
+          ? (opts.predictDeadlineMs ?? opts.defaultDeadlineMs)
+          : opts.defaultDeadlineMs,
+      ),
     ];
     if (opts.admission) steps.push(admissionStep(opts.admission));
     this.run = compose(steps);

@@ -16,7 +16,7 @@ import type { Generation } from "../generations/list-request";
 import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
-import { checkListAnswer, requireGetAnswer } from "./answer-rules";
+import { checkListAnswer, readList, requireGetAnswer } from "./answer-rules";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
 import { listQueryFromWire } from "./list-request";
 import { validateGetRequest } from "./validate";
@@ -52,7 +52,8 @@ export const TRAILER = {
 } as const;
 
 export interface TaskServiceOptions {
-  maxListLimit: number;
+  /** Most tasks one ListTask answer may hold (api.maxListTasks). */
+  maxListTasks: number;
   /**
    * The listener's generation: how a ListTaskRequest that carries no evidence of its
    * layout is read (src/generations/list-request.ts). v2 when absent.
@@ -149,9 +150,9 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
   return {
     ListTask: unary("listTask", async (call, ctx) => {
-      const q = listQueryFromWire(call.request, opts.generation ?? "v2", opts.maxListLimit);
-      const answer = await reader.list(q, ctx, { noCache: noCache(ctx) });
-      checkListAnswer(q, answer, strict(ctx));
+      const q = listQueryFromWire(call.request, opts.generation ?? "v2");
+      const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
+      checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
       ctx.cache = answer.cache;
       return { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
     }),

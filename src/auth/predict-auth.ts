@@ -13,6 +13,7 @@ import { MAX_TASK_ID_CHARS } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
 
 export const PREDICT_TASK_TYPE = 1;
+export { MAX_TASK_ID_CHARS };
 
 /** Why a prediction request was refused; also the label of the refusal counters. */
 export type RefusalReason =
@@ -56,14 +57,15 @@ export interface CheckedRequest {
  * pubKey under v2's rule (SHA-256 of hex(pubKey) + "," + taskID) or v3's (spec §10).
  */
 export function checkPredictRequest(req: TaskRequest): CheckedRequest {
+  // As on an Executor, whose first check is that the task exists (spec §6): no such ID, NOT_FOUND.
   if (req.taskID === "") {
-    throw new PredictRefusal(Status.INVALID_ARGUMENT, "bad_task_id", "taskID: must not be empty");
+    throw new PredictRefusal(Status.NOT_FOUND, "bad_task_id", "task not found: taskID is empty");
   }
   if (req.taskID.length > MAX_TASK_ID_CHARS) {
     throw new PredictRefusal(
-      Status.INVALID_ARGUMENT,
+      Status.NOT_FOUND,
       "bad_task_id",
-      `taskID: longer than ${MAX_TASK_ID_CHARS} characters`,
+      `task not found: no task ID is longer than ${MAX_TASK_ID_CHARS} characters`,
     );
   }
   const pubKey = Buffer.from(req.pubKey);

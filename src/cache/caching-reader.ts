@@ -6,6 +6,7 @@
  * `redis.sentinel.nodes` is set, otherwise the in-process LRU (the embedded default).
  */
 import type { Logger } from "pino";
+import { defaultDeadlines } from "../config/deadlines";
 import type { GatewayConfig } from "../config/schema";
 import type { GetAnswer, ListAnswer, ReadOptions, TaskReader } from "../core/reader";
 import type { CallContext } from "../core/report";
@@ -58,7 +59,7 @@ export class CachingReader implements TaskReader {
       this.store,
       this.executorSet,
       (q, ctx) => inner.list(q, ctx),
-      { ...cache, backgroundDeadlineMs: config.api.defaultDeadlineMs },
+      { ...cache, backgroundDeadlineMs: defaultDeadlines(config).defaultDeadlineMs },
       this.stats,
       clog,
       now,

@@ -9,11 +9,13 @@
  * entry's window, and the entry holds that suffix's first n tasks where n = the entry's
  * tasks with publishTime <= T. The request's answer (its first `limit` of the suffix) is
  * therefore in the entry when the entry was not cut, or when limit > 0 and n >= limit.
+ * `timeEnd <= 0` is no upper bound (spec §4): it stands for an end above every time
+ * (`windowEnd`), so the same argument holds with fetchEnd or timeEnd unbounded.
  */
-import { selectForList, type ListQuery } from "../merge/filter";
+import { INT64_MAX, inWindow, selectForList, windowEnd, type ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
 
-export const INT64_MAX = 9_223_372_036_854_775_807n;
+export { INT64_MAX };
 const NS_PER_MS = 1_000_000n;
 
 export interface ListRuleOptions {
@@ -28,16 +30,21 @@ export interface ListFetchPlan {
   fetch: ListQuery;
 }
 
-/** What a cacheable fetch for `q` asks: a window end reaching past later "now"s, and a floor on the limit. */
+/**
+ * What a cacheable fetch for `q` asks: a window end reaching past later "now"s, and a
+ * floor on the limit. Requests with no upper bound (`timeEnd <= 0`) share the "open"
+ * class, fetched unbounded.
+ */
 export function planListFetch(q: ListQuery, nowMs: number, opts: ListRuleOptions): ListFetchPlan {
+  const floor = BigInt(opts.listFetchLimit);
+  const fetchLimit = q.limit <= 0n ? 0n : q.limit > floor ? q.limit : floor;
+  if (q.timeEnd <= 0n) return { windowClass: "open", fetch: { ...q, timeEnd: 0n, limit: fetchLimit } };
   const nowNs = BigInt(Math.floor(nowMs)) * NS_PER_MS;
   const horizonNs = BigInt(opts.liveHorizonMs) * NS_PER_MS;
   const live = q.timeEnd >= nowNs - horizonNs;
   let fetchEnd = q.timeEnd;
   if (live && nowNs + horizonNs > fetchEnd) fetchEnd = nowNs + horizonNs;
   if (fetchEnd > INT64_MAX) fetchEnd = INT64_MAX;
-  const floor = BigInt(opts.listFetchLimit);
-  const fetchLimit = q.limit === 0n ? 0n : q.limit > floor ? q.limit : floor;
   return {
     windowClass: live ? "live" : `at:${q.timeEnd}`,
     fetch: { ...q, timeEnd: fetchEnd, limit: fetchLimit },
@@ -45,6 +52,7 @@ export function planListFetch(q: ListQuery, nowMs: number, opts: ListRuleOptions
 }
 
 export interface ListSnapshot {
+  /** The fetch's timeEnd; <= 0: fetched with no upper bound. */
   fetchEnd: bigint;
   cut: boolean;
   tasks: readonly TaskView[];
@@ -60,11 +68,11 @@ export function wasCut(tasks: readonly unknown[], fetchLimit: bigint): boolean {
  * or undefined when the snapshot cannot answer it exactly.
  */
 export function answerFromSnapshot(s: ListSnapshot, q: ListQuery): readonly TaskView[] | undefined {
-  if (q.timeEnd > s.fetchEnd) return undefined;
+  if (windowEnd(q.timeEnd) > windowEnd(s.fetchEnd)) return undefined;
   if (s.cut) {
-    if (q.limit === 0n) return undefined;
+    if (q.limit <= 0n) return undefined;
     let n = 0n;
-    for (const t of s.tasks) if (t.publishTime <= q.timeEnd && t.publishTime >= q.timeStart) n++;
+    for (const t of s.tasks) if (inWindow(t, q.timeStart, q.timeEnd)) n++;
     if (n < q.limit) return undefined;
   }
   const answer = selectForList(s.tasks, q);

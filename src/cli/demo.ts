@@ -43,7 +43,7 @@ export async function runDemo(opts: { port: number; httpPort: number }): Promise
     seed: 7,
     lagging: [4],
     trainingTasks: 16,
-    generations: [...generations],
+    versions: [...generations],
   });
   const seed = sim.executors[0]!;
   const config = parseConfig({

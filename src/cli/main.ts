@@ -8,6 +8,7 @@ import { runDemo } from "./demo";
 import { registerExecutorsCommand } from "./executors";
 import { registerTaskCommands } from "./tasks";
 import type { SimMode } from "../sim/executor";
+import { DEFAULT_EXECUTOR_VERSION, EXECUTOR_VERSIONS, isExecutorVersion, type ExecutorVersion } from "../sim/version";
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -73,9 +74,15 @@ export async function main(argv: string[]): Promise<void> {
     .option("--lag <i...>", "indexes of Executors that hold older statuses")
     .option("--mode <i=mode...>", "failure modes: i=error|garbage|notfound|down")
     .option(
-      "--v3 <i...>",
-      "indexes of Executors of the v3 generation (PaddleDTX main: v3 ListTask layout and signature rule)",
+      "--executor-version <v>",
+      `Executor release to behave like: ${EXECUTOR_VERSIONS.join("|")} (error codes, timeEnd = 0)`,
+      (v: string) => {
+        if (!isExecutorVersion(v)) throw new InvalidArgumentError(`expected one of ${EXECUTOR_VERSIONS.join(", ")}`);
+        return v;
+      },
+      DEFAULT_EXECUTOR_VERSION,
     )
+    .option("--v3 <i...>", "indexes of Executors of the v3 generation (PaddleDTX main), for a mixed cluster")
     .action(
       async (opts: {
         executors: number;
@@ -86,6 +93,7 @@ export async function main(argv: string[]): Promise<void> {
         latencyMs: number;
         lag?: string[];
         mode?: string[];
+        executorVersion: ExecutorVersion;
         v3?: string[];
       }) => {
         const v3 = new Set((opts.v3 ?? []).map(Number));
@@ -97,7 +105,8 @@ export async function main(argv: string[]): Promise<void> {
           trainingTasks: opts.tasks,
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
-          generations: Array.from({ length: opts.executors }, (_, i) => (v3.has(i) ? "v3" : "v2")),
+          version: opts.executorVersion,
+          versions: Array.from({ length: opts.executors }, (_, i) => (v3.has(i) ? "v3" : undefined)),
         });
         for (const m of opts.mode ?? []) {
           const [i, mode] = m.split("=");
@@ -108,11 +117,11 @@ export async function main(argv: string[]): Promise<void> {
           else throw new Error(`--mode ${m}: unknown mode ${mode}`);
         }
         process.stdout.write(
-          `${cluster.executors.length} simulated Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
+          `${cluster.executors.length} simulated Executors (${opts.executorVersion}${v3.size > 0 ? `, v3: ${[...v3].join(",")}` : ""}), ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
         );
         for (const [i, e] of cluster.executors.entries()) {
           process.stdout.write(
-            `  ${e.address}  ${e.generation}  key ${cluster.keys[i]!.publicKey.toString("hex")}  tasks ${e.taskIds().length}\n`,
+            `  ${e.address}  ${e.version}  key ${cluster.keys[i]!.publicKey.toString("hex")}  tasks ${e.taskIds().length}\n`,
           );
         }
         process.stdout.write(`requester keys (private, hex):\n`);

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseAddress, parseListen } from "../upstream/address";
 import { checkAllowPattern } from "../upstream/allowlist";
+import { DEFAULT_KEEPALIVE_TIME_MS } from "../upstream/pool";
 
 const hostPort = z.string().refine((s) => parseAddress(s) !== null, {
   message: "expected host:port (IPv6 as [addr]:port)",
@@ -97,6 +98,13 @@ export const configSchema = z.strictObject({
       /** Back-off before the first probe of an open circuit; doubles while probes fail. */
       circuitHalfOpenAfterMs: ms(5000),
       circuitMaxHalfOpenAfterMs: ms(60_000),
+      /**
+       * Keepalive pings on channels to Executors, only while calls are in flight. An Executor's
+       * grpc-go server refuses pings more often than every 5 minutes (spec §9): keep it above that.
+       */
+      keepaliveTimeMs: ms(DEFAULT_KEEPALIVE_TIME_MS),
+      /** How long a keepalive ping may go unanswered before the channel is dropped. */
+      keepaliveTimeoutMs: ms(20_000),
       /** GetTaskById: answer this long after the first copy arrived without waiting for stragglers (0: off). */
       hedgeDelayMs: z.number().int().min(0).default(0),
       /** TLS to Executors whose address matches `match` (first match wins); plain text otherwise. */
@@ -128,11 +136,12 @@ export const configSchema = z.strictObject({
   shutdownGraceMs: ms(10_000),
   api: z
     .strictObject({
-      maxListLimit: z.number().int().min(1).default(1000),
+      /** Most tasks one ListTask answer may hold; a larger answer → RESOURCE_EXHAUSTED (bounds reply memory). */
+      maxListTasks: z.number().int().min(1).max(10_000_000).default(10_000),
       /** How `listen` reads a ListTask request that carries no evidence of its layout (README "Two generations"). */
       generation: generation.default("v2"),
-      /** Deadline for a call whose client sent none. */
-      defaultDeadlineMs: ms(10_000),
+      /** Deadline of a ListTask/GetTaskById whose client sent none; 0: the fan-out's own bound (src/config/deadlines.ts). */
+      defaultDeadlineMs: z.number().int().min(0).default(0),
       /** Largest request message accepted from a client. */
       maxRequestBytes: z
         .number()
@@ -140,9 +149,9 @@ export const configSchema = z.strictObject({
         .min(1024)
         .default(1024 * 1024),
       /** Calls served at once, gateway-wide; more get RESOURCE_EXHAUSTED. */
-      maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(1024),
-      /** Calls served at once on one client connection; more get RESOURCE_EXHAUSTED. */
-      maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(128),
+      maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(4096),
+      /** Calls served at once on one client connection (an Executor serves 1000); more get RESOURCE_EXHAUSTED. */
+      maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(1000),
     })
     .prefault({}),
   predict: z
@@ -159,6 +168,12 @@ export const configSchema = z.strictObject({
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
       /** Prediction results relayed at once; more → RESOURCE_EXHAUSTED. Bounds relay memory. */
       maxConcurrent: z.number().int().min(1).max(10_000).default(8),
+      /** Deadline of a GetPredictResult whose client sent none; 0: derived (src/config/deadlines.ts). */
+      defaultDeadlineMs: z.number().int().min(0).default(0),
+    })
+    .refine((p) => p.defaultDeadlineMs === 0 || p.defaultDeadlineMs >= p.callTimeoutMs, {
+      message: "predict.defaultDeadlineMs must be 0 (derived) or at least predict.callTimeoutMs",
+      path: ["defaultDeadlineMs"],
     })
     .prefault({}),
   /** Shared cache of gateway replicas; no `url`, `cluster` or `sentinel.nodes` = in-process cache. */

@@ -8,6 +8,7 @@
  * an HTTP/JSON envelope through `STATUS_CATALOG`; any other error is INTERNAL.
  */
 import { status as Status } from "@grpc/grpc-js";
+import { ERROR_CODE_TABLE, UPSTREAM_CODE_STATUS } from "../upstream/error-codes";
 import type { FanoutReport } from "./report";
 
 export interface GatewayErrorOptions {
@@ -41,16 +42,18 @@ export function invalidArgument(message: string): GatewayError {
 }
 
 /**
- * Executor error codes (spec §7) by meaning: the v2.x family, the v1.x family and
- * the PaddleFL one, and the gRPC status the gateway reports for each.
+ * The Executor codes (of src/upstream/error-codes.ts, the one table) that the JSON
+ * envelope uses as its `code` for their status: the v1.x spelling, as PaddleDTX's own
+ * HTTP clients expect. Other statuses are rendered by name.
  */
-export const EXECUTOR_CODES = [
-  { meaning: "internal", v2: "10001", v1: "XDAT0001", fl: "PX0001", status: Status.INTERNAL },
-  { meaning: "bad parameter", v2: "10002", v1: "XDAT0002", fl: "PX0002", status: Status.INVALID_ARGUMENT },
-  { meaning: "not found", v2: "10004", v1: "XDAT0004", fl: "PX0004", status: Status.NOT_FOUND },
-  { meaning: "not authorized", v2: "10006", v1: "XDAT0006", status: Status.PERMISSION_DENIED },
-  { meaning: "bad signature", v2: "10008", v1: "XDAT0008", status: Status.UNAUTHENTICATED },
-] as const;
+const JSON_CODE_MEANINGS: ReadonlySet<string> = new Set([
+  "internal",
+  "bad parameter",
+  "not found",
+  "not authorized",
+  "bad signature",
+]);
+export const EXECUTOR_CODES = ERROR_CODE_TABLE.filter((r) => JSON_CODE_MEANINGS.has(r.meaning));
 
 interface CatalogEntry {
   /** HTTP status of the JSON routes, as grpc-gateway maps the gRPC status. */
@@ -97,9 +100,7 @@ export function jsonCodeOf(code: Status): string {
 }
 
 /** Executor code (any family) -> the status the gateway reports for it. */
-export const UPSTREAM_CODE_STATUS: ReadonlyMap<string, Status> = new Map(
-  EXECUTOR_CODES.flatMap((e) => [e.v2, e.v1, ...("fl" in e ? [e.fl] : [])].map((c) => [c, e.status] as const)),
-);
+export { UPSTREAM_CODE_STATUS };
 
 /** What the client gets for an error that is not a GatewayError: INTERNAL, and nothing of its text. */
 export function toGatewayError(err: unknown): { error: GatewayError; unexpected: boolean } {

@@ -1,5 +1,5 @@
 /** What a fan-out did: which Executors were asked, which answered, which failed and why. */
-import type { status as Status } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
 
 export interface FanoutFailure {
   address: string;
@@ -18,6 +18,15 @@ export class FanoutReport {
 
   get partial(): boolean {
     return this.failed.length > 0;
+  }
+
+  /**
+   * The status of an answer no Executor gave: DEADLINE_EXCEEDED when every failed call
+   * ran out of time, UNAVAILABLE otherwise (none reached, or they failed).
+   */
+  get noAnswerStatus(): Status {
+    const timedOut = this.failed.length > 0 && this.failed.every((f) => f.code === Status.DEADLINE_EXCEEDED);
+    return timedOut ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE;
   }
 
   /** A report of an answer read back from the cache: those Executors answered the fetch that filled it. */

@@ -36,9 +36,13 @@ export function publicKeyFromRaw(raw: Buffer): crypto.KeyObject | null {
   }
 }
 
-/** The ASCII message a requester signs for GetPredictResult. */
+/**
+ * The message a requester signs for GetPredictResult: the UTF-8 bytes of
+ * `hex(pubKey) + "," + taskID`, as Go's `[]byte(fmt.Sprintf("%x,%s", ...))` makes them
+ * on the Executor (spec §6; a task ID need not be ASCII).
+ */
 export function predictSigningMessage(pubKey: Buffer, taskID: string): Buffer {
-  return Buffer.from(`${pubKey.toString("hex")},${taskID}`, "ascii");
+  return Buffer.from(`${pubKey.toString("hex")},${taskID}`, "utf8");
 }
 
 export function verifyPredictSignature(pubKey: Buffer, taskID: string, signature: Buffer): boolean {

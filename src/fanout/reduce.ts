@@ -8,7 +8,7 @@
  * The gather half (src/fanout/task-fanout.ts) adds replies as they arrive; the
  * property tests call `reduceList` directly.
  */
-import { matchesQuery, selectForList, type ListQuery } from "../merge/filter";
+import { INT64_MAX, matchesQuery, selectForList, type ListQuery } from "../merge/filter";
 import { compareListOrder, mergeCopies } from "../merge/merge";
 import { countDrop, screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
 import { isTerminal } from "../merge/status";
@@ -21,15 +21,17 @@ import type { TaskView } from "../wire/task-view";
  * Executor still says Processing when another says Finished), so a non-terminal
  * status filter is applied only after merging, over the uncapped window.
  */
-export function upstreamQuery(q: ListQuery): { status: string; limit: bigint } {
-  if (q.status === "" || isTerminal(q.status)) return { status: q.status, limit: q.limit };
-  return { status: "", limit: 0n };
+export function upstreamQuery(q: ListQuery): { status: string; limit: bigint; timeEnd: bigint } {
+  // No upper bound goes out as the largest int64: v1.x Executors match nothing for 0 (spec §4).
+  const timeEnd = q.timeEnd > 0n ? q.timeEnd : INT64_MAX;
+  if (q.status === "" || isTerminal(q.status)) return { status: q.status, limit: q.limit, timeEnd };
+  return { status: "", limit: 0n, timeEnd };
 }
 
 /** The query one Executor is sent for `q` (its own key in the cluster-wide view). */
 export function sentQuery(q: ListQuery, pubKey: Buffer): ListQuery {
   const fwd = upstreamQuery(q);
-  return { ...q, pubKey, status: fwd.status, limit: fwd.limit };
+  return { ...q, pubKey, status: fwd.status, limit: fwd.limit, timeEnd: fwd.timeEnd };
 }
 
 export interface Reduced {

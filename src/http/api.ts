@@ -31,7 +31,7 @@ export interface HttpApiDeps {
 
 export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const { config } = deps;
-  registerTaskRoutes(server, deps.pipeline, deps.reader, deps.predictions, { maxListLimit: config.api.maxListLimit });
+  registerTaskRoutes(server, deps.pipeline, deps.reader, deps.predictions, { maxListTasks: config.api.maxListTasks });
   const status = new ExecutorStatusTracker(deps.registry, deps.clients, {
     callTimeoutMs: config.executors.callTimeoutMs,
     probeIntervalMs: config.http.probeIntervalMs,

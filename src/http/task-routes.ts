@@ -12,7 +12,7 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
+import { checkListAnswer, readList, requireGetAnswer } from "../api/answer-rules";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "../api/pipeline";
 import { validateGetRequest, validateListRequest } from "../api/validate";
 import { GatewayError, httpStatusOf } from "../core/errors";
@@ -25,7 +25,8 @@ import type { HttpServer } from "./server";
 import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, taskJson } from "./task-json";
 
 export interface JsonRouteOptions {
-  maxListLimit: number;
+  /** Most tasks one ListTask answer may hold (api.maxListTasks). */
+  maxListTasks: number;
 }
 
 type JsonHandler = (body: Record<string, unknown>, ctx: ServedContext) => Promise<Record<string, unknown>>;
@@ -105,9 +106,9 @@ export function registerTaskRoutes(
   const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
   jsonRoute(server, pipeline, "POST", "/v1/task/list", "ListTask", async (body, ctx) => {
-    const q = validateListRequest(parseListBody(body, nowNs), opts.maxListLimit);
-    const answer = await reader.list(q, ctx, { noCache: noCache(ctx) });
-    checkListAnswer(q, answer, strict(ctx));
+    const q = validateListRequest(parseListBody(body, nowNs));
+    const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
+    checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
     ctx.cache = answer.cache;
     const warning = statusCaseWarning(q.status);
     return {

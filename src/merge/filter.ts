@@ -12,9 +12,20 @@ export interface ListQuery {
   ePubKey?: Buffer;
   status: string;
   timeStart: bigint;
+  /** 0 (or less) means no upper bound, as on a v2.x Executor (spec §4). */
   timeEnd: bigint;
-  /** 0 means no cap. */
+  /** 0 (or less) means no cap. */
   limit: bigint;
+}
+
+export const INT64_MAX = (1n << 63n) - 1n;
+
+/** An upper bound above every int64 `publishTime`: what `timeEnd <= 0` stands for. */
+export const NO_UPPER_BOUND = INT64_MAX + 1n;
+
+/** The window's upper end, `timeEnd <= 0` read as no bound (v2.0.0 and later, spec §4). */
+export function windowEnd(timeEnd: bigint): bigint {
+  return timeEnd > 0n ? timeEnd : NO_UPPER_BOUND;
 }
 
 /** True when `pubKey` published the task or its Executor takes part in it. */
@@ -23,8 +34,9 @@ export function involvesKey(task: TaskView, pubKey: Buffer): boolean {
   return task.dataSets.some((ds) => ds.executor.equals(pubKey));
 }
 
+/** `timeStart <= publishTime`, and `publishTime <= timeEnd` only when `timeEnd > 0`. */
 export function inWindow(task: TaskView, timeStart: bigint, timeEnd: bigint): boolean {
-  return timeStart <= task.publishTime && task.publishTime <= timeEnd;
+  return timeStart <= task.publishTime && (timeEnd <= 0n || task.publishTime <= timeEnd);
 }
 
 /** Does the task satisfy the request's filters (the key filter only when a key is given)? */

@@ -11,7 +11,7 @@ export { MAX_TASK_ID_CHARS };
 /** Real tasks have a handful of parties; thousands of data sets is an attack on discovery. */
 export const MAX_DATA_SETS = 64;
 const MAX_ADDRESS_CHARS = 300;
-const MAX_STATUS_CHARS = 64;
+export const MAX_STATUS_CHARS = 64;
 /** 2200-01-01T00:00:00Z in ns: later times are nonsense (int64 ns runs out in 2262). */
 export const MAX_TIME_NS = 7_258_118_400n * 1_000_000_000n;
 

@@ -59,6 +59,13 @@ export interface PredictRefusalEvent {
   code: Status;
 }
 
+function notAnswered(unreachable: readonly string[], timedOut: readonly string[]): string {
+  const parts: string[] = [];
+  if (timedOut.length > 0) parts.push(`no answer in time from: ${timedOut.join(", ")}`);
+  if (unreachable.length > 0) parts.push(`unreachable: ${unreachable.join(", ")}`);
+  return parts.join("; ") || "no candidate asked yet";
+}
+
 export class PredictService {
   /** Each candidate asked, and how it answered. */
   readonly attempts = new Topic<PredictAttempt>();
@@ -159,7 +166,7 @@ export class PredictService {
     const { task, report } = await this.tasks.get(taskID, ctx);
     if (task) return task;
     if (report.answered.length === 0) {
-      throw new PredictRefusal(Status.UNAVAILABLE, "task_unavailable", `no Executor answered for ${what} ${taskID}`);
+      throw new PredictRefusal(report.noAnswerStatus, "task_unavailable", `no Executor answered for ${what} ${taskID}`);
     }
     // A missing model task means nobody can say where the result lives.
     const code = notFound === "task_not_found" ? Status.NOT_FOUND : Status.FAILED_PRECONDITION;
@@ -190,6 +197,12 @@ export class PredictService {
       );
     }
     const unreachable: string[] = [];
+    /** Candidates that did not answer within their call's deadline. */
+    const timedOut: string[] = [];
+    /** Out of time is DEADLINE_EXCEEDED; "unreachable" only for a candidate that was not reached. */
+    const noAnswer = (address: string, code: Status): void => {
+      (code === Status.DEADLINE_EXCEEDED ? timedOut : unreachable).push(address);
+    };
     let notFound = 0;
     for (const { address, role } of route.candidates) {
       if (ctx.signal?.aborted) throw new GatewayError(Status.CANCELLED, "cancelled by the client");
@@ -197,7 +210,7 @@ export class PredictService {
         throw new PredictRefusal(
           Status.DEADLINE_EXCEEDED,
           "owner_unavailable",
-          `deadline exceeded before ${address} could be asked (unreachable: ${unreachable.join(", ") || "none"})`,
+          `deadline exceeded before ${address} could be asked (${notAnswered(unreachable, timedOut)})`,
         );
       }
       const o = await this.clients.get(address).call("getPredictResult", rawRequest, ctx, { decode: (b) => b });
@@ -215,8 +228,13 @@ export class PredictService {
           continue;
         case "unreachable":
         case "circuit-open":
+          // An Executor's own error (e.g. 10011, it cannot read its ledger) is an answer, not "unreachable".
+          if (o.kind === "unreachable" && o.upstreamCode !== undefined) {
+            this.attempt(ctx, address, role, "error", o.code);
+            throw new PredictRefusal(o.code, "upstream_error", `Executor ${address}: ${o.message}`);
+          }
           this.attempt(ctx, address, role, "unreachable", o.code);
-          unreachable.push(address);
+          noAnswer(address, o.code);
           log.warn(
             { executor: address, role, code: Status[o.code], outcome: o.kind },
             "prediction candidate unreachable",
@@ -228,7 +246,7 @@ export class PredictService {
             throw new GatewayError(Status.CANCELLED, "cancelled by the client");
           }
           this.attempt(ctx, address, role, "unreachable", o.code);
-          unreachable.push(address);
+          noAnswer(address, o.code);
           log.warn(
             { executor: address, role, code: Status[o.code], shortfall: o.shortfall },
             "prediction candidate not asked",
@@ -242,19 +260,16 @@ export class PredictService {
             { executor: address, role, code: Status[o.code], upstreamCode: o.upstreamCode },
             "prediction failed",
           );
-          throw new PredictRefusal(
-            o.code === Status.UNKNOWN ? Status.UNAVAILABLE : o.code,
-            "upstream_error",
-            `Executor ${address}: ${o.message}`,
-          );
+          // The Executor answered: its own error, mapped by code (src/upstream/error-codes.ts).
+          throw new PredictRefusal(o.code, "upstream_error", `Executor ${address}: ${o.message}`);
         }
       }
     }
-    if (unreachable.length > 0) {
+    if (timedOut.length > 0 || unreachable.length > 0) {
       throw new PredictRefusal(
-        Status.UNAVAILABLE,
+        timedOut.length > 0 ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE,
         "owner_unavailable",
-        `prediction result of task ${task.id}: unreachable: ${unreachable.join(", ")}; ${notFound} other Executor(s) do not have it`,
+        `prediction result of task ${task.id}: ${notAnswered(unreachable, timedOut)}; ${notFound} other Executor(s) do not have it`,
       );
     }
     throw new PredictRefusal(

@@ -3,7 +3,7 @@ import { FLTask } from "../gen/task/task";
 import { generateLedger, lagged, deterministicKeyPair, type SimLedger } from "./ledger";
 import { SimExecutor } from "./executor";
 import type { KeyPair } from "../crypto/p256";
-import type { Generation } from "../generations/list-request";
+import { DEFAULT_EXECUTOR_VERSION, type ExecutorVersion } from "./version";
 
 export interface SimClusterOptions {
   executors: number;
@@ -16,8 +16,10 @@ export interface SimClusterOptions {
   /** Indexes of Executors that lag: they hold an older status of each task that has one. */
   lagging?: number[];
   latencyMs?: number;
-  /** Each Executor's wire generation (index → generation); v2 when absent. */
-  generations?: Generation[];
+  /** Which Executor release every Executor behaves like (default v2). */
+  version?: ExecutorVersion;
+  /** Per Executor (by index), a release other than `version` (e.g. v3 for a mixed cluster). */
+  versions?: (ExecutorVersion | undefined)[];
 }
 
 export interface SimCluster {
@@ -47,7 +49,7 @@ export async function startSimCluster(opts: SimClusterOptions): Promise<SimClust
   const byId = new Map(ledger.tasks.map((t) => [t.iD, t]));
   for (const [i, e] of executors.entries()) {
     e.latencyMs = opts.latencyMs ?? 0;
-    e.generation = opts.generations?.[i] ?? "v2";
+    e.version = opts.versions?.[i] ?? opts.version ?? DEFAULT_EXECUTOR_VERSION;
     const lag = opts.lagging?.includes(i) ?? false;
     for (const id of ledger.holdings.get(i)!) {
       const t = byId.get(id)!;

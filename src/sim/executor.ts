@@ -1,31 +1,36 @@
 /**
- * A simulated Executor: a real gRPC server implementing `task.Task` as spec'd —
- * ListTask filters/order/limit, GetTaskById, GetPredictResult with its checks in the
- * Executor's order, and the Executor's error shapes (UNKNOWN + embedded JSON code).
+ * A simulated Executor: a real gRPC server implementing `task.Task` as a PaddleDTX
+ * Executor of the chosen release does (src/sim/version.ts; default v2.x) — ListTask's
+ * filters/order/limit with no validation of its own, GetTaskById, GetPredictResult with
+ * its checks in the Executor's order, and the Executor's error shapes (UNKNOWN + an
+ * embedded JSON code, wrapped in context). Written from the spec and the v2.0.1 source,
+ * not from the gateway's own filter code.
  * Knobs make it slow, failing, down, or send garbage, for tests and benchmarks.
  */
+import crypto from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
+import { ListTaskRequest, PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
 import { RAW_TASK_SERVICE } from "../api/task-service";
-import { listQueryOf } from "../generations/executors";
+import { publicKeyFromRaw } from "../crypto/p256";
 import { decodeListRequest, type Generation, type ListRequestFields } from "../generations/list-request";
 import { signingMessage } from "../generations/signature";
-import { publicKeyFromRaw, SIGNATURE_BYTES } from "../crypto/p256";
-import crypto from "node:crypto";
-import { compareListOrder } from "../merge/merge";
-import { matchesQuery } from "../merge/filter";
 import { decodeTaskView, encodeTaskList, type TaskView } from "../wire/task-view";
+import { DEFAULT_EXECUTOR_VERSION, EXECUTOR_BEHAVIOUR, type ExecutorBehaviour, type ExecutorVersion } from "./version";
 
 export type SimMode = "ok" | "error" | "garbage" | "notfound";
 
 const PREDICT = 1;
+const SIGNATURE_BYTES = 64;
 
-function executorError(code: string, message: string): grpc.ServiceError {
-  return Object.assign(new Error(message), {
-    code: grpc.status.UNKNOWN,
-    details: JSON.stringify({ code, message }),
-    metadata: new grpc.Metadata(),
-  });
+/** An error as an Executor's handler returns it: UNKNOWN, `context: {"code":..,"message":..}`. */
+function executorError(code: string, message: string, context = ""): grpc.ServiceError {
+  const details = `${context}${JSON.stringify({ code, message })}`;
+  return Object.assign(new Error(details), { code: grpc.status.UNKNOWN, details, metadata: new grpc.Metadata() });
+}
+
+/** Go's `x >= y` on two strings: byte order of their UTF-8. */
+function compareIds(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 export class SimExecutor {
@@ -33,12 +38,13 @@ export class SimExecutor {
   private readonly results = new Map<string, Buffer>();
   private server?: grpc.Server;
   mode: SimMode = "ok";
-  /**
-   * The wire generation (spec §10): v3 reads the v3 ListTaskRequest layout with its key
-   * semantics, accepts only v3-signed prediction requests and uses 100xx codes.
-   */
-  generation: Generation = "v2";
+  /** When set, every call fails with this kind of Executor error, in this release's code family. */
+  failWith?: keyof ExecutorBehaviour["codes"];
+  /** Which release this Executor behaves like (error codes, timeEnd = 0). */
+  version: ExecutorVersion = DEFAULT_EXECUTOR_VERSION;
   latencyMs = 0;
+  /** Latency of one method, instead of `latencyMs`. */
+  readonly methodLatencyMs: Partial<Record<"ListTask" | "GetTaskById" | "GetPredictResult", number>> = {};
   /** Calls received, by method name. */
   readonly calls: Record<string, number> = { ListTask: 0, GetTaskById: 0, GetPredictResult: 0, StartTask: 0 };
   port = 0;
@@ -87,19 +93,47 @@ export class SimExecutor {
   private async respond(method: string, build: () => Buffer): Promise<Buffer> {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
     // unref: a pending simulated delay must not keep a stopping process alive.
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs).unref());
-    if (this.mode === "error") throw executorError(this.code("XDAT0001"), "internal error: ledger unavailable");
+    const latencyMs = this.methodLatencyMs[method as keyof typeof this.methodLatencyMs] ?? this.latencyMs;
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs).unref());
+    if (this.failWith) throw executorError(this.codes[this.failWith], `simulated ${this.failWith} error`);
+    if (this.mode === "error") {
+      throw executorError(this.codes.internal, "internal error: ledger unavailable", "failed to QueryNativeContract: ");
+    }
     if (this.mode === "garbage") return Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
     return build();
   }
 
-  private list(bytes: Buffer): Buffer {
-    if (this.generation === "v3") return this.listV3(decodeListRequest(bytes, "v3"));
-    const req = decodeListRequest(bytes, "v2");
-    // No key matches nothing: a single Executor never lists "all tasks".
-    if (req.pubKey.length === 0) return Buffer.alloc(0);
-    const q = listQueryOf(req);
-    const out = [...this.tasks.values()].filter((t) => matchesQuery(t, q)).sort(compareListOrder);
+  /** The wire generation of this release (src/sim/version.ts). */
+  get generation(): Generation {
+    return EXECUTOR_BEHAVIOUR[this.version].generation;
+  }
+
+  private get codes(): ExecutorBehaviour["codes"] {
+    return EXECUTOR_BEHAVIOUR[this.version].codes;
+  }
+
+  /**
+   * The contract's ListTask (dai/blockchain/xchain/contract/task.go): the tasks indexed
+   * under the key — published by it or with its Executor in a data set — newest first,
+   * then by ID; `timeStart <= publishTime`, `publishTime <= timeEnd` (v2.x: only when
+   * timeEnd > 0), exact status; `limit > 0` caps. Nothing is validated: a key of any
+   * other length (the empty one included) is simply indexed under no task.
+   */
+  private list(req: ListTaskRequest): Buffer {
+    const key = Buffer.from(req.pubKey);
+    const openEnd = EXECUTOR_BEHAVIOUR[this.version].openEndedTimeEnd;
+    const out: TaskView[] = [];
+    for (const t of this.tasks.values()) {
+      if (key.length === 0) break;
+      if (!t.requester.equals(key) && !t.dataSets.some((d) => d.executor.equals(key))) continue;
+      if (t.publishTime < req.timeStart) continue;
+      if ((openEnd ? req.timeEnd > 0n : true) && t.publishTime > req.timeEnd) continue;
+      if (req.status !== "" && t.status !== req.status) continue;
+      out.push(t);
+    }
+    out.sort((a, b) =>
+      a.publishTime !== b.publishTime ? (a.publishTime > b.publishTime ? -1 : 1) : compareIds(a.id, b.id),
+    );
     if (req.limit > 0n && BigInt(out.length) > req.limit) out.length = Number(req.limit);
     return encodeTaskList(out);
   }
@@ -143,44 +177,38 @@ export class SimExecutor {
     return encodeTaskList(out);
   }
 
-  /** Error codes: v3 Executors use xdb's 100xx codes; this simulator's v2 mode its XDAT ones. */
-  private code(xdat: string): string {
-    if (this.generation !== "v3") return xdat;
-    return (
-      { XDAT0001: "10001", XDAT0002: "10002", XDAT0004: "10004", XDAT0006: "10006", XDAT0008: "10008" }[xdat] ?? xdat
-    );
-  }
-
-  private verify(req: TaskRequest): boolean {
-    const pubKey = Buffer.from(req.pubKey);
-    const sig = Buffer.from(req.signature);
-    const key = publicKeyFromRaw(pubKey);
-    if (key === null || sig.length !== SIGNATURE_BYTES) return false;
-    return crypto.verify(
-      "sha256",
-      signingMessage(this.generation, pubKey, req.taskID),
-      { key, dsaEncoding: "ieee-p1363" },
-      sig,
-    );
+  private notFound(context: string): grpc.ServiceError {
+    return executorError(this.codes.notFound, "task not found", `${context}: failed to QueryNativeContract: `);
   }
 
   private get(req: GetTaskRequest): Buffer {
-    if (this.mode === "notfound") throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
+    if (this.mode === "notfound") throw this.notFound("failed get task by id");
     const t = this.tasks.get(req.taskID);
-    if (!t) throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
+    if (!t) throw this.notFound("failed get task by id");
     return t.raw;
   }
 
+  /** engine.GetPredictResult: task, task type, requester, signature, stored result — in that order. */
   private predict(req: TaskRequest): Buffer {
     const t = this.tasks.get(req.taskID);
-    if (!t) throw executorError(this.code("XDAT0004"), `task ${req.taskID} not found`);
-    if (t.taskType !== PREDICT) throw executorError(this.code("XDAT0002"), "not a prediction task");
-    if (!t.requester.equals(Buffer.from(req.pubKey))) {
-      throw executorError(this.code("XDAT0006"), "not the requester of the task");
+    if (!t) throw this.notFound("failed get predict result");
+    if (t.taskType !== PREDICT) throw executorError(this.codes.param, "illegal taskId, not a predict task");
+    const pubKey = Buffer.from(req.pubKey);
+    if (!t.requester.equals(pubKey)) throw executorError(this.codes.param, "public key is invalid");
+    const signature = Buffer.from(req.signature);
+    if (signature.length !== SIGNATURE_BYTES) {
+      throw executorError(this.codes.param, "bad param:signature", "get predict result failed: ");
     }
-    if (!this.verify(req)) throw executorError(this.code("XDAT0008"), "bad signature");
+    // v2: m := fmt.Sprintf("%x,%s", in.PubKey, in.TaskID), hashed as UTF-8 bytes; v3: util.GetSigMessage(in).
+    const message = signingMessage(this.generation, pubKey, req.taskID);
+    const key = publicKeyFromRaw(pubKey);
+    if (key === null || !crypto.verify("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signature)) {
+      throw executorError(this.codes.badSignature, "failed to verify signature", "get predict result failed: ");
+    }
     const payload = this.results.get(req.taskID);
-    if (!payload) throw executorError(this.code("XDAT0004"), "prediction result not found on this executor");
+    if (!payload) {
+      throw executorError(this.codes.notFound, "prediction result not found", "failed to get reader from xuperdb: ");
+    }
     return Buffer.from(PredictResponse.encode({ taskID: req.taskID, payload }).finish());
   }
 
@@ -199,11 +227,13 @@ export class SimExecutor {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
     });
     server.addService(RAW_TASK_SERVICE, {
-      ListTask: this.handler("ListTask", (b) => this.list(b)),
+      ListTask: this.handler("ListTask", (b) =>
+        this.generation === "v3" ? this.listV3(decodeListRequest(b, "v3")) : this.list(ListTaskRequest.decode(b)),
+      ),
       GetTaskById: this.handler("GetTaskById", (b) => this.get(GetTaskRequest.decode(b))),
       GetPredictResult: this.handler("GetPredictResult", (b) => this.predict(TaskRequest.decode(b))),
       StartTask: this.handler("StartTask", () => {
-        throw executorError(this.code("XDAT0002"), "StartTask is not simulated");
+        throw executorError(this.codes.param, "StartTask is not simulated");
       }),
     });
     this.port = await new Promise<number>((resolve, reject) =>

@@ -1,30 +1,22 @@
 /**
- * Executors answer with plain errors: gRPC UNKNOWN whose message often embeds
- * `{"code":"XDAT0004","message":"..."}` (spec §7). This maps them to real status codes.
+ * Executors answer with plain errors: gRPC UNKNOWN whose message embeds
+ * `{"code":"10004","message":"..."}`, often wrapped in context (spec §7). This reads the
+ * code and maps it through the one table (./error-codes.ts).
  */
 import { status as Status, type ServiceError } from "@grpc/grpc-js";
-
-const CODE_MAP: ReadonlyMap<string, Status> = new Map([
-  ["XDAT0004", Status.NOT_FOUND],
-  ["PX0004", Status.NOT_FOUND],
-  ["XDAT0002", Status.INVALID_ARGUMENT],
-  ["PX0002", Status.INVALID_ARGUMENT],
-  ["XDAT0008", Status.UNAUTHENTICATED],
-  ["XDAT0006", Status.PERMISSION_DENIED],
-  ["XDAT0001", Status.INTERNAL],
-  ["PX0001", Status.INTERNAL],
-]);
+import { statusOfErrorCode } from "./error-codes";
 
 export interface UpstreamFailure {
   /** The status the gateway should report for this failure. */
   code: Status;
   /** A short, client-safe description. */
   message: string;
-  /** The Executor's own error code (e.g. XDAT0004), if it sent one. */
+  /** The Executor's own error code (e.g. 10004, XDAT0004), if it sent one. */
   upstreamCode?: string;
 }
 
-const EMBEDDED_CODE = /"code"\s*:\s*"([A-Z]+[0-9]+)"/;
+// The outermost embedded object: in a wrapped errorx error the inner ones are escaped (\"code\").
+const EMBEDDED_CODE = /"code"\s*:\s*"([0-9A-Za-z]{1,16})"/;
 const EMBEDDED_MESSAGE = /"message"\s*:\s*"((?:[^"\\]|\\.){0,300})"/;
 
 function isServiceError(err: unknown): err is ServiceError {
@@ -43,10 +35,9 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     const m = EMBEDDED_CODE.exec(details);
     if (m) {
       const upstreamCode = m[1]!;
-      const msg = EMBEDDED_MESSAGE.exec(details)?.[1] ?? details;
-      return { code: CODE_MAP.get(upstreamCode) ?? Status.UNKNOWN, message: msg, upstreamCode };
+      const msg = EMBEDDED_MESSAGE.exec(details.slice(m.index))?.[1] ?? details;
+      return { code: statusOfErrorCode(upstreamCode), message: msg, upstreamCode };
     }
-    if (/not\s*found|not exist/i.test(details)) return { code: Status.NOT_FOUND, message: details };
   }
   return { code: err.code, message: details || Status[err.code] || "upstream error" };
 }

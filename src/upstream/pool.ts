@@ -18,6 +18,28 @@ export interface PoolOptions {
   maxPredictBytes: number;
   /** Target, TLS and DNS check per address (default: plain text to the address itself). */
   connector?: UpstreamConnector;
+  /** Channel keepalive (executors.keepaliveTimeMs / keepaliveTimeoutMs); see `keepaliveOptions`. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+}
+
+/** grpc-go's default server enforcement (keepalive.EnforcementPolicy): MinTime 5 minutes (spec §9). */
+export const GRPC_GO_MIN_PING_INTERVAL_MS = 5 * 60_000;
+/** The default ping interval: MinTime and a margin for timers that fire early or late. */
+export const DEFAULT_KEEPALIVE_TIME_MS = GRPC_GO_MIN_PING_INTERVAL_MS + 30_000;
+
+/**
+ * Keepalive an Executor's grpc-go server accepts with its default enforcement (spec §9):
+ * pings only while calls are in flight (PermitWithoutStream is false there; grpc-js then
+ * sends a due ping when the next call starts) and never more often than MinTime — a
+ * ping sooner is a strike, and past two strikes the server sends GOAWAY too_many_pings.
+ */
+export function keepaliveOptions(timeMs = DEFAULT_KEEPALIVE_TIME_MS, timeoutMs = 20_000): grpc.ChannelOptions {
+  return {
+    "grpc.keepalive_time_ms": timeMs,
+    "grpc.keepalive_timeout_ms": timeoutMs,
+    "grpc.keepalive_permit_without_calls": 0,
+  };
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -41,8 +63,7 @@ export class UpstreamPool implements UnaryTransport {
         // One channel serves list replies and prediction payloads; each method checks its own limit.
         "grpc.max_receive_message_length": Math.max(this.opts.maxResponseBytes, this.opts.maxPredictBytes),
         "grpc.max_send_message_length": 16 * 1024 * 1024,
-        "grpc.keepalive_time_ms": 30_000,
-        "grpc.keepalive_timeout_ms": 10_000,
+        ...keepaliveOptions(this.opts.keepaliveTimeMs, this.opts.keepaliveTimeoutMs),
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 5_000,
         "grpc-node.max_session_memory": 64,

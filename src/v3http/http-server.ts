@@ -22,7 +22,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { checkedListQuery } from "../api/list-request";
-import { checkListAnswer, requireGetAnswer } from "../api/answer-rules";
+import { checkListAnswer, readList, requireGetAnswer } from "../api/answer-rules";
 import type { RequestPipeline, ServedCall, ServedContext } from "../api/pipeline";
 import { validateGetRequest } from "../api/validate";
 import { GatewayError } from "../core/errors";
@@ -36,7 +36,8 @@ import { JsonRequestError, parseRequestJson } from "./request-json";
 
 export interface V3HttpOptions {
   allowCors: boolean;
-  maxListLimit: number;
+  /** Most tasks one ListTask answer may hold (api.maxListTasks). */
+  maxListTasks: number;
   maxRequestBytes: number;
 }
 
@@ -236,10 +237,9 @@ export class V3HttpServer {
         timeEnd: r.timeEnd ?? 0n,
         limit: r.limit ?? 0n,
       }),
-      this.opts.maxListLimit,
     );
-    const answer = await this.deps.reader.list(q, ctx);
-    checkListAnswer(q, answer, false);
+    const answer = await readList(this.deps.reader, q, ctx);
+    checkListAnswer(q, answer, false, this.opts.maxListTasks);
     ctx.cache = answer.cache;
     return () => renderTaskList(answer.tasks);
   }

@@ -191,7 +191,8 @@ export function queryArb(ledger: RandomLedger, opts: { emptyKey?: boolean } = {}
   const keys = [...ledger.requesters, ...ledger.executors.map((e) => e.key), fakeKey(250)];
   const time = fc.oneof(
     fc.integer({ min: -1, max: 7 }).map((slot) => BASE_NS + BigInt(slot) * STEP_NS),
-    fc.constantFrom(0n, BASE_NS + 3n * STEP_NS + 1n, 9_223_372_036_854_775_807n),
+    // 0 and below as timeEnd: no upper bound (spec §4).
+    fc.constantFrom(0n, -1n, BASE_NS + 3n * STEP_NS + 1n, 9_223_372_036_854_775_807n),
   );
   return fc.record({
     pubKey: opts.emptyKey ? fc.constant(Buffer.alloc(0)) : fc.constantFrom(...keys),

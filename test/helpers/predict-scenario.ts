@@ -9,9 +9,11 @@ import * as grpc from "@grpc/grpc-js";
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask, PredictResponse, TaskRequest, type DataForTask } from "../../src/gen/task/task";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { signPredictRequest, type KeyPair } from "../../src/crypto/p256";
+import type { KeyPair } from "../../src/crypto/p256";
+import { signWithRule, type SignatureRule } from "../../src/generations/signature";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { SimExecutor } from "../../src/sim/executor";
+import type { ExecutorVersion } from "../../src/sim/version";
 import { signature as sigFixture } from "./fixtures";
 
 export interface PredictScenario {
@@ -46,9 +48,12 @@ export function randomPayload(rows: number): Buffer {
   return Buffer.from(JSON.stringify(out));
 }
 
-export async function startPredictScenario(): Promise<PredictScenario> {
+export async function startPredictScenario(version: ExecutorVersion = "v2"): Promise<PredictScenario> {
   const executors = Array.from({ length: 5 }, (_, i) => new SimExecutor("127.0.0.1", `E${i}`));
-  for (const e of executors) await e.start();
+  for (const e of executors) {
+    e.version = version;
+    await e.start();
+  }
   const keys = executors.map((_, i) => deterministicKeyPair(`predict-scenario-executor-${i}`));
   const me = deterministicKeyPair("predict-scenario-requester");
   const fixtureKey = Buffer.from(sigFixture.pubKey_hex, "hex");
@@ -138,8 +143,9 @@ export function predictRequest(pubKey: Buffer, taskID: string, signature: Buffer
   return Buffer.from(TaskRequest.encode({ pubKey, taskID, signature }).finish());
 }
 
-export function signedRequest(kp: KeyPair, taskID: string): Buffer {
-  return predictRequest(kp.publicKey, taskID, signPredictRequest(kp, taskID));
+/** A request signed under `rule` (the generation of the Executor that holds the result; v2 by default). */
+export function signedRequest(kp: KeyPair, taskID: string, rule: SignatureRule = "v2"): Buffer {
+  return predictRequest(kp.publicKey, taskID, signWithRule(kp, taskID, rule));
 }
 
 const identity = (b: Buffer): Buffer => b;

@@ -48,14 +48,15 @@ export function involves(t: FLTask, key: Buffer): boolean {
   return t.requester.equals(key) || t.dataSets.some((d) => d.executor.equals(key));
 }
 
-/** One Executor's ListTask answer over `tasks`; `anyKey` skips the key filter (the gateway's empty-key view). */
+/** One v2.x Executor's ListTask answer over `tasks` (limit <= 0: no cap); `anyKey` skips the key filter (the gateway's empty-key view). */
 export function refList(tasks: Iterable<FLTask>, q: RefQuery, anyKey = false): FLTask[] {
   const hits = [...tasks].filter(
     (t) =>
       (anyKey || involves(t, q.pubKey)) &&
       (q.status === "" || t.status === q.status) &&
       q.timeStart <= t.publishTime &&
-      t.publishTime <= q.timeEnd,
+      // v2.x: timeEnd <= 0 is no upper bound (spec §4).
+      (q.timeEnd <= 0n || t.publishTime <= q.timeEnd),
   );
   hits.sort((a, b) =>
     a.publishTime !== b.publishTime

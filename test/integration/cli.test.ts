@@ -298,7 +298,7 @@ describe("executors and connection failures", () => {
           predictions: c.gw.predictions,
           pipeline: new RequestPipeline({ defaultDeadlineMs: 10_000 }, createLogger("silent")),
         },
-        { maxListLimit: 1000 },
+        { maxListTasks: 10_000 },
       ),
     );
     const port = await new Promise<number>((resolve, reject) =>

@@ -236,8 +236,9 @@ describe("ListTask answers equal one Executor holding the union", () => {
           pubKey: fc.constantFrom(...keys),
           status: fc.constantFrom(...statuses),
           timeStart: fc.oneof(fc.constant(0n), time),
-          timeEnd: fc.oneof(fc.constant(MAX_I64), time),
-          limit: fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 12n })),
+          // 0 and -1: no upper bound, no cap (v2.x, spec §4).
+          timeEnd: fc.oneof(fc.constant(MAX_I64), fc.constantFrom(0n, -1n), time),
+          limit: fc.oneof(fc.constantFrom(0n, -1n), fc.bigInt({ min: 1n, max: 12n })),
         }),
         async (q) => {
           const r = await g.raw.call("ListTask", listBytes(q));
@@ -435,16 +436,45 @@ describe("API surface", () => {
     expect(r.details).toMatch(/Executor-to-Executor/);
   });
 
-  test.each([
-    ["ListTask", listBytes({ pubKey: Buffer.alloc(10) }), /^pubKey: .*got 10/],
-    ["ListTask", listBytes({ pubKey: fakeKey(1), limit: 1001n }), /^limit: must be <= 1000/],
-    ["ListTask", listBytes({ pubKey: fakeKey(1), limit: -5n }), /^limit: must be >= 0/],
-    ["ListTask", Buffer.from([0x0a, 0x05]), /not a valid ListTaskRequest/],
-    ["GetTaskById", getBytes(""), /^taskID: must not be empty/],
-    ["GetPredictResult", TaskRequest.encode(TaskRequest.fromPartial({ taskID: "" })).finish(), /^taskID/],
-  ] as const)("%s: INVALID_ARGUMENT naming the field (%#)", async (method, body, message) => {
-    const r = await g.raw.call(method, body);
+  test("a malformed ListTaskRequest: INVALID_ARGUMENT naming the message", async () => {
+    const r = await g.raw.call("ListTask", Buffer.from([0x0a, 0x05]));
     expect(r.code).toBe(Status.INVALID_ARGUMENT);
+    expect(r.details).toMatch(/not a valid ListTaskRequest/);
+  });
+
+  // What a v2.x Executor accepts, the gateway accepts (spec §4, §5).
+  test.each([
+    ["a 10-byte key", { pubKey: Buffer.alloc(10) }],
+    ["a 65-byte key", { pubKey: Buffer.alloc(65, 1) }],
+    ["a 65-character status", { pubKey: fakeKey(1), status: "x".repeat(65) }],
+  ])("ListTask with %s: an empty list, as from an Executor, without asking one", async (_name, q) => {
+    for (const e of sim.executors) e.resetCalls();
+    const r = await g.raw.call("ListTask", listBytes(q));
+    expect(r.code).toBe(Status.OK);
+    expect(r.body!.length).toBe(0);
+    expect(sim.executors.map((e) => e.calls.ListTask)).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  test.each([
+    ["limit 1001", 1001n],
+    ["limit -1 (no cap)", -1n],
+    ["limit -5 (no cap)", -5n],
+    ["limit max int64", MAX_I64],
+  ])("ListTask with %s is answered", async (_name, limit) => {
+    const key = sim.keys[0]!.publicKey;
+    const r = await g.raw.call("ListTask", listBytes({ pubKey: key, limit }));
+    expect(r.code).toBe(Status.OK);
+    const want = refList(unionOf(ALL), { pubKey: key, status: "", timeStart: 0n, timeEnd: MAX_I64, limit: 0n });
+    expect(r.body!.toString("hex")).toBe(flTasksOf(want.map(bytesOf)).toString("hex"));
+  });
+
+  test.each([
+    ["GetTaskById", getBytes(""), /^task not found: taskID is empty/],
+    ["GetTaskById", getBytes("x".repeat(129)), /^task not found/],
+    ["GetPredictResult", TaskRequest.encode(TaskRequest.fromPartial({ taskID: "" })).finish(), /^task not found/],
+  ] as const)("%s with an empty or impossible ID: NOT_FOUND, as on an Executor (%#)", async (method, body, message) => {
+    const r = await g.raw.call(method, body);
+    expect(r.code).toBe(Status.NOT_FOUND);
     expect(r.details).toMatch(message);
   });
 });

@@ -215,7 +215,7 @@ describe("the gateway Deployment", () => {
     expect(config.executors.seeds).toEqual(v.config.executors.seeds);
     expect(config.executors.discoveryAllow).toEqual(v.config.executors.discoveryAllow);
     expect(config.executors.callTimeoutMs).toBe(v.config.executors.callTimeoutMs);
-    expect(config.api.maxListLimit).toBe(v.config.api.maxListLimit);
+    expect(config.api.maxListTasks).toBe(v.config.api.maxListTasks);
     expect(config.log.level).toBe(v.config.log.level);
     expect(gatewayContainer(objs).dep.spec.replicas).toBe(v.replicaCount);
   });

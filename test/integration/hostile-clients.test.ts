@@ -81,7 +81,7 @@ describe("fuzz", () => {
   let client: grpc.Client;
   const MAX_REQUEST = 4096;
   beforeAll(async () => {
-    gw = await gatewayFor(sim, { api: { maxRequestBytes: MAX_REQUEST, maxListLimit: 100 } });
+    gw = await gatewayFor(sim, { api: { maxRequestBytes: MAX_REQUEST, maxListTasks: 100 } });
     client = rawClient(gw.grpcPort);
   });
   afterAll(async () => {

@@ -114,8 +114,8 @@ describe("GetPredictResult at the gateway", () => {
     [
       "empty taskID",
       () => predictRequest(sc.me.publicKey, "", signPredictRequest(sc.me, "")),
-      S.INVALID_ARGUMENT,
-      /taskID: must not be empty/,
+      S.NOT_FOUND,
+      /task not found: taskID is empty/,
     ],
     [
       "pubKey of 63 bytes",

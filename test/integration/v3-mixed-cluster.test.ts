@@ -35,11 +35,11 @@ let unionClients: Record<"v2" | "v3", RawClient>;
 let all: FLTask[];
 
 beforeAll(async () => {
-  sim = await startSimCluster({ executors: 4, seed: 27, trainingTasks: 18, generations: [...GENERATIONS] });
+  sim = await startSimCluster({ executors: 4, seed: 27, trainingTasks: 18, versions: [...GENERATIONS] });
   all = refMerge(sim.ledger.tasks);
   for (const g of ["v2", "v3"] as const) {
     const e = new SimExecutor("127.0.0.1", `union-${g}`);
-    e.generation = g;
+    e.version = g;
     for (const t of all) e.putRaw(bytesOf(t));
     for (const [id, payload] of sim.ledger.results) e.setResult(id, payload);
     await e.start();
@@ -93,8 +93,9 @@ const common = () =>
   fc.record({
     status: fc.constantFrom(...STATUSES),
     timeStart: fc.constantFrom(0n, ...times()),
-    timeEnd: fc.constantFrom(MAX_I64, ...times()),
-    limit: fc.constantFrom(0n, 1n, 3n, 100n),
+    // 0 and below: no upper bound / no cap, on both generations (v2.0.0 and later, spec §4).
+    timeEnd: fc.constantFrom(MAX_I64, 0n, -1n, ...times()),
+    limit: fc.constantFrom(0n, -1n, 1n, 3n, 100n),
   });
 
 const v2Request = (): fc.Arbitrary<ListFields> =>

@@ -38,7 +38,7 @@ describe("config", () => {
     expect(c.executors).toMatchObject({ seeds: [], discoveryAllow: [], maxExecutors: 256, callTimeoutMs: 3000 });
     expect(c.executors.concurrency).toBe(0);
     expect(c.executors.maxUpstreamCalls).toBe(4096);
-    expect(c.api.maxListLimit).toBe(1000);
+    expect(c.api.maxListTasks).toBe(10_000);
   });
 
   test("file values, then environment overrides", () => {
@@ -49,7 +49,7 @@ executors:
   seeds: ["10.0.0.1:8184", { address: "10.0.0.2:8184", pubKey: "${KEY}" }]
   callTimeoutMs: 500
 api:
-  maxListLimit: 100
+  maxListTasks: 100
 `,
     );
     const c = loadConfig(f, {
@@ -62,7 +62,7 @@ api:
     expect(c.executors.seeds).toEqual(["10.0.0.1:8184", { address: "10.0.0.2:8184", pubKey: KEY }]);
     expect(c.executors.callTimeoutMs).toBe(750);
     expect(c.executors.discoveryAllow).toEqual(["10.0.0.0/8", "*.dai.svc:8184"]);
-    expect(c.api.maxListLimit).toBe(100);
+    expect(c.api.maxListTasks).toBe(100);
     expect(c.log.level).toBe("warn");
   });
 
@@ -78,7 +78,7 @@ api:
     [{ executors: { seeds: [{ address: "10.0.0.1:1", pubKey: "abcd" }] } }, "executors.seeds.0.pubKey"],
     [{ executors: { seeds: [5] } }, "executors.seeds.0"],
     [{ executors: { discoveryAllow: ["10/8"] } }, "executors.discoveryAllow.0"],
-    [{ api: { maxListLimit: 0 } }, "api.maxListLimit"],
+    [{ api: { maxListTasks: 0 } }, "api.maxListTasks"],
     [{ listen: "8184" }, "listen"],
     [{ log: { level: "loud" } }, "log.level"],
   ])("an invalid value names its key: %j", (input, key) => {
@@ -95,8 +95,8 @@ api:
     expect(configError(() => loadConfig(undefined, { DAI_GATEWAY_EXECUTORS__TIMEOUT: "1" }))).toContain(
       "DAI_GATEWAY_EXECUTORS__TIMEOUT",
     );
-    expect(configError(() => loadConfig(undefined, { DAI_GATEWAY_API__MAX_LIST_LIMIT: "lots" }))).toContain(
-      "api.maxListLimit",
+    expect(configError(() => loadConfig(undefined, { DAI_GATEWAY_API__MAX_LIST_TASKS: "lots" }))).toContain(
+      "api.maxListTasks",
     );
     expect(configError(() => loadConfig(undefined, { DAI_GATEWAY_EXECUTORS__SEEDS: "[a" }))).toContain(
       "DAI_GATEWAY_EXECUTORS__SEEDS",

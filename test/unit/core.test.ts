@@ -46,8 +46,8 @@ describe("the status catalog", () => {
 
   test("every Executor code family maps to its meaning's status", () => {
     for (const e of EXECUTOR_CODES) {
-      expect(UPSTREAM_CODE_STATUS.get(e.v1)).toBe(e.status);
-      expect(UPSTREAM_CODE_STATUS.get(e.v2)).toBe(e.status);
+      expect(UPSTREAM_CODE_STATUS.get(e.v1!)).toBe(e.status);
+      expect(UPSTREAM_CODE_STATUS.get(e.v2!)).toBe(e.status);
     }
     expect(UPSTREAM_CODE_STATUS.get("PX0004")).toBe(status.NOT_FOUND);
   });

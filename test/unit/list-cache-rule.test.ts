@@ -59,7 +59,8 @@ function buildLedger(specs: TaskSpec[]): TaskView[] {
 const timeArb = fc.oneof(
   fc.integer({ min: -9, max: 3 }).map((n) => NOW_NS + BigInt(n) * 1_000_000_000n),
   fc.integer({ min: -3, max: 3 }).map((n) => NOW_NS + BigInt(n)),
-  fc.constantFrom(0n, 9_223_372_036_854_775_807n, NOW_NS + 3_600_000_000_000n),
+  // 0 and below: no upper bound (spec §4).
+  fc.constantFrom(0n, -1n, 9_223_372_036_854_775_807n, NOW_NS + 3_600_000_000_000n),
 );
 
 const queryArb = fc.record({
@@ -67,8 +68,33 @@ const queryArb = fc.record({
   status: fc.constantFrom("", "Finished", "Processing", "Confirming"),
   timeStart: fc.constantFrom(0n, NOW_NS - 5_000_000_000n, NOW_NS),
   timeEnd: timeArb,
-  limit: fc.constantFrom(0n, 1n, 2n, 3n, 5n, 100n),
+  limit: fc.constantFrom(0n, -1n, 1n, 2n, 3n, 5n, 100n),
 });
+
+/**
+ * The fresh answer, written from spec §4 independently of src/merge: a v2.x Executor
+ * holding the whole ledger (`timeEnd <= 0`: no upper bound; `limit <= 0`: no cap).
+ */
+function freshAnswer(ledger: readonly TaskView[], q: ListQuery): TaskView[] {
+  const hits = ledger.filter(
+    (t) =>
+      (q.pubKey.length === 0 || t.requester.equals(q.pubKey) || t.dataSets.some((d) => d.executor.equals(q.pubKey))) &&
+      (q.status === "" || t.status === q.status) &&
+      q.timeStart <= t.publishTime &&
+      (q.timeEnd <= 0n || t.publishTime <= q.timeEnd),
+  );
+  hits.sort((a, b) =>
+    a.publishTime !== b.publishTime
+      ? a.publishTime > b.publishTime
+        ? -1
+        : 1
+      : Buffer.compare(Buffer.from(a.id, "utf8"), Buffer.from(b.id, "utf8")),
+  );
+  return q.limit > 0n ? hits.slice(0, Number(q.limit)) : hits;
+}
+
+/** An end above every int64 time stands for timeEnd <= 0. */
+const endOf = (t: bigint): bigint => (t > 0n ? t : 1n << 63n);
 
 const same = (a: readonly TaskView[] | undefined, b: readonly TaskView[]): boolean =>
   a !== undefined && a.length === b.length && a.every((t, i) => t.raw.equals(b[i]!.raw));
@@ -87,13 +113,13 @@ describe("answerFromSnapshot: exact or nothing", () => {
           const fetchQ: ListQuery = { ...req, timeEnd: f.timeEnd, limit: f.limit };
           const tasks = selectForList(ledger, fetchQ);
           const snap = { fetchEnd: fetchQ.timeEnd, cut: wasCut(tasks, fetchQ.limit), tasks };
-          const fresh = selectForList(ledger, req);
+          const fresh = freshAnswer(ledger, req);
           const got = answerFromSnapshot(snap, req);
           if (got !== undefined) {
             answered++;
             if (!same(got, fresh)) return false;
           } else if (snap.cut) refusedCut++;
-          if (!snap.cut && req.timeEnd <= snap.fetchEnd && got === undefined) return false;
+          if (!snap.cut && endOf(req.timeEnd) <= endOf(snap.fetchEnd) && got === undefined) return false;
           return true;
         },
       ),
@@ -170,7 +196,7 @@ describe("ListAnswerCache over random request sequences", () => {
               : r.q;
             const q = r.live ? { ...keyed, timeEnd: BigInt(now) * 1_000_000n } : keyed;
             const answer = await cache.list(q, { deadline: Date.now() + 5000, requestId: "t" });
-            const fresh = selectForList(ledger, q);
+            const fresh = freshAnswer(ledger, q);
             if (!same(answer.tasks, fresh)) return false;
           }
           totals.hits += stats.hits;
@@ -227,5 +253,52 @@ describe("ListAnswerCache over random request sequences", () => {
     expect(plan.windowClass).toBe("live");
     expect(plan.fetch.timeEnd).toBe(NOW_NS + 60_000n * 1_000_000n);
     expect(plan.fetch.limit).toBe(100n);
+  });
+});
+
+describe("timeEnd = 0 is no upper bound (v2.x, spec §4)", () => {
+  test("an open-ended request gets every task, future-dated ones included, from its own entry", async () => {
+    const ledger = buildLedger(
+      [-5n, 0n, 1n, 3600n].map((off, i) => ({
+        requester: 0,
+        executors: [1],
+        status: KNOWN_STATUSES[i]!,
+        publishOffset: off * 1_000_000_000n,
+      })),
+    );
+    const plan = planListFetch(
+      { pubKey: KEYS[0]!, status: "", timeStart: 0n, timeEnd: 0n, limit: 0n },
+      NOW_MS,
+      options(100),
+    );
+    expect(plan.windowClass).toBe("open");
+    expect(plan.fetch.timeEnd).toBe(0n);
+    let fetches = 0;
+    const cache = new ListAnswerCache(
+      new MemoryStore(1 << 20),
+      fixedSet,
+      async (q) => {
+        fetches++;
+        const report = new FanoutReport();
+        report.asked.push("a");
+        report.answered.push("a");
+        return { tasks: selectForList(ledger, q), report };
+      },
+      options(100),
+      new CacheStats(),
+      pino({ level: "silent" }),
+      () => NOW_MS,
+    );
+    const ctx = { deadline: Date.now() + 5000, requestId: "t" };
+    for (const limit of [0n, 100n, 2n]) {
+      const q = { pubKey: KEYS[0]!, status: "", timeStart: 0n, timeEnd: 0n, limit };
+      const a = await cache.list(q, ctx);
+      expect(a.tasks.length).toBe(limit === 2n ? 2 : 4);
+      expect(same(a.tasks, freshAnswer(ledger, q))).toBe(true);
+    }
+    // A live request (timeEnd = now) is another class: the future-dated task is not in its answer.
+    const live = await cache.list({ pubKey: KEYS[0]!, status: "", timeStart: 0n, timeEnd: NOW_NS, limit: 100n }, ctx);
+    expect(live.tasks.length).toBe(2);
+    expect(fetches).toBe(2);
   });
 });

@@ -42,7 +42,10 @@ function refMerge(copies: Iterable<Snapshot>): Map<string, Snapshot> {
   return out;
 }
 
-/** What one Executor holding `tasks` answers (spec §4). `matchAll` is the gateway's empty-key view. */
+/**
+ * What one v2.x Executor holding `tasks` answers (spec §4): `timeEnd <= 0` is no upper
+ * bound, `limit <= 0` no cap. `matchAll` is the gateway's empty-key view.
+ */
 function refList(tasks: Iterable<Snapshot>, q: Query, matchAll = false): Snapshot[] {
   const involved = (t: Snapshot): boolean =>
     matchAll || t.requester.equals(q.pubKey) || t.executors.some((k) => k.equals(q.pubKey));
@@ -51,7 +54,7 @@ function refList(tasks: Iterable<Snapshot>, q: Query, matchAll = false): Snapsho
       involved(t) &&
       (q.status === "" || t.status === q.status) &&
       q.timeStart <= t.publishTime &&
-      t.publishTime <= q.timeEnd,
+      (q.timeEnd <= 0n || t.publishTime <= q.timeEnd),
   );
   hits.sort((a, b) => {
     if (a.publishTime !== b.publishTime) return a.publishTime > b.publishTime ? -1 : 1;
@@ -77,12 +80,12 @@ function gatewayAnswer(
   ledger: RandomLedger,
   q: Query,
   order: number[],
-  forward: (q: ListQuery) => { status: string; limit: bigint } = upstreamQuery,
+  forward: (q: ListQuery) => { status: string; limit: bigint; timeEnd?: bigint } = upstreamQuery,
 ): string[] {
   const fwd = forward(q);
   const replies = order.map((e) => {
     const key = q.pubKey.length === 0 ? ledger.executors[e]!.key : q.pubKey;
-    const sent = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit };
+    const sent = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit, timeEnd: fwd.timeEnd ?? q.timeEnd };
     return { tasks: refList(ledger.holdings[e]!, sent).map(view), sent };
   });
   const reduced = reduceList(replies, q);
@@ -245,10 +248,12 @@ describe("fan-out + merge equals one Executor holding the union", () => {
   test("upstreamQuery forwards status and limit only for empty or terminal statuses", () => {
     const q = (status: string) => ({ pubKey: Buffer.alloc(64), status, timeStart: 0n, timeEnd: 9n, limit: 7n });
     for (const s of ["", "Finished", "Failed", "Rejected"])
-      expect(upstreamQuery(q(s))).toEqual({ status: s, limit: 7n });
+      expect(upstreamQuery(q(s))).toEqual({ status: s, limit: 7n, timeEnd: 9n });
     for (const s of ["Confirming", "Ready", "ToProcess", "Processing", "finished", "Paused"]) {
-      expect(upstreamQuery(q(s))).toEqual({ status: "", limit: 0n });
+      expect(upstreamQuery(q(s))).toEqual({ status: "", limit: 0n, timeEnd: 9n });
     }
+    // No upper bound goes out as the largest int64: a v1.x Executor, which matches nothing for 0, reads it alike.
+    expect(upstreamQuery({ ...q(""), timeEnd: 0n }).timeEnd).toBe(9_223_372_036_854_775_807n);
   });
 
   test("the property has teeth: forwarding every status and limit upstream is caught", () => {

@@ -80,6 +80,46 @@ describe("fixture signature vectors (test/fixtures/signature.json)", () => {
   });
 });
 
+describe("non-ASCII task IDs: the signed message is UTF-8, as Go hashes it (spec §6)", () => {
+  const kp = keyPairFromPrivate(crypto.createHash("sha256").update("utf8-signer").digest());
+  const ids = ["задача-1", "tâche-é", "任务-💥", `${sig.taskID}-ü`];
+  /** An independent signer: Node's crypto over the bytes Go's fmt.Sprintf("%x,%s") gives. */
+  const signOver = (taskID: string, encoding: BufferEncoding): Buffer => {
+    const key = crypto.createPrivateKey({
+      key: {
+        kty: "EC",
+        crv: "P-256",
+        d: kp.privateKey.toString("base64url"),
+        x: kp.publicKey.subarray(0, 32).toString("base64url"),
+        y: kp.publicKey.subarray(32).toString("base64url"),
+      },
+      format: "jwk",
+    });
+    const message = Buffer.from(`${kp.publicKey.toString("hex")},${taskID}`, encoding);
+    return crypto.sign("sha256", message, { key, dsaEncoding: "ieee-p1363" });
+  };
+
+  test.each(ids)("%s: a signature over the UTF-8 bytes passes; one over Latin-1 does not", (taskID) => {
+    expect(
+      predictSigningMessage(kp.publicKey, taskID).equals(
+        Buffer.from(`${kp.publicKey.toString("hex")},${taskID}`, "utf8"),
+      ),
+    ).toBe(true);
+    const good = signOver(taskID, "utf8");
+    expect(checkPredictRequest({ pubKey: kp.publicKey, taskID, signature: good }).taskID).toBe(taskID);
+    const latin1 = signOver(taskID, "latin1");
+    expect(refusal(() => checkPredictRequest({ pubKey: kp.publicKey, taskID, signature: latin1 })).reason).toBe(
+      "bad_signature",
+    );
+    // Our own signer (tests, CLI) signs what the Executor verifies.
+    expect(verifyPredictSignature(kp.publicKey, taskID, signPredictRequest(kp, taskID))).toBe(true);
+  });
+
+  test("the fixture vector, ASCII, is unchanged by the encoding", () => {
+    expect(predictSigningMessage(hex(sig.pubKey_hex), sig.taskID).toString("utf8")).toBe(sig.message);
+  });
+});
+
 describe("public keys", () => {
   test("a coordinate >= p is refused even when it is congruent to a point's coordinate", () => {
     const P = BigInt("0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
@@ -107,8 +147,9 @@ describe("check order", () => {
   };
 
   test.each([
-    ["empty taskID beats a bad key", { taskID: "", pubKey: Buffer.alloc(3) }, Status.INVALID_ARGUMENT, "bad_task_id"],
-    ["overlong taskID", { taskID: "x".repeat(129) }, Status.INVALID_ARGUMENT, "bad_task_id"],
+    // An Executor's first check is that the task exists: no such ID is NOT_FOUND there too.
+    ["empty taskID beats a bad key", { taskID: "", pubKey: Buffer.alloc(3) }, Status.NOT_FOUND, "bad_task_id"],
+    ["overlong taskID", { taskID: "x".repeat(129) }, Status.NOT_FOUND, "bad_task_id"],
     [
       "bad key beats a bad signature",
       { pubKey: Buffer.alloc(64), signature: Buffer.alloc(3) },

@@ -42,7 +42,7 @@ describe("answer rules", () => {
     ["partial under strict is UNAVAILABLE", report(["a", "b"], ["a"], ["b"]), "miss", true, status.UNAVAILABLE],
     ["a hit rests on its fetch", report([], []), "hit", false, undefined],
   ] as const)("ListTask: %s", (_n, r, cache, strict, want) => {
-    expect(codeOf(() => checkListAnswer(q, { tasks: [], report: r, cache }, strict))).toBe(want);
+    expect(codeOf(() => checkListAnswer(q, { tasks: [], report: r, cache }, strict, 1000))).toBe(want);
   });
 
   test("GetTaskById: the task, else NOT_FOUND when someone answered, else UNAVAILABLE", () => {

@@ -12,14 +12,20 @@ export const protobufPackage = "common";
 export const protobufFileName = "common/common.proto";
 
 /**
- * Algorithm parameters of a federated-learning task, as PaddleDTX Executors of the
- * early-2022 generation define them (see ../shared/spec/upstream-executor.md §1).
- * Field numbers and names are wire contracts: never renumber or rename.
+ * Algorithm parameters of a federated-learning task: the whole `common` package of
+ * PaddleDTX v2.0.1 (see ../shared/spec/upstream-executor.md §1), so that reflection,
+ * JSON and the CLI show every field an Executor sends. FLTask.algoParam is a
+ * TaskParams; the other messages are not carried by the Task API but belong to the
+ * same package. Field numbers and names are wire contracts: never renumber or rename.
  */
 
 export enum Algorithm {
+  /** LINEAR_REGRESSION_VL - vertical linear regression */
   LINEAR_REGRESSION_VL = 0,
+  /** LOGIC_REGRESSION_VL - vertical logistic regression */
   LOGIC_REGRESSION_VL = 1,
+  /** DNN_PADDLEFL_VL - vertical DNN on PaddleFL */
+  DNN_PADDLEFL_VL = 2,
   UNRECOGNIZED = -1,
 }
 
@@ -31,6 +37,9 @@ export function algorithmFromJSON(object: any): Algorithm {
     case 1:
     case "LOGIC_REGRESSION_VL":
       return Algorithm.LOGIC_REGRESSION_VL;
+    case 2:
+    case "DNN_PADDLEFL_VL":
+      return Algorithm.DNN_PADDLEFL_VL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -44,6 +53,8 @@ export function algorithmToJSON(object: Algorithm): string {
       return "LINEAR_REGRESSION_VL";
     case Algorithm.LOGIC_REGRESSION_VL:
       return "LOGIC_REGRESSION_VL";
+    case Algorithm.DNN_PADDLEFL_VL:
+      return "DNN_PADDLEFL_VL";
     case Algorithm.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -85,7 +96,9 @@ export function taskTypeToJSON(object: TaskType): string {
 
 export enum RegMode {
   Reg_None = 0,
+  /** Reg_Lasso - L1 */
   Reg_Lasso = 1,
+  /** Reg_Ridge - L2 */
   Reg_Ridge = 2,
   UNRECOGNIZED = -1,
 }
@@ -122,17 +135,84 @@ export function regModeToJSON(object: RegMode): string {
   }
 }
 
-export interface TaskParams {
-  algo: Algorithm;
-  taskType: TaskType;
-  trainParams: TrainParams | undefined;
-  modelTaskID: string;
-  modelParams: TrainModels | undefined;
-  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+export enum EvaluationRule {
+  /** ErRandomSplit - a random percentage is the validation set */
+  ErRandomSplit = 0,
+  /** ErCrossVal - cross validation */
+  ErCrossVal = 1,
+  /** ErLOO - leave one out */
+  ErLOO = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function evaluationRuleFromJSON(object: any): EvaluationRule {
+  switch (object) {
+    case 0:
+    case "ErRandomSplit":
+      return EvaluationRule.ErRandomSplit;
+    case 1:
+    case "ErCrossVal":
+      return EvaluationRule.ErCrossVal;
+    case 2:
+    case "ErLOO":
+      return EvaluationRule.ErLOO;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return EvaluationRule.UNRECOGNIZED;
+  }
+}
+
+export function evaluationRuleToJSON(object: EvaluationRule): string {
+  switch (object) {
+    case EvaluationRule.ErRandomSplit:
+      return "ErRandomSplit";
+    case EvaluationRule.ErCrossVal:
+      return "ErCrossVal";
+    case EvaluationRule.ErLOO:
+      return "ErLOO";
+    case EvaluationRule.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum CaseType {
+  Regression = 0,
+  BinaryClass = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function caseTypeFromJSON(object: any): CaseType {
+  switch (object) {
+    case 0:
+    case "Regression":
+      return CaseType.Regression;
+    case 1:
+    case "BinaryClass":
+      return CaseType.BinaryClass;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CaseType.UNRECOGNIZED;
+  }
+}
+
+export function caseTypeToJSON(object: CaseType): string {
+  switch (object) {
+    case CaseType.Regression:
+      return "Regression";
+    case CaseType.BinaryClass:
+      return "BinaryClass";
+    case CaseType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface TrainParams {
   label: string;
+  /** logistic regression */
   labelName: string;
   regMode: RegMode;
   regParam: number;
@@ -140,6 +220,7 @@ export interface TrainParams {
   amplitude: number;
   accuracy: bigint;
   isTagPart: boolean;
+  /** PSI sample alignment */
   idName: string;
   BatchSize: bigint;
   _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
@@ -152,6 +233,8 @@ export interface TrainModels {
   label: string;
   isTagPart: boolean;
   idName: string;
+  /** encrypted PaddleFL model */
+  path: string;
   _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
 }
 
@@ -173,158 +256,147 @@ export interface TrainModels_SigmasEntry {
   _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
 }
 
-function createBaseTaskParams(): TaskParams {
-  return { algo: 0, taskType: 0, trainParams: undefined, modelTaskID: "", modelParams: undefined, _unknownFields: {} };
+export interface TaskParams {
+  algo: Algorithm;
+  taskType: TaskType;
+  trainParams: TrainParams | undefined;
+  modelTaskID: string;
+  modelParams: TrainModels | undefined;
+  evalParams: EvaluationParams | undefined;
+  livalParams: LiveEvaluationParams | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
 }
 
-export const TaskParams: MessageFns<TaskParams> = {
-  encode(message: TaskParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.algo !== 0) {
-      writer.uint32(8).int32(message.algo);
-    }
-    if (message.taskType !== 0) {
-      writer.uint32(16).int32(message.taskType);
-    }
-    if (message.trainParams !== undefined) {
-      TrainParams.encode(message.trainParams, writer.uint32(26).fork()).join();
-    }
-    if (message.modelTaskID !== "") {
-      writer.uint32(34).string(message.modelTaskID);
-    }
-    if (message.modelParams !== undefined) {
-      TrainModels.encode(message.modelParams, writer.uint32(42).fork()).join();
-    }
-    if (message._unknownFields !== undefined) {
-      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
-        const tag = parseInt(key, 10);
-        for (const value of values) {
-          writer.uint32(tag).raw(value);
-        }
-      }
-    }
-    return writer;
-  },
+export interface EvaluationParams {
+  enable: boolean;
+  evalRule: EvaluationRule;
+  /** with evalRule ErRandomSplit */
+  randomSplit:
+    | RandomSplit
+    | undefined;
+  /** with evalRule ErCrossVal */
+  cv: CrossVal | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskParams {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskParams();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
+export interface LiveEvaluationParams {
+  enable: boolean;
+  randomSplit: RandomSplit | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-            message.algo = reader.int32() as any;
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
+export interface RandomSplit {
+  /** percentage left out as the validation set */
+  percentLO: number;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-            message.taskType = reader.int32() as any;
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
+export interface CrossVal {
+  folds: number;
+  shuffle: boolean;
+  repeated: boolean;
+  repeatTimes: number;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-            message.trainParams = TrainParams.decode(reader, reader.uint32());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
+export interface EvaluationMetricScores {
+  payload: { $case: "binaryClassCaseMetricScores"; value: BinaryClassCaseMetricScores } | {
+    $case: "RegressionCaseMetricScores";
+    value: RegressionCaseMetricScores;
+  } | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-            message.modelTaskID = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
+export interface BinaryClassCaseMetricScores {
+  caseType: CaseType;
+  avgAccuracy: number;
+  avgPrecision: number;
+  avgRecall: number;
+  avgF1Score: number;
+  avgAUC: number;
+  metricsPerFold: { [key: number]: BinaryClassCaseMetricScores_MetricsPerFold };
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-            message.modelParams = TrainModels.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        const buf = reader.skip(tag & 7);
+export interface BinaryClassCaseMetricScores_Point {
+  /** [FPR, TPR, threshold] */
+  p: number[];
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-        const list = message._unknownFields![tag];
+export interface BinaryClassCaseMetricScores_MetricsPerFold {
+  accuracy: number;
+  precision: number;
+  recall: number;
+  F1Score: number;
+  AUC: number;
+  ROC: BinaryClassCaseMetricScores_Point[];
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-        if (list === undefined) {
-          message._unknownFields![tag] = [buf];
-        } else {
-          list.push(buf);
-        }
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
+export interface BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+  key: number;
+  value: BinaryClassCaseMetricScores_MetricsPerFold | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-  fromJSON(object: any): TaskParams {
-    return {
-      algo: isSet(object.algo) ? algorithmFromJSON(object.algo) : 0,
-      taskType: isSet(object.taskType) ? taskTypeFromJSON(object.taskType) : 0,
-      trainParams: isSet(object.trainParams) ? TrainParams.fromJSON(object.trainParams) : undefined,
-      modelTaskID: isSet(object.modelTaskID) ? globalThis.String(object.modelTaskID) : "",
-      modelParams: isSet(object.modelParams) ? TrainModels.fromJSON(object.modelParams) : undefined,
-    };
-  },
+export interface RegressionCaseMetricScores {
+  caseType: CaseType;
+  RMSEs: { [key: number]: number };
+  meanRMSE: number;
+  stdDevRMSE: number;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-  toJSON(message: TaskParams): unknown {
-    const obj: any = {};
-    if (message.algo !== 0) {
-      obj.algo = algorithmToJSON(message.algo);
-    }
-    if (message.taskType !== 0) {
-      obj.taskType = taskTypeToJSON(message.taskType);
-    }
-    if (message.trainParams !== undefined) {
-      obj.trainParams = TrainParams.toJSON(message.trainParams);
-    }
-    if (message.modelTaskID !== "") {
-      obj.modelTaskID = message.modelTaskID;
-    }
-    if (message.modelParams !== undefined) {
-      obj.modelParams = TrainModels.toJSON(message.modelParams);
-    }
-    return obj;
-  },
+export interface RegressionCaseMetricScores_RMSEsEntry {
+  key: number;
+  value: number;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
-  create(base?: DeepPartial<TaskParams>): TaskParams {
-    return TaskParams.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskParams>): TaskParams {
-    const message = createBaseTaskParams();
-    message.algo = object.algo ?? 0;
-    message.taskType = object.taskType ?? 0;
-    message.trainParams = (object.trainParams !== undefined && object.trainParams !== null)
-      ? TrainParams.fromPartial(object.trainParams)
-      : undefined;
-    message.modelTaskID = object.modelTaskID ?? "";
-    message.modelParams = (object.modelParams !== undefined && object.modelParams !== null)
-      ? TrainModels.fromPartial(object.modelParams)
-      : undefined;
-    return message;
-  },
-};
+export interface TrainTaskResult {
+  taskID: string;
+  success: boolean;
+  model: Buffer;
+  errMsg: string;
+  trainSet: TrainTaskResult_FileRow[];
+  evalMetricScores: EvaluationMetricScores | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
+
+export interface TrainTaskResult_FileRow {
+  row: string[];
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
+
+export interface PredictTaskResult {
+  taskID: string;
+  success: boolean;
+  outcomes: Buffer;
+  errMsg: string;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
+
+export interface StartTaskRequest {
+  taskID: string;
+  file: Buffer;
+  hosts: string[];
+  params: TaskParams | undefined;
+  paddleFLParams: PaddleFLParams | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
+
+export interface PaddleFLParams {
+  role: number;
+  nodes: string[];
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
+
+export interface StopTaskRequest {
+  taskID: string;
+  params: TaskParams | undefined;
+  _unknownFields?: { [key: number]: Uint8Array[] } | undefined;
+}
 
 function createBaseTrainParams(): TrainParams {
   return {
@@ -574,7 +646,7 @@ export const TrainParams: MessageFns<TrainParams> = {
 };
 
 function createBaseTrainModels(): TrainModels {
-  return { thetas: {}, xbars: {}, sigmas: {}, label: "", isTagPart: false, idName: "", _unknownFields: {} };
+  return { thetas: {}, xbars: {}, sigmas: {}, label: "", isTagPart: false, idName: "", path: "", _unknownFields: {} };
 }
 
 export const TrainModels: MessageFns<TrainModels> = {
@@ -596,6 +668,9 @@ export const TrainModels: MessageFns<TrainModels> = {
     }
     if (message.idName !== "") {
       writer.uint32(50).string(message.idName);
+    }
+    if (message.path !== "") {
+      writer.uint32(58).string(message.path);
     }
     if (message._unknownFields !== undefined) {
       for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
@@ -678,6 +753,14 @@ export const TrainModels: MessageFns<TrainModels> = {
             message.idName = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -745,6 +828,7 @@ export const TrainModels: MessageFns<TrainModels> = {
       label: isSet(object.label) ? globalThis.String(object.label) : "",
       isTagPart: isSet(object.isTagPart) ? globalThis.Boolean(object.isTagPart) : false,
       idName: isSet(object.idName) ? globalThis.String(object.idName) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
     };
   },
 
@@ -786,6 +870,9 @@ export const TrainModels: MessageFns<TrainModels> = {
     if (message.idName !== "") {
       obj.idName = message.idName;
     }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
     return obj;
   },
 
@@ -824,6 +911,7 @@ export const TrainModels: MessageFns<TrainModels> = {
     message.label = object.label ?? "";
     message.isTagPart = object.isTagPart ?? false;
     message.idName = object.idName ?? "";
+    message.path = object.path ?? "";
     return message;
   },
 };
@@ -1130,6 +1218,2433 @@ export const TrainModels_SigmasEntry: MessageFns<TrainModels_SigmasEntry> = {
     return message;
   },
 };
+
+function createBaseTaskParams(): TaskParams {
+  return {
+    algo: 0,
+    taskType: 0,
+    trainParams: undefined,
+    modelTaskID: "",
+    modelParams: undefined,
+    evalParams: undefined,
+    livalParams: undefined,
+    _unknownFields: {},
+  };
+}
+
+export const TaskParams: MessageFns<TaskParams> = {
+  encode(message: TaskParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.algo !== 0) {
+      writer.uint32(8).int32(message.algo);
+    }
+    if (message.taskType !== 0) {
+      writer.uint32(16).int32(message.taskType);
+    }
+    if (message.trainParams !== undefined) {
+      TrainParams.encode(message.trainParams, writer.uint32(26).fork()).join();
+    }
+    if (message.modelTaskID !== "") {
+      writer.uint32(34).string(message.modelTaskID);
+    }
+    if (message.modelParams !== undefined) {
+      TrainModels.encode(message.modelParams, writer.uint32(42).fork()).join();
+    }
+    if (message.evalParams !== undefined) {
+      EvaluationParams.encode(message.evalParams, writer.uint32(50).fork()).join();
+    }
+    if (message.livalParams !== undefined) {
+      LiveEvaluationParams.encode(message.livalParams, writer.uint32(58).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.algo = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.taskType = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trainParams = TrainParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.modelTaskID = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.modelParams = TrainModels.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.evalParams = EvaluationParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.livalParams = LiveEvaluationParams.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskParams {
+    return {
+      algo: isSet(object.algo) ? algorithmFromJSON(object.algo) : 0,
+      taskType: isSet(object.taskType) ? taskTypeFromJSON(object.taskType) : 0,
+      trainParams: isSet(object.trainParams) ? TrainParams.fromJSON(object.trainParams) : undefined,
+      modelTaskID: isSet(object.modelTaskID) ? globalThis.String(object.modelTaskID) : "",
+      modelParams: isSet(object.modelParams) ? TrainModels.fromJSON(object.modelParams) : undefined,
+      evalParams: isSet(object.evalParams) ? EvaluationParams.fromJSON(object.evalParams) : undefined,
+      livalParams: isSet(object.livalParams) ? LiveEvaluationParams.fromJSON(object.livalParams) : undefined,
+    };
+  },
+
+  toJSON(message: TaskParams): unknown {
+    const obj: any = {};
+    if (message.algo !== 0) {
+      obj.algo = algorithmToJSON(message.algo);
+    }
+    if (message.taskType !== 0) {
+      obj.taskType = taskTypeToJSON(message.taskType);
+    }
+    if (message.trainParams !== undefined) {
+      obj.trainParams = TrainParams.toJSON(message.trainParams);
+    }
+    if (message.modelTaskID !== "") {
+      obj.modelTaskID = message.modelTaskID;
+    }
+    if (message.modelParams !== undefined) {
+      obj.modelParams = TrainModels.toJSON(message.modelParams);
+    }
+    if (message.evalParams !== undefined) {
+      obj.evalParams = EvaluationParams.toJSON(message.evalParams);
+    }
+    if (message.livalParams !== undefined) {
+      obj.livalParams = LiveEvaluationParams.toJSON(message.livalParams);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskParams>): TaskParams {
+    return TaskParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskParams>): TaskParams {
+    const message = createBaseTaskParams();
+    message.algo = object.algo ?? 0;
+    message.taskType = object.taskType ?? 0;
+    message.trainParams = (object.trainParams !== undefined && object.trainParams !== null)
+      ? TrainParams.fromPartial(object.trainParams)
+      : undefined;
+    message.modelTaskID = object.modelTaskID ?? "";
+    message.modelParams = (object.modelParams !== undefined && object.modelParams !== null)
+      ? TrainModels.fromPartial(object.modelParams)
+      : undefined;
+    message.evalParams = (object.evalParams !== undefined && object.evalParams !== null)
+      ? EvaluationParams.fromPartial(object.evalParams)
+      : undefined;
+    message.livalParams = (object.livalParams !== undefined && object.livalParams !== null)
+      ? LiveEvaluationParams.fromPartial(object.livalParams)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEvaluationParams(): EvaluationParams {
+  return { enable: false, evalRule: 0, randomSplit: undefined, cv: undefined, _unknownFields: {} };
+}
+
+export const EvaluationParams: MessageFns<EvaluationParams> = {
+  encode(message: EvaluationParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enable !== false) {
+      writer.uint32(8).bool(message.enable);
+    }
+    if (message.evalRule !== 0) {
+      writer.uint32(16).int32(message.evalRule);
+    }
+    if (message.randomSplit !== undefined) {
+      RandomSplit.encode(message.randomSplit, writer.uint32(26).fork()).join();
+    }
+    if (message.cv !== undefined) {
+      CrossVal.encode(message.cv, writer.uint32(34).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluationParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluationParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enable = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.evalRule = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.randomSplit = RandomSplit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cv = CrossVal.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvaluationParams {
+    return {
+      enable: isSet(object.enable) ? globalThis.Boolean(object.enable) : false,
+      evalRule: isSet(object.evalRule) ? evaluationRuleFromJSON(object.evalRule) : 0,
+      randomSplit: isSet(object.randomSplit) ? RandomSplit.fromJSON(object.randomSplit) : undefined,
+      cv: isSet(object.cv) ? CrossVal.fromJSON(object.cv) : undefined,
+    };
+  },
+
+  toJSON(message: EvaluationParams): unknown {
+    const obj: any = {};
+    if (message.enable !== false) {
+      obj.enable = message.enable;
+    }
+    if (message.evalRule !== 0) {
+      obj.evalRule = evaluationRuleToJSON(message.evalRule);
+    }
+    if (message.randomSplit !== undefined) {
+      obj.randomSplit = RandomSplit.toJSON(message.randomSplit);
+    }
+    if (message.cv !== undefined) {
+      obj.cv = CrossVal.toJSON(message.cv);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvaluationParams>): EvaluationParams {
+    return EvaluationParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluationParams>): EvaluationParams {
+    const message = createBaseEvaluationParams();
+    message.enable = object.enable ?? false;
+    message.evalRule = object.evalRule ?? 0;
+    message.randomSplit = (object.randomSplit !== undefined && object.randomSplit !== null)
+      ? RandomSplit.fromPartial(object.randomSplit)
+      : undefined;
+    message.cv = (object.cv !== undefined && object.cv !== null) ? CrossVal.fromPartial(object.cv) : undefined;
+    return message;
+  },
+};
+
+function createBaseLiveEvaluationParams(): LiveEvaluationParams {
+  return { enable: false, randomSplit: undefined, _unknownFields: {} };
+}
+
+export const LiveEvaluationParams: MessageFns<LiveEvaluationParams> = {
+  encode(message: LiveEvaluationParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enable !== false) {
+      writer.uint32(8).bool(message.enable);
+    }
+    if (message.randomSplit !== undefined) {
+      RandomSplit.encode(message.randomSplit, writer.uint32(18).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiveEvaluationParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiveEvaluationParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enable = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.randomSplit = RandomSplit.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiveEvaluationParams {
+    return {
+      enable: isSet(object.enable) ? globalThis.Boolean(object.enable) : false,
+      randomSplit: isSet(object.randomSplit) ? RandomSplit.fromJSON(object.randomSplit) : undefined,
+    };
+  },
+
+  toJSON(message: LiveEvaluationParams): unknown {
+    const obj: any = {};
+    if (message.enable !== false) {
+      obj.enable = message.enable;
+    }
+    if (message.randomSplit !== undefined) {
+      obj.randomSplit = RandomSplit.toJSON(message.randomSplit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LiveEvaluationParams>): LiveEvaluationParams {
+    return LiveEvaluationParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LiveEvaluationParams>): LiveEvaluationParams {
+    const message = createBaseLiveEvaluationParams();
+    message.enable = object.enable ?? false;
+    message.randomSplit = (object.randomSplit !== undefined && object.randomSplit !== null)
+      ? RandomSplit.fromPartial(object.randomSplit)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRandomSplit(): RandomSplit {
+  return { percentLO: 0, _unknownFields: {} };
+}
+
+export const RandomSplit: MessageFns<RandomSplit> = {
+  encode(message: RandomSplit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.percentLO !== 0) {
+      writer.uint32(8).int32(message.percentLO);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RandomSplit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRandomSplit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.percentLO = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RandomSplit {
+    return { percentLO: isSet(object.percentLO) ? globalThis.Number(object.percentLO) : 0 };
+  },
+
+  toJSON(message: RandomSplit): unknown {
+    const obj: any = {};
+    if (message.percentLO !== 0) {
+      obj.percentLO = Math.round(message.percentLO);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RandomSplit>): RandomSplit {
+    return RandomSplit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RandomSplit>): RandomSplit {
+    const message = createBaseRandomSplit();
+    message.percentLO = object.percentLO ?? 0;
+    return message;
+  },
+};
+
+function createBaseCrossVal(): CrossVal {
+  return { folds: 0, shuffle: false, repeated: false, repeatTimes: 0, _unknownFields: {} };
+}
+
+export const CrossVal: MessageFns<CrossVal> = {
+  encode(message: CrossVal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.folds !== 0) {
+      writer.uint32(8).int32(message.folds);
+    }
+    if (message.shuffle !== false) {
+      writer.uint32(16).bool(message.shuffle);
+    }
+    if (message.repeated !== false) {
+      writer.uint32(24).bool(message.repeated);
+    }
+    if (message.repeatTimes !== 0) {
+      writer.uint32(32).int32(message.repeatTimes);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CrossVal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCrossVal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.folds = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.shuffle = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.repeated = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.repeatTimes = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CrossVal {
+    return {
+      folds: isSet(object.folds) ? globalThis.Number(object.folds) : 0,
+      shuffle: isSet(object.shuffle) ? globalThis.Boolean(object.shuffle) : false,
+      repeated: isSet(object.repeated) ? globalThis.Boolean(object.repeated) : false,
+      repeatTimes: isSet(object.repeatTimes) ? globalThis.Number(object.repeatTimes) : 0,
+    };
+  },
+
+  toJSON(message: CrossVal): unknown {
+    const obj: any = {};
+    if (message.folds !== 0) {
+      obj.folds = Math.round(message.folds);
+    }
+    if (message.shuffle !== false) {
+      obj.shuffle = message.shuffle;
+    }
+    if (message.repeated !== false) {
+      obj.repeated = message.repeated;
+    }
+    if (message.repeatTimes !== 0) {
+      obj.repeatTimes = Math.round(message.repeatTimes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CrossVal>): CrossVal {
+    return CrossVal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CrossVal>): CrossVal {
+    const message = createBaseCrossVal();
+    message.folds = object.folds ?? 0;
+    message.shuffle = object.shuffle ?? false;
+    message.repeated = object.repeated ?? false;
+    message.repeatTimes = object.repeatTimes ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvaluationMetricScores(): EvaluationMetricScores {
+  return { payload: undefined, _unknownFields: {} };
+}
+
+export const EvaluationMetricScores: MessageFns<EvaluationMetricScores> = {
+  encode(message: EvaluationMetricScores, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.payload?.$case) {
+      case "binaryClassCaseMetricScores":
+        BinaryClassCaseMetricScores.encode(message.payload.value, writer.uint32(10).fork()).join();
+        break;
+      case "RegressionCaseMetricScores":
+        RegressionCaseMetricScores.encode(message.payload.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluationMetricScores {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluationMetricScores();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payload = {
+              $case: "binaryClassCaseMetricScores",
+              value: BinaryClassCaseMetricScores.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = {
+              $case: "RegressionCaseMetricScores",
+              value: RegressionCaseMetricScores.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvaluationMetricScores {
+    return {
+      payload: isSet(object.binaryClassCaseMetricScores)
+        ? {
+          $case: "binaryClassCaseMetricScores",
+          value: BinaryClassCaseMetricScores.fromJSON(object.binaryClassCaseMetricScores),
+        }
+        : isSet(object.RegressionCaseMetricScores)
+        ? {
+          $case: "RegressionCaseMetricScores",
+          value: RegressionCaseMetricScores.fromJSON(object.RegressionCaseMetricScores),
+        }
+        : undefined,
+    };
+  },
+
+  toJSON(message: EvaluationMetricScores): unknown {
+    const obj: any = {};
+    if (message.payload?.$case === "binaryClassCaseMetricScores") {
+      obj.binaryClassCaseMetricScores = BinaryClassCaseMetricScores.toJSON(message.payload.value);
+    } else if (message.payload?.$case === "RegressionCaseMetricScores") {
+      obj.RegressionCaseMetricScores = RegressionCaseMetricScores.toJSON(message.payload.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvaluationMetricScores>): EvaluationMetricScores {
+    return EvaluationMetricScores.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluationMetricScores>): EvaluationMetricScores {
+    const message = createBaseEvaluationMetricScores();
+    switch (object.payload?.$case) {
+      case "binaryClassCaseMetricScores": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = {
+            $case: "binaryClassCaseMetricScores",
+            value: BinaryClassCaseMetricScores.fromPartial(object.payload.value),
+          };
+        }
+        break;
+      }
+      case "RegressionCaseMetricScores": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = {
+            $case: "RegressionCaseMetricScores",
+            value: RegressionCaseMetricScores.fromPartial(object.payload.value),
+          };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseBinaryClassCaseMetricScores(): BinaryClassCaseMetricScores {
+  return {
+    caseType: 0,
+    avgAccuracy: 0,
+    avgPrecision: 0,
+    avgRecall: 0,
+    avgF1Score: 0,
+    avgAUC: 0,
+    metricsPerFold: {},
+    _unknownFields: {},
+  };
+}
+
+export const BinaryClassCaseMetricScores: MessageFns<BinaryClassCaseMetricScores> = {
+  encode(message: BinaryClassCaseMetricScores, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caseType !== 0) {
+      writer.uint32(8).int32(message.caseType);
+    }
+    if (message.avgAccuracy !== 0) {
+      writer.uint32(17).double(message.avgAccuracy);
+    }
+    if (message.avgPrecision !== 0) {
+      writer.uint32(25).double(message.avgPrecision);
+    }
+    if (message.avgRecall !== 0) {
+      writer.uint32(33).double(message.avgRecall);
+    }
+    if (message.avgF1Score !== 0) {
+      writer.uint32(41).double(message.avgF1Score);
+    }
+    if (message.avgAUC !== 0) {
+      writer.uint32(49).double(message.avgAUC);
+    }
+    globalThis.Object.entries(message.metricsPerFold).forEach(
+      ([key, value]: [string, BinaryClassCaseMetricScores_MetricsPerFold]) => {
+        BinaryClassCaseMetricScores_MetricsPerFoldEntry.encode({ key: key as any, value }, writer.uint32(58).fork())
+          .join();
+      },
+    );
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BinaryClassCaseMetricScores {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBinaryClassCaseMetricScores();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.caseType = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.avgAccuracy = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.avgPrecision = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.avgRecall = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.avgF1Score = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.avgAUC = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = BinaryClassCaseMetricScores_MetricsPerFoldEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.metricsPerFold[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BinaryClassCaseMetricScores {
+    return {
+      caseType: isSet(object.caseType) ? caseTypeFromJSON(object.caseType) : 0,
+      avgAccuracy: isSet(object.avgAccuracy) ? globalThis.Number(object.avgAccuracy) : 0,
+      avgPrecision: isSet(object.avgPrecision) ? globalThis.Number(object.avgPrecision) : 0,
+      avgRecall: isSet(object.avgRecall) ? globalThis.Number(object.avgRecall) : 0,
+      avgF1Score: isSet(object.avgF1Score) ? globalThis.Number(object.avgF1Score) : 0,
+      avgAUC: isSet(object.avgAUC) ? globalThis.Number(object.avgAUC) : 0,
+      metricsPerFold: isObject(object.metricsPerFold)
+        ? (globalThis.Object.entries(object.metricsPerFold) as [string, any][]).reduce(
+          (acc: { [key: number]: BinaryClassCaseMetricScores_MetricsPerFold }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: BinaryClassCaseMetricScores_MetricsPerFold.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: BinaryClassCaseMetricScores): unknown {
+    const obj: any = {};
+    if (message.caseType !== 0) {
+      obj.caseType = caseTypeToJSON(message.caseType);
+    }
+    if (message.avgAccuracy !== 0) {
+      obj.avgAccuracy = floatToJson(message.avgAccuracy);
+    }
+    if (message.avgPrecision !== 0) {
+      obj.avgPrecision = floatToJson(message.avgPrecision);
+    }
+    if (message.avgRecall !== 0) {
+      obj.avgRecall = floatToJson(message.avgRecall);
+    }
+    if (message.avgF1Score !== 0) {
+      obj.avgF1Score = floatToJson(message.avgF1Score);
+    }
+    if (message.avgAUC !== 0) {
+      obj.avgAUC = floatToJson(message.avgAUC);
+    }
+    if (message.metricsPerFold) {
+      const entries = globalThis.Object.entries(message.metricsPerFold) as [
+        string,
+        BinaryClassCaseMetricScores_MetricsPerFold,
+      ][];
+      if (entries.length > 0) {
+        obj.metricsPerFold = {};
+        entries.forEach(([k, v]) => {
+          obj.metricsPerFold[k] = BinaryClassCaseMetricScores_MetricsPerFold.toJSON(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BinaryClassCaseMetricScores>): BinaryClassCaseMetricScores {
+    return BinaryClassCaseMetricScores.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BinaryClassCaseMetricScores>): BinaryClassCaseMetricScores {
+    const message = createBaseBinaryClassCaseMetricScores();
+    message.caseType = object.caseType ?? 0;
+    message.avgAccuracy = object.avgAccuracy ?? 0;
+    message.avgPrecision = object.avgPrecision ?? 0;
+    message.avgRecall = object.avgRecall ?? 0;
+    message.avgF1Score = object.avgF1Score ?? 0;
+    message.avgAUC = object.avgAUC ?? 0;
+    message.metricsPerFold =
+      (globalThis.Object.entries(object.metricsPerFold ?? {}) as [string, BinaryClassCaseMetricScores_MetricsPerFold][])
+        .reduce(
+          (
+            acc: { [key: number]: BinaryClassCaseMetricScores_MetricsPerFold },
+            [key, value]: [string, BinaryClassCaseMetricScores_MetricsPerFold],
+          ) => {
+            if (value !== undefined) {
+              acc[globalThis.Number(key)] = BinaryClassCaseMetricScores_MetricsPerFold.fromPartial(value);
+            }
+            return acc;
+          },
+          {},
+        );
+    return message;
+  },
+};
+
+function createBaseBinaryClassCaseMetricScores_Point(): BinaryClassCaseMetricScores_Point {
+  return { p: [], _unknownFields: {} };
+}
+
+export const BinaryClassCaseMetricScores_Point: MessageFns<BinaryClassCaseMetricScores_Point> = {
+  encode(message: BinaryClassCaseMetricScores_Point, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.p.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.p) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BinaryClassCaseMetricScores_Point {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBinaryClassCaseMetricScores_Point();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 9) {
+              message.p.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.p.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BinaryClassCaseMetricScores_Point {
+    return { p: globalThis.Array.isArray(object?.p) ? object.p.map((e: any) => globalThis.Number(e)) : [] };
+  },
+
+  toJSON(message: BinaryClassCaseMetricScores_Point): unknown {
+    const obj: any = {};
+    if (message.p?.length) {
+      obj.p = message.p.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BinaryClassCaseMetricScores_Point>): BinaryClassCaseMetricScores_Point {
+    return BinaryClassCaseMetricScores_Point.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BinaryClassCaseMetricScores_Point>): BinaryClassCaseMetricScores_Point {
+    const message = createBaseBinaryClassCaseMetricScores_Point();
+    message.p = object.p?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBinaryClassCaseMetricScores_MetricsPerFold(): BinaryClassCaseMetricScores_MetricsPerFold {
+  return { accuracy: 0, precision: 0, recall: 0, F1Score: 0, AUC: 0, ROC: [], _unknownFields: {} };
+}
+
+export const BinaryClassCaseMetricScores_MetricsPerFold: MessageFns<BinaryClassCaseMetricScores_MetricsPerFold> = {
+  encode(message: BinaryClassCaseMetricScores_MetricsPerFold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accuracy !== 0) {
+      writer.uint32(9).double(message.accuracy);
+    }
+    if (message.precision !== 0) {
+      writer.uint32(17).double(message.precision);
+    }
+    if (message.recall !== 0) {
+      writer.uint32(25).double(message.recall);
+    }
+    if (message.F1Score !== 0) {
+      writer.uint32(33).double(message.F1Score);
+    }
+    if (message.AUC !== 0) {
+      writer.uint32(41).double(message.AUC);
+    }
+    for (const v of message.ROC) {
+      BinaryClassCaseMetricScores_Point.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BinaryClassCaseMetricScores_MetricsPerFold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBinaryClassCaseMetricScores_MetricsPerFold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.accuracy = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.precision = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.recall = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.F1Score = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.AUC = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.ROC.push(BinaryClassCaseMetricScores_Point.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BinaryClassCaseMetricScores_MetricsPerFold {
+    return {
+      accuracy: isSet(object.accuracy) ? globalThis.Number(object.accuracy) : 0,
+      precision: isSet(object.precision) ? globalThis.Number(object.precision) : 0,
+      recall: isSet(object.recall) ? globalThis.Number(object.recall) : 0,
+      F1Score: isSet(object.F1Score) ? globalThis.Number(object.F1Score) : 0,
+      AUC: isSet(object.AUC) ? globalThis.Number(object.AUC) : 0,
+      ROC: globalThis.Array.isArray(object?.ROC)
+        ? object.ROC.map((e: any) => BinaryClassCaseMetricScores_Point.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BinaryClassCaseMetricScores_MetricsPerFold): unknown {
+    const obj: any = {};
+    if (message.accuracy !== 0) {
+      obj.accuracy = floatToJson(message.accuracy);
+    }
+    if (message.precision !== 0) {
+      obj.precision = floatToJson(message.precision);
+    }
+    if (message.recall !== 0) {
+      obj.recall = floatToJson(message.recall);
+    }
+    if (message.F1Score !== 0) {
+      obj.F1Score = floatToJson(message.F1Score);
+    }
+    if (message.AUC !== 0) {
+      obj.AUC = floatToJson(message.AUC);
+    }
+    if (message.ROC?.length) {
+      obj.ROC = message.ROC.map((e) => BinaryClassCaseMetricScores_Point.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BinaryClassCaseMetricScores_MetricsPerFold>): BinaryClassCaseMetricScores_MetricsPerFold {
+    return BinaryClassCaseMetricScores_MetricsPerFold.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<BinaryClassCaseMetricScores_MetricsPerFold>,
+  ): BinaryClassCaseMetricScores_MetricsPerFold {
+    const message = createBaseBinaryClassCaseMetricScores_MetricsPerFold();
+    message.accuracy = object.accuracy ?? 0;
+    message.precision = object.precision ?? 0;
+    message.recall = object.recall ?? 0;
+    message.F1Score = object.F1Score ?? 0;
+    message.AUC = object.AUC ?? 0;
+    message.ROC = object.ROC?.map((e) => BinaryClassCaseMetricScores_Point.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBinaryClassCaseMetricScores_MetricsPerFoldEntry(): BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+  return { key: 0, value: undefined, _unknownFields: {} };
+}
+
+export const BinaryClassCaseMetricScores_MetricsPerFoldEntry: MessageFns<
+  BinaryClassCaseMetricScores_MetricsPerFoldEntry
+> = {
+  encode(
+    message: BinaryClassCaseMetricScores_MetricsPerFoldEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== 0) {
+      writer.uint32(8).int32(message.key);
+    }
+    if (message.value !== undefined) {
+      BinaryClassCaseMetricScores_MetricsPerFold.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBinaryClassCaseMetricScores_MetricsPerFoldEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = BinaryClassCaseMetricScores_MetricsPerFold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Number(object.key) : 0,
+      value: isSet(object.value) ? BinaryClassCaseMetricScores_MetricsPerFold.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: BinaryClassCaseMetricScores_MetricsPerFoldEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0) {
+      obj.key = Math.round(message.key);
+    }
+    if (message.value !== undefined) {
+      obj.value = BinaryClassCaseMetricScores_MetricsPerFold.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(
+    base?: DeepPartial<BinaryClassCaseMetricScores_MetricsPerFoldEntry>,
+  ): BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+    return BinaryClassCaseMetricScores_MetricsPerFoldEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<BinaryClassCaseMetricScores_MetricsPerFoldEntry>,
+  ): BinaryClassCaseMetricScores_MetricsPerFoldEntry {
+    const message = createBaseBinaryClassCaseMetricScores_MetricsPerFoldEntry();
+    message.key = object.key ?? 0;
+    message.value = (object.value !== undefined && object.value !== null)
+      ? BinaryClassCaseMetricScores_MetricsPerFold.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRegressionCaseMetricScores(): RegressionCaseMetricScores {
+  return { caseType: 0, RMSEs: {}, meanRMSE: 0, stdDevRMSE: 0, _unknownFields: {} };
+}
+
+export const RegressionCaseMetricScores: MessageFns<RegressionCaseMetricScores> = {
+  encode(message: RegressionCaseMetricScores, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caseType !== 0) {
+      writer.uint32(8).int32(message.caseType);
+    }
+    globalThis.Object.entries(message.RMSEs).forEach(([key, value]: [string, number]) => {
+      RegressionCaseMetricScores_RMSEsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.meanRMSE !== 0) {
+      writer.uint32(25).double(message.meanRMSE);
+    }
+    if (message.stdDevRMSE !== 0) {
+      writer.uint32(33).double(message.stdDevRMSE);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegressionCaseMetricScores {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegressionCaseMetricScores();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.caseType = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = RegressionCaseMetricScores_RMSEsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.RMSEs[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.meanRMSE = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.stdDevRMSE = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegressionCaseMetricScores {
+    return {
+      caseType: isSet(object.caseType) ? caseTypeFromJSON(object.caseType) : 0,
+      RMSEs: isObject(object.RMSEs)
+        ? (globalThis.Object.entries(object.RMSEs) as [string, any][]).reduce(
+          (acc: { [key: number]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      meanRMSE: isSet(object.meanRMSE) ? globalThis.Number(object.meanRMSE) : 0,
+      stdDevRMSE: isSet(object.stdDevRMSE) ? globalThis.Number(object.stdDevRMSE) : 0,
+    };
+  },
+
+  toJSON(message: RegressionCaseMetricScores): unknown {
+    const obj: any = {};
+    if (message.caseType !== 0) {
+      obj.caseType = caseTypeToJSON(message.caseType);
+    }
+    if (message.RMSEs) {
+      const entries = globalThis.Object.entries(message.RMSEs) as [string, number][];
+      if (entries.length > 0) {
+        obj.RMSEs = {};
+        entries.forEach(([k, v]) => {
+          obj.RMSEs[k] = floatToJson(v);
+        });
+      }
+    }
+    if (message.meanRMSE !== 0) {
+      obj.meanRMSE = floatToJson(message.meanRMSE);
+    }
+    if (message.stdDevRMSE !== 0) {
+      obj.stdDevRMSE = floatToJson(message.stdDevRMSE);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegressionCaseMetricScores>): RegressionCaseMetricScores {
+    return RegressionCaseMetricScores.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegressionCaseMetricScores>): RegressionCaseMetricScores {
+    const message = createBaseRegressionCaseMetricScores();
+    message.caseType = object.caseType ?? 0;
+    message.RMSEs = (globalThis.Object.entries(object.RMSEs ?? {}) as [string, number][]).reduce(
+      (acc: { [key: number]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[globalThis.Number(key)] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.meanRMSE = object.meanRMSE ?? 0;
+    message.stdDevRMSE = object.stdDevRMSE ?? 0;
+    return message;
+  },
+};
+
+function createBaseRegressionCaseMetricScores_RMSEsEntry(): RegressionCaseMetricScores_RMSEsEntry {
+  return { key: 0, value: 0, _unknownFields: {} };
+}
+
+export const RegressionCaseMetricScores_RMSEsEntry: MessageFns<RegressionCaseMetricScores_RMSEsEntry> = {
+  encode(message: RegressionCaseMetricScores_RMSEsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== 0) {
+      writer.uint32(8).int32(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegressionCaseMetricScores_RMSEsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegressionCaseMetricScores_RMSEsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegressionCaseMetricScores_RMSEsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Number(object.key) : 0,
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: RegressionCaseMetricScores_RMSEsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0) {
+      obj.key = Math.round(message.key);
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegressionCaseMetricScores_RMSEsEntry>): RegressionCaseMetricScores_RMSEsEntry {
+    return RegressionCaseMetricScores_RMSEsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegressionCaseMetricScores_RMSEsEntry>): RegressionCaseMetricScores_RMSEsEntry {
+    const message = createBaseRegressionCaseMetricScores_RMSEsEntry();
+    message.key = object.key ?? 0;
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrainTaskResult(): TrainTaskResult {
+  return {
+    taskID: "",
+    success: false,
+    model: Buffer.alloc(0),
+    errMsg: "",
+    trainSet: [],
+    evalMetricScores: undefined,
+    _unknownFields: {},
+  };
+}
+
+export const TrainTaskResult: MessageFns<TrainTaskResult> = {
+  encode(message: TrainTaskResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskID !== "") {
+      writer.uint32(10).string(message.taskID);
+    }
+    if (message.success !== false) {
+      writer.uint32(16).bool(message.success);
+    }
+    if (message.model.length !== 0) {
+      writer.uint32(26).bytes(message.model);
+    }
+    if (message.errMsg !== "") {
+      writer.uint32(34).string(message.errMsg);
+    }
+    for (const v of message.trainSet) {
+      TrainTaskResult_FileRow.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.evalMetricScores !== undefined) {
+      EvaluationMetricScores.encode(message.evalMetricScores, writer.uint32(50).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainTaskResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainTaskResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskID = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errMsg = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.trainSet.push(TrainTaskResult_FileRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.evalMetricScores = EvaluationMetricScores.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainTaskResult {
+    return {
+      taskID: isSet(object.taskID) ? globalThis.String(object.taskID) : "",
+      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      model: isSet(object.model) ? Buffer.from(bytesFromBase64(object.model)) : Buffer.alloc(0),
+      errMsg: isSet(object.errMsg) ? globalThis.String(object.errMsg) : "",
+      trainSet: globalThis.Array.isArray(object?.trainSet)
+        ? object.trainSet.map((e: any) => TrainTaskResult_FileRow.fromJSON(e))
+        : [],
+      evalMetricScores: isSet(object.evalMetricScores)
+        ? EvaluationMetricScores.fromJSON(object.evalMetricScores)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TrainTaskResult): unknown {
+    const obj: any = {};
+    if (message.taskID !== "") {
+      obj.taskID = message.taskID;
+    }
+    if (message.success !== false) {
+      obj.success = message.success;
+    }
+    if (message.model.length !== 0) {
+      obj.model = base64FromBytes(message.model);
+    }
+    if (message.errMsg !== "") {
+      obj.errMsg = message.errMsg;
+    }
+    if (message.trainSet?.length) {
+      obj.trainSet = message.trainSet.map((e) => TrainTaskResult_FileRow.toJSON(e));
+    }
+    if (message.evalMetricScores !== undefined) {
+      obj.evalMetricScores = EvaluationMetricScores.toJSON(message.evalMetricScores);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TrainTaskResult>): TrainTaskResult {
+    return TrainTaskResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TrainTaskResult>): TrainTaskResult {
+    const message = createBaseTrainTaskResult();
+    message.taskID = object.taskID ?? "";
+    message.success = object.success ?? false;
+    message.model = object.model ?? Buffer.alloc(0);
+    message.errMsg = object.errMsg ?? "";
+    message.trainSet = object.trainSet?.map((e) => TrainTaskResult_FileRow.fromPartial(e)) || [];
+    message.evalMetricScores = (object.evalMetricScores !== undefined && object.evalMetricScores !== null)
+      ? EvaluationMetricScores.fromPartial(object.evalMetricScores)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTrainTaskResult_FileRow(): TrainTaskResult_FileRow {
+  return { row: [], _unknownFields: {} };
+}
+
+export const TrainTaskResult_FileRow: MessageFns<TrainTaskResult_FileRow> = {
+  encode(message: TrainTaskResult_FileRow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.row) {
+      writer.uint32(10).string(v!);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainTaskResult_FileRow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainTaskResult_FileRow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.row.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainTaskResult_FileRow {
+    return { row: globalThis.Array.isArray(object?.row) ? object.row.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: TrainTaskResult_FileRow): unknown {
+    const obj: any = {};
+    if (message.row?.length) {
+      obj.row = message.row;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TrainTaskResult_FileRow>): TrainTaskResult_FileRow {
+    return TrainTaskResult_FileRow.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TrainTaskResult_FileRow>): TrainTaskResult_FileRow {
+    const message = createBaseTrainTaskResult_FileRow();
+    message.row = object.row?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePredictTaskResult(): PredictTaskResult {
+  return { taskID: "", success: false, outcomes: Buffer.alloc(0), errMsg: "", _unknownFields: {} };
+}
+
+export const PredictTaskResult: MessageFns<PredictTaskResult> = {
+  encode(message: PredictTaskResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskID !== "") {
+      writer.uint32(10).string(message.taskID);
+    }
+    if (message.success !== false) {
+      writer.uint32(16).bool(message.success);
+    }
+    if (message.outcomes.length !== 0) {
+      writer.uint32(26).bytes(message.outcomes);
+    }
+    if (message.errMsg !== "") {
+      writer.uint32(34).string(message.errMsg);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictTaskResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictTaskResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskID = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcomes = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errMsg = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictTaskResult {
+    return {
+      taskID: isSet(object.taskID) ? globalThis.String(object.taskID) : "",
+      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      outcomes: isSet(object.outcomes) ? Buffer.from(bytesFromBase64(object.outcomes)) : Buffer.alloc(0),
+      errMsg: isSet(object.errMsg) ? globalThis.String(object.errMsg) : "",
+    };
+  },
+
+  toJSON(message: PredictTaskResult): unknown {
+    const obj: any = {};
+    if (message.taskID !== "") {
+      obj.taskID = message.taskID;
+    }
+    if (message.success !== false) {
+      obj.success = message.success;
+    }
+    if (message.outcomes.length !== 0) {
+      obj.outcomes = base64FromBytes(message.outcomes);
+    }
+    if (message.errMsg !== "") {
+      obj.errMsg = message.errMsg;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PredictTaskResult>): PredictTaskResult {
+    return PredictTaskResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PredictTaskResult>): PredictTaskResult {
+    const message = createBasePredictTaskResult();
+    message.taskID = object.taskID ?? "";
+    message.success = object.success ?? false;
+    message.outcomes = object.outcomes ?? Buffer.alloc(0);
+    message.errMsg = object.errMsg ?? "";
+    return message;
+  },
+};
+
+function createBaseStartTaskRequest(): StartTaskRequest {
+  return {
+    taskID: "",
+    file: Buffer.alloc(0),
+    hosts: [],
+    params: undefined,
+    paddleFLParams: undefined,
+    _unknownFields: {},
+  };
+}
+
+export const StartTaskRequest: MessageFns<StartTaskRequest> = {
+  encode(message: StartTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskID !== "") {
+      writer.uint32(18).string(message.taskID);
+    }
+    if (message.file.length !== 0) {
+      writer.uint32(26).bytes(message.file);
+    }
+    for (const v of message.hosts) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.params !== undefined) {
+      TaskParams.encode(message.params, writer.uint32(42).fork()).join();
+    }
+    if (message.paddleFLParams !== undefined) {
+      PaddleFLParams.encode(message.paddleFLParams, writer.uint32(50).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskID = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.file = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hosts.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.params = TaskParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.paddleFLParams = PaddleFLParams.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartTaskRequest {
+    return {
+      taskID: isSet(object.taskID) ? globalThis.String(object.taskID) : "",
+      file: isSet(object.file) ? Buffer.from(bytesFromBase64(object.file)) : Buffer.alloc(0),
+      hosts: globalThis.Array.isArray(object?.hosts) ? object.hosts.map((e: any) => globalThis.String(e)) : [],
+      params: isSet(object.params) ? TaskParams.fromJSON(object.params) : undefined,
+      paddleFLParams: isSet(object.paddleFLParams) ? PaddleFLParams.fromJSON(object.paddleFLParams) : undefined,
+    };
+  },
+
+  toJSON(message: StartTaskRequest): unknown {
+    const obj: any = {};
+    if (message.taskID !== "") {
+      obj.taskID = message.taskID;
+    }
+    if (message.file.length !== 0) {
+      obj.file = base64FromBytes(message.file);
+    }
+    if (message.hosts?.length) {
+      obj.hosts = message.hosts;
+    }
+    if (message.params !== undefined) {
+      obj.params = TaskParams.toJSON(message.params);
+    }
+    if (message.paddleFLParams !== undefined) {
+      obj.paddleFLParams = PaddleFLParams.toJSON(message.paddleFLParams);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartTaskRequest>): StartTaskRequest {
+    return StartTaskRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartTaskRequest>): StartTaskRequest {
+    const message = createBaseStartTaskRequest();
+    message.taskID = object.taskID ?? "";
+    message.file = object.file ?? Buffer.alloc(0);
+    message.hosts = object.hosts?.map((e) => e) || [];
+    message.params = (object.params !== undefined && object.params !== null)
+      ? TaskParams.fromPartial(object.params)
+      : undefined;
+    message.paddleFLParams = (object.paddleFLParams !== undefined && object.paddleFLParams !== null)
+      ? PaddleFLParams.fromPartial(object.paddleFLParams)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePaddleFLParams(): PaddleFLParams {
+  return { role: 0, nodes: [], _unknownFields: {} };
+}
+
+export const PaddleFLParams: MessageFns<PaddleFLParams> = {
+  encode(message: PaddleFLParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== 0) {
+      writer.uint32(8).int32(message.role);
+    }
+    for (const v of message.nodes) {
+      writer.uint32(18).string(v!);
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaddleFLParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaddleFLParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.role = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaddleFLParams {
+    return {
+      role: isSet(object.role) ? globalThis.Number(object.role) : 0,
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PaddleFLParams): unknown {
+    const obj: any = {};
+    if (message.role !== 0) {
+      obj.role = Math.round(message.role);
+    }
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PaddleFLParams>): PaddleFLParams {
+    return PaddleFLParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PaddleFLParams>): PaddleFLParams {
+    const message = createBasePaddleFLParams();
+    message.role = object.role ?? 0;
+    message.nodes = object.nodes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseStopTaskRequest(): StopTaskRequest {
+  return { taskID: "", params: undefined, _unknownFields: {} };
+}
+
+export const StopTaskRequest: MessageFns<StopTaskRequest> = {
+  encode(message: StopTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskID !== "") {
+      writer.uint32(18).string(message.taskID);
+    }
+    if (message.params !== undefined) {
+      TaskParams.encode(message.params, writer.uint32(34).fork()).join();
+    }
+    if (message._unknownFields !== undefined) {
+      for (const [key, values] of globalThis.Object.entries(message._unknownFields)) {
+        const tag = parseInt(key, 10);
+        for (const value of values) {
+          writer.uint32(tag).raw(value);
+        }
+      }
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStopTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskID = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.params = TaskParams.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        const buf = reader.skip(tag & 7);
+
+        const list = message._unknownFields![tag];
+
+        if (list === undefined) {
+          message._unknownFields![tag] = [buf];
+        } else {
+          list.push(buf);
+        }
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StopTaskRequest {
+    return {
+      taskID: isSet(object.taskID) ? globalThis.String(object.taskID) : "",
+      params: isSet(object.params) ? TaskParams.fromJSON(object.params) : undefined,
+    };
+  },
+
+  toJSON(message: StopTaskRequest): unknown {
+    const obj: any = {};
+    if (message.taskID !== "") {
+      obj.taskID = message.taskID;
+    }
+    if (message.params !== undefined) {
+      obj.params = TaskParams.toJSON(message.params);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopTaskRequest>): StopTaskRequest {
+    return StopTaskRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopTaskRequest>): StopTaskRequest {
+    const message = createBaseStopTaskRequest();
+    message.taskID = object.taskID ?? "";
+    message.params = (object.params !== undefined && object.params !== null)
+      ? TaskParams.fromPartial(object.params)
+      : undefined;
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
