@@ -7,7 +7,10 @@
  * the test's own writer (test/helpers/wire-writer.ts), not the gateway's codec; the v3
  * HTTP replies are compared with JSON this file derives from spec §10's rules.
  */
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { status as Status } from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import fc from "fast-check";
 import { parseConfig } from "../../src/config/load";
 import { startGateway, type RunningGateway } from "../../src/gateway";
@@ -155,6 +158,49 @@ describe("ListTask across generations", () => {
       ),
       { numRuns: 40 },
     );
+  });
+
+  test("a client generated from a v3 proto (proto-loader/protobufjs, not our codec) on both ports", async () => {
+    const def = protoLoader.loadSync(path.join(__dirname, "..", "helpers", "task_v3.proto"), { longs: String });
+    const Task = (grpc.loadPackageDefinition(def).task as grpc.GrpcObject).Task as grpc.ServiceClientConstructor;
+    const e = executorKeys()[3]!;
+    const r = requesters()[2]!;
+    for (const port of [gw.grpcPort, gw.v3GrpcPort!]) {
+      const client = new Task(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+        ListTask: (
+          req: object,
+          opts: grpc.CallOptions,
+          cb: (err: Error | null, v: { fLTasks: Buffer[] }) => void,
+        ) => void;
+      };
+      try {
+        for (const req of [
+          { ePubKey: e, timeEnd: String(MAX_I64), limit: "50" },
+          { pubKey: r, ePubKey: e, status: "Finished", timeEnd: "0" },
+          { pubKey: r, timeStart: String(times()[1]), timeEnd: String(MAX_I64), limit: "2" },
+        ]) {
+          const got = await new Promise<{ fLTasks: Buffer[] }>((resolve, reject) =>
+            client.ListTask(req, { deadline: Date.now() + 5000 }, (err: Error | null, v: { fLTasks: Buffer[] }) =>
+              err ? reject(err) : resolve(v),
+            ),
+          );
+          const want = await unionClients.v3.call(
+            "ListTask",
+            listRequestBytes("v3", {
+              pubKey: req.pubKey ?? Buffer.alloc(0),
+              ePubKey: req.ePubKey ?? Buffer.alloc(0),
+              status: req.status ?? "",
+              timeStart: BigInt(req.timeStart ?? 0),
+              timeEnd: BigInt(req.timeEnd),
+              limit: BigInt(req.limit ?? 0),
+            }),
+          );
+          expect(flTasksOf(got.fLTasks).toString("hex")).toBe(want.body!.toString("hex"));
+        }
+      } finally {
+        client.close();
+      }
+    }
   });
 
   test("the v3 executor-cli's exact request (ePubKey from its key file, timeEnd now in whole seconds, limit 100)", async () => {
