@@ -577,9 +577,16 @@ describe("v3 HTTP/JSON API", () => {
         .find((l) => l.startsWith('dai_gateway_requests_total{method="GetTaskById",code="OK"}'));
       return line ? Number(line.split(" ").pop()) : 0;
     };
+    // /metrics may be rendered at most once a second (http.metricsRenderMs): start from a fresh render.
+    await new Promise((r) => setTimeout(r, 1100));
     const before = await count();
     for (const t of all.slice(0, 3)) await post("/v1/task/getbyid", JSON.stringify({ taskID: t.iD }));
-    expect((await count()) - before).toBe(3);
+    let delta = 0;
+    for (let i = 0; i < 30 && delta < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      delta = (await count()) - before;
+    }
+    expect(delta).toBe(3);
   });
 
   test("CORS: the request's Origin is echoed; a preflight gets the allowed headers and methods", async () => {
