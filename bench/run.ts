@@ -16,6 +16,7 @@ import { fanout } from "./scenarios/s2-fanout";
 import { predictRelay } from "./scenarios/s3-predict";
 import { mergeCost } from "./scenarios/s4-merge";
 import { memory } from "./scenarios/s5-memory";
+import { overload } from "./scenarios/s6-overload";
 
 type Scenario = (opts: BenchOptions, date: string) => Promise<ScenarioResult>;
 
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, { needs: string[]; run: Scenario }> = {
   s3: { needs: ["h2load"], run: predictRelay },
   s4: { needs: [], run: mergeCost },
   s5: { needs: ["h2load"], run: memory },
+  s6: { needs: ["h2load"], run: overload },
 };
 
 function log(msg: string): void {

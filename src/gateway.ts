@@ -12,6 +12,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { CallAdmission } from "./api/admission";
+import { deliveryInterceptor } from "./api/delivery";
 import { RequestPipeline } from "./api/pipeline";
 import { serverCredentials } from "./api/server-tls";
 import { createTaskService, RAW_TASK_SERVICE } from "./api/task-service";
@@ -19,6 +20,7 @@ import { CachingReader } from "./cache/caching-reader";
 import { RedisStore } from "./cache/redis-store";
 import { defaultDeadlines } from "./config/deadlines";
 import type { GatewayConfig } from "./config/schema";
+import { LoopMonitor } from "./core/loop-monitor";
 import type { TaskReader } from "./core/reader";
 import { TaskFanout } from "./fanout/task-fanout";
 import { registerHttpApi } from "./http/api";
@@ -32,6 +34,7 @@ import { parseListen } from "./upstream/address";
 import { AllowList } from "./upstream/allowlist";
 import { DnsGuard, UpstreamConnector } from "./upstream/connect";
 import { ExecutorClients } from "./upstream/executor-client";
+import { liveness } from "./upstream/outcome";
 import { ExecutorHealth } from "./upstream/health";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
@@ -67,12 +70,22 @@ export interface RunningGateway {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors);
+  const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors, {
+    departAfterMs: config.executors.departAfterMs,
+    forgetAfterMs: config.executors.forgetAfterMs,
+    discoveryBudget: config.executors.discoveryBudget,
+    discoveryBudgetIntervalMs: config.executors.discoveryBudgetIntervalMs,
+  });
   for (const seed of config.executors.seeds) {
     if (typeof seed === "string") registry.addSeed(seed);
     else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
   }
-  const metrics = new GatewayMetrics({ maxExecutors: config.executors.maxExecutors, executors: registry });
+  const loop = new LoopMonitor();
+  const metrics = new GatewayMetrics({
+    maxExecutors: config.executors.maxExecutors,
+    executors: registry,
+    lagMs: () => loop.lagMs(),
+  });
   const readiness = new GatewayHealth(() => metrics.executorSetSizes());
 
   const connector = new UpstreamConnector(
@@ -81,6 +94,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     (address) => registry.get(address)?.source === "seed",
   );
   registry.changes.subscribe((c) => {
+    if (c.kind === "departed" || c.kind === "joined" || c.kind === "removed") {
+      readiness.refresh();
+      const returned = c.kind === "joined" && c.returned;
+      if (c.kind !== "joined" || returned || c.entry.source === "discovered") {
+        log.info({ executor: c.entry.address, change: returned ? "returned" : c.kind }, "Executor set changed");
+      }
+      return;
+    }
     if (c.kind !== "added") return;
     readiness.refresh();
     if (c.entry.source !== "discovered") return;
@@ -115,8 +136,16 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       getPredictResult: config.predict.callTimeoutMs,
     },
     maxUpstreamCalls: config.executors.maxUpstreamCalls,
+    stall: loop,
   });
   clients.outcomes.subscribe(metrics.upstreamCall);
+  // Every classified outcome drives the set's lifecycle (candidate -> member -> departed).
+  clients.outcomes.subscribe((o) => registry.observe(o.address, liveness(o.kind)));
+  registry.changes.subscribe((c) => {
+    if (c.kind === "removed") clients.remove(c.entry.address);
+  });
+  const sweeper = setInterval(() => registry.sweep(), 10_000);
+  sweeper.unref();
 
   const generations = ExecutorGenerations.fromConfig(config.executors);
   const generationOf = (address: string) => generations.of(address);
@@ -127,8 +156,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         pubKey: e.pubKey,
         generation: generations.of(e.address),
         client: clients.get(e.address),
+        live: e.membership === "member",
       })),
-    (tasks) => registry.discoverFrom(tasks),
+    (tasks, from) => registry.discoverFrom(tasks, from),
     config.executors,
     log,
   );
@@ -140,7 +170,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const predictions = new PredictService(reader, registry, clients, { ...config.predict, generationOf }, log);
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
-  const admission = new CallAdmission(config.api);
+  const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
+  admission.refusals.subscribe(metrics.admissionRefusal);
   const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 
@@ -149,11 +180,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     "grpc.max_send_message_length": -1,
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
+    // Observes when a prediction reply has been taken by its client (src/api/delivery.ts).
+    interceptors: [deliveryInterceptor([RAW_TASK_SERVICE.GetPredictResult!.path])],
   };
+  const serviceOptions = { ...config.api, predictWriteTimeoutMs: config.predict.writeTimeoutMs };
   const server = new grpc.Server(serverOptions);
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService({ reader, predictions, pipeline }, { ...config.api, generation: config.api.generation }),
+    createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: config.api.generation }),
   );
   readiness.addToServer(server);
   addReflection(server);
@@ -169,7 +203,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     const v3 = new grpc.Server(serverOptions);
     v3.addService(
       RAW_TASK_SERVICE,
-      createTaskService({ reader, predictions, pipeline }, { ...config.api, generation: "v3" }),
+      createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
     );
     readiness.addToServer(v3);
     const v3Listen = parseListen(config.v3.listen);
@@ -184,9 +218,16 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const http = await HttpServer.create({
     maxRequestBytes: config.api.maxRequestBytes,
     corsOrigins: config.http.corsOrigins,
+    maxConnections: config.http.maxConnections,
+    maxConcurrentRequests: config.http.maxConcurrentRequests,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+    lagMs: () => loop.lagMs(),
+    shedLagMs: config.http.shedLagMs,
     log: log.child({ component: "http" }),
   });
-  addOperatorRoutes(http, readiness, metrics);
+  addOperatorRoutes(http, readiness, metrics, config.http.metricsRenderMs);
   registerHttpApi(http, {
     reader,
     predictions,
@@ -248,6 +289,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
      * health Watch streams end and the server, the HTTP side and the upstream channels close.
      */
     async stop() {
+      clearInterval(sweeper);
+      loop.close();
       readiness.markShuttingDown();
       if (config.health.drainDelayMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, config.health.drainDelayMs));

@@ -25,6 +25,8 @@ export interface LoadSpec {
   warmupSec?: number;
   /** Expected size of each reply message; a reply smaller than this is counted as failed. */
   expectReplyBytes?: number;
+  /** Open loop: requests per second per client (h2load --rps); absent: closed loop. */
+  rps?: number;
 }
 
 export interface LoadResult {
@@ -76,6 +78,7 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
       log,
     ];
     for (const [k, v] of Object.entries(spec.headers ?? {})) args.push("-H", `${k}: ${v}`);
+    if (spec.rps !== undefined) args.push("--rps", String(spec.rps));
     if (spec.durationSec !== undefined) {
       args.push("-D", String(spec.durationSec), "--warm-up-time", String(spec.warmupSec ?? 1));
     } else {

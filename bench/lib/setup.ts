@@ -54,7 +54,7 @@ export interface BenchOptions {
 /** The gateway on loopback with the given Executors as seeds (keys known: the cluster-wide view works). */
 export async function startGatewayProc(
   executors: ExecutorInfo[],
-  extra: { executors?: Record<string, unknown>; predict?: Record<string, unknown> } = {},
+  extra: { executors?: Record<string, unknown>; predict?: Record<string, unknown>; api?: Record<string, unknown> } = {},
   profile?: { dir: string; name: string },
 ): Promise<GatewayProc> {
   const execArgv = ["--expose-gc"];
@@ -72,6 +72,7 @@ export async function startGatewayProc(
       ...extra.executors,
     },
     ...(extra.predict ? { predict: extra.predict } : {}),
+    ...(extra.api ? { api: extra.api } : {}),
   };
   const r = await worker.request<{ type: string; grpcPort: number }>({ type: "start", config });
   return { worker, address: `127.0.0.1:${r.grpcPort}` };

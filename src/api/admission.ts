@@ -3,6 +3,15 @@
  * gateway-wide and `maxConcurrentCallsPerConnection` per client connection (more get
  * RESOURCE_EXHAUSTED at once rather than queueing until everything collapses), and
  * none once draining for shutdown (UNAVAILABLE, so clients go elsewhere).
+ *
+ * Load shedding (issue 14, item 3), refused at once with RESOURCE_EXHAUSTED and a
+ * `grpc-retry-pushback-ms` hint, before any work:
+ * - `overloaded`: while the event loop's sustained lag is over `api.shedLagMs`, a share
+ *   of new calls that grows until the lag is back at the target (the gateway is behind,
+ *   and calls taken on now would wait behind the backlog);
+ * - `deadline`: the client's remaining time is shorter than what calls of this method
+ *   take now (a moving average of admitted calls that succeeded): never start work
+ *   that cannot finish in the client's deadline.
  */
 import { status as Status } from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
@@ -11,15 +20,37 @@ import { Topic } from "../core/topic";
 export interface AdmissionOptions {
   maxConcurrentCalls: number;
   maxConcurrentCallsPerConnection: number;
+  /** Refuse new calls while the event loop lags more than this, ms (0 or absent: off). */
+  shedLagMs?: number;
+  /** The event loop's recent lag (src/core/loop-monitor.ts). */
+  lagMs?: () => number;
 }
 
-export type AdmissionRefusal = "draining" | "global" | "connection";
+export type AdmissionRefusal = "draining" | "global" | "connection" | "overloaded" | "deadline";
+
+/** What a call says about itself at admission (the deadline check needs both). */
+export interface AdmissionRequest {
+  method?: string;
+  /** Time left in the client's deadline, ms. */
+  remainingMs?: number;
+}
+
+/** Samples of a method before its average is trusted for the deadline check. */
+const WARM_SAMPLES = 20;
+
+/** Retry hint of a shedding refusal. */
+const RETRY_PUSHBACK_MS = 250;
 
 export class CallAdmission {
   private inFlight = 0;
   /** Calls in flight per connection (peer address); entries live only while calls do. */
   private readonly perConnection = new Map<string, number>();
   private draining = false;
+  /** Moving average of successful calls' durations, by method. */
+  private readonly took = new Map<string, { avg: number; n: number }>();
+  /** Share of new calls refused for lag (0..1), and when it was last adjusted. */
+  private dropShare = 0;
+  private adjustedAt = performance.now();
   private idleWaiters: (() => void)[] = [];
   /** Each refused call, by why (metrics). */
   readonly refusals = new Topic<AdmissionRefusal>();
@@ -35,9 +66,62 @@ export class CallAdmission {
     throw err;
   }
 
+  /** What calls of `method` take now (ms), once enough have been seen. */
+  expectedMs(method: string): number | undefined {
+    const t = this.took.get(method);
+    return t && t.n >= WARM_SAMPLES ? t.avg : undefined;
+  }
+
+  /** A successful call of `method` took `ms` (the pipeline reports every admitted call that succeeded). */
+  observe(method: string, ms: number): void {
+    const t = this.took.get(method);
+    if (t === undefined) this.took.set(method, { avg: ms, n: 1 });
+    else {
+      t.avg += (ms - t.avg) * 0.1;
+      t.n++;
+    }
+  }
+
+  /**
+   * Refuses a share of new calls that grows by a tenth every 50 ms the lag stays over
+   * its target and shrinks the same way below it: calls are shed just enough to keep the
+   * lag at the target, so the admitted ones fill the capacity (refusing every call at
+   * once would leave it idle between swings).
+   */
+  private shedding(lag: number, target: number): boolean {
+    const t = performance.now();
+    const periods = Math.floor((t - this.adjustedAt) / 50);
+    if (periods > 0) {
+      this.adjustedAt += periods * 50;
+      const step = 0.1 * Math.min(periods, 10);
+      this.dropShare = lag > target ? Math.min(1, this.dropShare + step) : Math.max(0, this.dropShare - step);
+    }
+    return this.dropShare > 0 && Math.random() < this.dropShare;
+  }
+
+  private shed(why: "overloaded" | "deadline", message: string): never {
+    this.refuse(why, new GatewayError(Status.RESOURCE_EXHAUSTED, message, { retryAfterMs: RETRY_PUSHBACK_MS }));
+  }
+
   /** Admits one call from `peer` or throws an GatewayError; call the returned release once when done. */
-  enter(peer: string): () => void {
+  enter(peer: string, call: AdmissionRequest = {}): () => void {
     if (this.draining) this.refuse("draining", new GatewayError(Status.UNAVAILABLE, "the gateway is shutting down"));
+    const { shedLagMs, lagMs } = this.opts;
+    if (shedLagMs && lagMs && this.shedding(lagMs(), shedLagMs)) {
+      this.shed(
+        "overloaded",
+        `the gateway is overloaded (event loop ${Math.round(lagMs())} ms behind, api.shedLagMs = ${shedLagMs}); retry later`,
+      );
+    }
+    if (call.method !== undefined && call.remainingMs !== undefined) {
+      const expected = this.expectedMs(call.method);
+      if (expected !== undefined && call.remainingMs < expected) {
+        this.shed(
+          "deadline",
+          `${call.method} takes about ${Math.round(expected)} ms now; ${Math.round(call.remainingMs)} ms left in the deadline is not enough`,
+        );
+      }
+    }
     if (this.inFlight >= this.opts.maxConcurrentCalls) {
       this.refuse(
         "global",

@@ -108,6 +108,17 @@ export function observeStep(log: Logger, served: Topic<ServedEvent>): Step {
       finish(Status.OK);
       return r;
     } catch (err) {
+      // A load-shedding refusal (it carries a retry hint) is counted but not logged one by
+      // one: under overload the log line would cost more than the refusal itself.
+      if (err instanceof GatewayError && err.retryAfterMs !== undefined) {
+        served.publish({
+          method: ctx.call.method,
+          transport: ctx.call.transport,
+          code: err.code,
+          durationMs: performance.now() - started,
+        });
+        throw err;
+      }
       finish(err instanceof GatewayError ? err.code : Status.INTERNAL);
       throw err;
     }
@@ -154,9 +165,12 @@ export function admissionStep(admission: CallAdmission, now: () => number = Date
     if (ctx.deadline <= now()) {
       throw new GatewayError(Status.DEADLINE_EXCEEDED, "the call's deadline passed before it was admitted");
     }
-    const release = admission.enter(ctx.call.peer);
+    const started = now();
+    const release = admission.enter(ctx.call.peer, { method: ctx.call.method, remainingMs: ctx.deadline - started });
     try {
-      return await next();
+      const r = await next();
+      admission.observe(ctx.call.method, now() - started);
+      return r;
     } finally {
       release();
     }

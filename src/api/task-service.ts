@@ -17,6 +17,7 @@ import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
 import { checkListAnswer, readList, requireGetAnswer } from "./answer-rules";
+import { deliveryOf } from "./delivery";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
 import { listQueryFromWire } from "./list-request";
 import { validateGetRequest } from "./validate";
@@ -48,6 +49,8 @@ export const TRAILER = {
   asked: "dai-executors-asked",
   answered: "dai-executors-answered",
   failed: "dai-executors-failed",
+  /** Known Executors that left the live set (failing for `executors.departAfterMs`): not waited for, not counted. */
+  departed: "dai-executors-departed",
   cache: "dai-cache",
 } as const;
 
@@ -59,6 +62,8 @@ export interface TaskServiceOptions {
    * layout is read (src/generations/list-request.ts). v2 when absent.
    */
   generation?: Generation;
+  /** GetPredictResult: cut off a client that has not taken its reply this long after it was ready. */
+  predictWriteTimeoutMs?: number;
 }
 
 export interface TaskServiceDeps {
@@ -73,6 +78,7 @@ function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): 
     md.set(TRAILER.asked, String(report.asked.length));
     md.set(TRAILER.answered, String(report.answered.length));
     if (report.failed.length > 0) md.set(TRAILER.failed, report.failed.map((f) => f.address).join(","));
+    if (report.departed > 0) md.set(TRAILER.departed, String(report.departed));
   }
   if (cache) md.set(TRAILER.cache, cache);
   return md;
@@ -134,11 +140,11 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
           },
           (err: GatewayError) => {
             answered = true;
-            callback({
-              code: err.code,
-              details: err.message,
-              metadata: err.report ? reportTrailers(err.report) : undefined,
-            });
+            const metadata = err.report ? reportTrailers(err.report) : undefined;
+            // gRPC's own retry hint for a load-shedding refusal (gRFC A6).
+            const md = err.retryAfterMs === undefined ? metadata : (metadata ?? new grpc.Metadata());
+            if (err.retryAfterMs !== undefined) md!.set("grpc-retry-pushback-ms", String(err.retryAfterMs));
+            callback({ code: err.code, details: err.message, metadata: md });
           },
         );
     };
@@ -176,9 +182,16 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
     GetPredictResult: unary("getPredictResult", async (call, ctx) => {
       if (!deps.predictions) throw new GatewayError(grpc.status.UNIMPLEMENTED, "predictions not configured");
-      return {
-        body: await deps.predictions.handle(call.request, decode(TaskRequest, call.request, "TaskRequest"), ctx),
-      };
+      // The relay holds its slot until the client has the reply (src/api/delivery.ts).
+      const delivery = deliveryOf(call.metadata);
+      const body = await deps.predictions.handle(
+        call.request,
+        decode(TaskRequest, call.request, "TaskRequest"),
+        ctx,
+        delivery?.ended,
+      );
+      delivery?.deadline(opts.predictWriteTimeoutMs ?? 30_000);
+      return { body };
     }),
   };
 }

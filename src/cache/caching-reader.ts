@@ -46,7 +46,7 @@ export class CachingReader implements TaskReader {
 
   constructor(
     config: GatewayConfig,
-    registry: ExecutorRegistry,
+    private readonly registry: ExecutorRegistry,
     inner: TaskReader,
     log: Logger,
     now: () => number = Date.now,
@@ -54,7 +54,14 @@ export class CachingReader implements TaskReader {
     const { cache } = config;
     const clog = log.child({ component: "cache" });
     this.store = storeFromConfig(config, this.stats, clog);
-    this.executorSet = new SharedExecutorSet(registry, this.store, cache.executorSyncMs, clog, now);
+    this.executorSet = new SharedExecutorSet(
+      registry,
+      this.store,
+      cache.executorSyncMs,
+      clog,
+      now,
+      config.executors.departAfterMs,
+    );
     this.lists = new ListAnswerCache(
       this.store,
       this.executorSet,
@@ -76,12 +83,16 @@ export class CachingReader implements TaskReader {
     );
   }
 
-  list(q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
-    return this.lists.list(q, ctx, opts);
+  async list(q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
+    const a = await this.lists.list(q, ctx, opts);
+    a.report.departed = this.registry.counts().departed;
+    return a;
   }
 
-  get(taskID: string, ctx: CallContext, opts?: ReadOptions): Promise<GetAnswer> {
-    return this.tasks.get(taskID, ctx, opts);
+  async get(taskID: string, ctx: CallContext, opts?: ReadOptions): Promise<GetAnswer> {
+    const a = await this.tasks.get(taskID, ctx, opts);
+    a.report.departed = this.registry.counts().departed;
+    return a;
   }
 
   close(): Promise<void> {

@@ -1,9 +1,16 @@
 /**
- * The Executor set as the cache sees it: a stable ID of its content (part of every
- * key, so an answer computed without an Executor is never served as complete once it
- * is known), and sharing through a shared store so one replica's discovery serves
- * all. What a replica reads from the store still goes through its own allow-list
- * and cap (`ExecutorRegistry.offer`).
+ * The Executor set as the cache sees it: a stable ID of the live set's content (its
+ * members: part of every key, so an answer computed without a member is never served
+ * as complete once it is live, and one computed with a departed Executor's share is
+ * not served once it left), and sharing through a shared store so one replica's
+ * discovery serves all. What a replica reads from the store still goes through its
+ * own allow-list and cap (`ExecutorRegistry.offer`) and enters as a candidate: it
+ * joins this replica's live set when it answers this replica.
+ *
+ * Shared membership follows the same lifecycle: each replica writes its members with
+ * the time they last answered it (refreshed while they keep answering), and a replica
+ * reads only entries that answered someone within `departAfterMs` — a departed
+ * Executor ages out of the shared set instead of being kept for the hash's TTL.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -20,7 +27,7 @@ export interface ExecutorSetView {
   publish(): Promise<void>;
   /** Identifies the set's content; equal sets give equal IDs on every replica. */
   setId(): string;
-  /** Did this fan-out ask every Executor of the current set (that the view needs)? */
+  /** Did every member of the live set (that the view needs) answer this fan-out, and every other entry get asked? */
   askedAll(report: FanoutReport, clusterView: boolean): boolean;
 }
 
@@ -32,6 +39,7 @@ export class SharedExecutorSet implements ExecutorSetView {
   private memoId = "";
   private lastPull = 0;
   private publishedVersion = -1;
+  private publishedAt = 0;
   private pulling?: Promise<void>;
 
   constructor(
@@ -40,12 +48,14 @@ export class SharedExecutorSet implements ExecutorSetView {
     private readonly syncMs: number,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** `executors.departAfterMs`: shared entries older than this are not read. */
+    private readonly departAfterMs = 30_000,
   ) {}
 
   setId(): string {
     if (this.memoVersion !== this.registry.version) {
       const lines = this.registry
-        .list()
+        .members()
         .map((e) => `${e.address}=${e.pubKey ? e.pubKey.toString("hex") : ""}`)
         .sort();
       this.memoId = createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 24);
@@ -55,8 +65,17 @@ export class SharedExecutorSet implements ExecutorSetView {
   }
 
   askedAll(report: FanoutReport, clusterView: boolean): boolean {
+    // Members must have answered; candidates and departed Executors need only have been
+    // asked (their failure is not the answer's, but one never asked may hold tasks).
+    const answered = new Set(report.answered);
     const asked = new Set(report.asked);
-    return this.registry.list().every((e) => asked.has(e.address) || (clusterView && e.pubKey === undefined));
+    return this.registry
+      .list()
+      .every(
+        (e) =>
+          (clusterView && e.pubKey === undefined) ||
+          (e.membership === "member" ? answered.has(e.address) : asked.has(e.address)),
+      );
   }
 
   pull(): Promise<void> {
@@ -73,7 +92,11 @@ export class SharedExecutorSet implements ExecutorSetView {
     const got = await this.store.hashGetAll(SET_KEY);
     if (!got.ok) return;
     let added = 0;
-    for (const [address, keyHex] of Object.entries(got.value)) {
+    const t = this.now();
+    for (const [address, value] of Object.entries(got.value)) {
+      const [keyHex = "", at = "0"] = value.split(";");
+      // Only Executors that answered some replica recently: the dead age out.
+      if (!(t - Number(at) < this.departAfterMs)) continue;
       const key = KEY_HEX.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
       if (this.registry.offer(address, key, "shared")) added++;
     }
@@ -81,11 +104,20 @@ export class SharedExecutorSet implements ExecutorSetView {
   }
 
   async publish(): Promise<void> {
-    if (!this.store.shared || this.publishedVersion === this.registry.version) return;
+    if (!this.store.shared) return;
+    // On a change, and while members keep answering (so their shared times stay fresh).
+    const t = this.now();
+    if (this.publishedVersion === this.registry.version && t - this.publishedAt < this.departAfterMs / 3) return;
     const version = this.registry.version;
     const fields: Record<string, string> = {};
-    for (const e of this.registry.list()) fields[e.address] = e.pubKey ? e.pubKey.toString("hex") : "";
+    for (const e of this.registry.members()) {
+      if (e.lastAnsweredAt === undefined) continue;
+      fields[e.address] = `${e.pubKey ? e.pubKey.toString("hex") : ""};${e.lastAnsweredAt}`;
+    }
     const done = await this.store.hashMerge(SET_KEY, fields, SET_TTL_MS);
-    if (done.ok) this.publishedVersion = version;
+    if (done.ok) {
+      this.publishedVersion = version;
+      this.publishedAt = t;
+    }
   }
 }

@@ -86,6 +86,16 @@ export const configSchema = z.strictObject({
       maxUpstreamCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** How many times one ListTask/GetTaskById follows newly discovered Executors. */
       discoveryRounds: z.number().int().min(0).max(10).default(3),
+      // Executor set lifecycle (README "Executor set lifecycle").
+      /** An Executor failing without a break this long leaves the live set (a candidate is forgotten). */
+      departAfterMs: ms(30_000),
+      /** A departed discovered Executor that no task names for this long is forgotten. */
+      forgetAfterMs: ms(600_000),
+      /** Candidates one Executor's replies may add per `discoveryBudgetIntervalMs`. */
+      discoveryBudget: z.number().int().min(0).max(100_000).default(16),
+      discoveryBudgetIntervalMs: ms(60_000),
+      /** How long an answer waits for candidates and departed Executors after the live set answered. */
+      candidateWaitMs: z.number().int().min(0).max(60_000).default(200),
       /** Largest reply accepted from an Executor for ListTask/GetTaskById. */
       maxResponseBytes: z
         .number()
@@ -152,6 +162,8 @@ export const configSchema = z.strictObject({
       maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** Calls served at once on one client connection (an Executor serves 1000); more get RESOURCE_EXHAUSTED. */
       maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(1000),
+      /** Refuse new calls (RESOURCE_EXHAUSTED + grpc-retry-pushback-ms) while the event loop lags more than this; 0: off. */
+      shedLagMs: z.number().int().min(0).max(60_000).default(150),
     })
     .prefault({}),
   predict: z
@@ -168,6 +180,14 @@ export const configSchema = z.strictObject({
       ratePerMinute: z.number().int().min(0).max(1_000_000).default(0),
       /** Prediction results relayed at once; more → RESOURCE_EXHAUSTED. Bounds relay memory. */
       maxConcurrent: z.number().int().min(1).max(10_000).default(8),
+      /** Bytes of results received and not yet delivered to their clients above which new relays are refused. */
+      maxBytesInFlight: z
+        .number()
+        .int()
+        .min(1024)
+        .default(512 * 1024 * 1024),
+      /** A client that has not taken its whole reply this long after it was ready is cut off (RST_STREAM). */
+      writeTimeoutMs: ms(30_000),
       /** Deadline of a GetPredictResult whose client sent none; 0: derived (src/config/deadlines.ts). */
       defaultDeadlineMs: z.number().int().min(0).default(0),
     })
@@ -247,6 +267,18 @@ export const configSchema = z.strictObject({
       dashboard: z.boolean().default(true),
       /** How often, at most, GET /v1/executors probes each Executor (health, latency, task count). */
       probeIntervalMs: ms(5000),
+      // Isolation from the Task API (README "Resilience and security").
+      /** HTTP connections open at once; more are refused. */
+      maxConnections: z.number().int().min(1).max(1_000_000).default(512),
+      /** HTTP requests handled at once; more get 503 + Retry-After. */
+      maxConcurrentRequests: z.number().int().min(1).max(100_000).default(64),
+      headersTimeoutMs: ms(10_000),
+      requestTimeoutMs: ms(30_000),
+      keepAliveTimeoutMs: ms(5000),
+      /** While the event loop lags more than this, HTTP requests (but /healthz and /readyz) get 503 at once; 0: off. */
+      shedLagMs: z.number().int().min(0).max(60_000).default(200),
+      /** GET /metrics renders at most once per this interval (one render at a time); scrapes in between get that rendering; 0: every scrape renders. */
+      metricsRenderMs: z.number().int().min(0).max(60_000).default(1000),
     })
     .prefault({}),
   /** The v3 generation's own doors (README "Two generations"); both off when "". */

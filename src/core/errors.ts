@@ -16,12 +16,15 @@ export interface GatewayErrorOptions {
   report?: FanoutReport;
   /** Overrides the HTTP status the catalog gives `code` (413 body too large, 415). */
   httpStatus?: number;
+  /** A load-shedding refusal: when to try again (gRPC `grpc-retry-pushback-ms`, HTTP `Retry-After`). */
+  retryAfterMs?: number;
 }
 
 export class GatewayError extends Error {
   override name = "GatewayError";
   readonly report?: FanoutReport;
   readonly httpStatus?: number;
+  readonly retryAfterMs?: number;
 
   constructor(
     readonly code: Status,
@@ -33,6 +36,7 @@ export class GatewayError extends Error {
       reportOrOptions === undefined || "asked" in reportOrOptions ? { report: reportOrOptions } : reportOrOptions;
     this.report = o.report;
     this.httpStatus = o.httpStatus;
+    this.retryAfterMs = o.retryAfterMs;
   }
 }
 

@@ -15,6 +15,8 @@ export class FanoutReport {
   /** Tasks dropped because an Executor sent something invalid or off-filter. */
   dropped = 0;
   conflicts = 0;
+  /** Executors known but departed (failed without a break for `executors.departAfterMs`): not counted, not waited for. */
+  departed = 0;
 
   get partial(): boolean {
     return this.failed.length > 0;

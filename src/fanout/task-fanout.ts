@@ -6,7 +6,10 @@
  * Discovery: the tasks one round returns name Executors (`dataSets[].address`); they
  * are offered to the set's owner through `discover`, and allowed new ones are asked in
  * a further round of the same call, until no Executor is left unasked or
- * `executors.discoveryRounds` further rounds have run. What is done with the replies
+ * `executors.discoveryRounds` further rounds have run. Candidates and departed
+ * Executors (not `live`) are asked too, but never waited for more than
+ * `candidateWaitMs` after the live ones finished, and their failures are not the
+ * answer's: they do not make it partial (README "Executor set lifecycle"). What is done with the replies
  * is the pure reduce (src/fanout/reduce.ts); the GetTaskById hedge is src/fanout/hedge.ts.
  */
 import pLimit from "p-limit";
@@ -23,7 +26,7 @@ import { describeOutcome, type Outcome } from "../upstream/outcome";
 import { decodeTaskList, decodeTaskView, type TaskView } from "../wire/task-view";
 import { isTerminal } from "../merge/status";
 import { Hedge, HEDGE_REASON } from "./hedge";
-import { GetReducer, ListReducer, sentQuery } from "./reduce";
+import { GetReducer, ListReducer, screenListReply, sentQuery } from "./reduce";
 
 export { HEDGE_REASON };
 export { upstreamQuery } from "./reduce";
@@ -34,6 +37,8 @@ export interface FanoutOptions {
   concurrency: number;
   /** GetTaskById: stop waiting for stragglers this long after the first copy (0: off). */
   hedgeDelayMs?: number;
+  /** How long, after the live Executors finished, the fan-out waits for candidates (default 200). */
+  candidateWaitMs?: number;
 }
 
 /** One member of the Executor set as the fan-out sees it. */
@@ -44,6 +49,8 @@ export interface FanoutTarget {
   /** Its wire generation (executors.generation, per-seed `generation`); v2 when absent. */
   generation?: Generation;
   client: ExecutorClient;
+  /** A member of the live set (false: a candidate or a departed Executor, asked without counting). */
+  live: boolean;
 }
 
 export interface FanoutDone {
@@ -58,8 +65,8 @@ export class TaskFanout implements TaskReader {
   constructor(
     /** The current Executor set, read again each round. */
     private readonly targets: () => readonly FanoutTarget[],
-    /** Offers the addresses in tasks an Executor sent (screened) to the set's owner. */
-    private readonly discover: (tasks: readonly TaskView[]) => void,
+    /** Offers the addresses in tasks Executor `from` sent (screened) to the set's owner. */
+    private readonly discover: (tasks: readonly TaskView[], from: string) => void,
     private readonly opts: FanoutOptions,
     private readonly log: Logger,
   ) {}
@@ -78,12 +85,22 @@ export class TaskFanout implements TaskReader {
     settled?: Promise<void>,
   ): Promise<void> {
     const limit = this.opts.concurrency > 0 ? pLimit(this.opts.concurrency) : (fn: () => Promise<void>) => fn();
+    const candidateWaitMs = this.opts.candidateWaitMs ?? 200;
     for (let round = 0; round <= rounds; round++) {
       const pending = this.targets().filter((t) => !asked.has(t.address) && eligible(t));
       if (pending.length === 0 || stop()) break;
       for (const t of pending) asked.add(t.address);
-      const all = Promise.all(pending.map((t) => limit(() => ask(t))));
-      await (settled ? Promise.race([all, settled]) : all);
+      const live = Promise.all(pending.filter((t) => t.live).map((t) => limit(() => ask(t))));
+      const others = pending.filter((t) => !t.live);
+      const extra = Promise.all(others.map((t) => limit(() => ask(t))));
+      await (settled ? Promise.race([live, settled]) : live);
+      if (others.length === 0 || stop()) continue;
+      // Candidates keep running in the background (their answer makes them members); the
+      // answer waits for them only briefly, so one that never answers costs clients nothing.
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, candidateWaitMs)));
+      await Promise.race(settled ? [extra, waited, settled] : [extra, waited]);
+      clearTimeout(timer);
     }
   }
 
@@ -98,6 +115,7 @@ export class TaskFanout implements TaskReader {
     const clusterView = q.pubKey.length === 0;
     const reducer = new ListReducer(q);
     const log = this.log.child({ requestId: ctx.requestId, method: "ListTask" });
+    let closed = false;
     await this.gather(
       new Set(),
       (t) => !clusterView || t.pubKey !== undefined,
@@ -109,14 +127,21 @@ export class TaskFanout implements TaskReader {
           sentQuery(q, clusterView ? (t.pubKey ?? Buffer.alloc(0)) : q.pubKey),
         );
         const o = await t.client.call("listTask", bytes, ctx, { decode: decodeTaskList });
-        if (o.kind !== "answered") return this.failed(report, log, o);
-        this.discover(reducer.add(o.value, sent));
+        // A candidate answering after the answer was made: its reply is not part of it, but
+        // what it names is still discovered (within its budget).
+        if (closed) {
+          if (o.kind === "answered") this.discover(screenListReply(o.value, sent, {}).kept, t.address);
+          return;
+        }
+        if (o.kind !== "answered") return t.live ? this.failed(report, log, o) : undefined;
+        this.discover(reducer.add(o.value, sent), t.address);
         report.answered.push(t.address);
         log.debug({ executor: t.address, tasks: o.value.length, ms: Math.round(o.durationMs) }, "executor answered");
       },
       () => ctx.signal?.aborted === true,
       this.opts.discoveryRounds,
     );
+    closed = true;
     const r = reducer.result();
     report.dropped = r.dropped;
     report.conflicts = r.conflicts;
@@ -139,6 +164,7 @@ export class TaskFanout implements TaskReader {
     const req = Buffer.from(GetTaskRequest.encode({ taskID }).finish());
     const hedge = new Hedge(this.opts.hedgeDelayMs ?? 0);
     let terminal = false;
+    let closed = false;
 
     const ask = async (t: FanoutTarget): Promise<void> => {
       if (hedge.done) return;
@@ -150,12 +176,12 @@ export class TaskFanout implements TaskReader {
         signal,
       });
       hedge.untrack(t.address);
-      if (hedge.done) return;
+      if (hedge.done || closed) return;
       if (o.kind === "not-found") {
         report.answered.push(t.address);
         return;
       }
-      if (o.kind !== "answered") return this.failed(report, log, o);
+      if (o.kind !== "answered") return t.live ? this.failed(report, log, o) : undefined;
       report.answered.push(t.address);
       const problem = reducer.add(o.value);
       if (problem !== undefined) {
@@ -165,7 +191,7 @@ export class TaskFanout implements TaskReader {
       holders.push(t.address);
       if (isTerminal(o.value.status)) terminal = true;
       log.debug({ executor: t.address, ms: Math.round(o.durationMs) }, "executor answered");
-      this.discover([o.value]);
+      this.discover([o.value], t.address);
       hedge.onCopy(o.value);
     };
     const stop = (): boolean => ctx.signal?.aborted === true || hedge.done;
@@ -176,6 +202,7 @@ export class TaskFanout implements TaskReader {
       hedge.rearm();
     }
     if (!terminal) await this.gather(asked, () => true, ask, stop, this.opts.discoveryRounds, hedge.settled);
+    closed = true;
     for (const address of hedge.cut) report.failed.push({ address, reason: HEDGE_REASON });
     hedge.finish();
     const r = reducer.result();

@@ -32,7 +32,12 @@ export function bodyTooLarge(maxBytes: number): GatewayError {
 
 export function reportJson(report: FanoutReport | undefined): unknown {
   if (!report) return undefined;
-  return { asked: report.asked.length, answered: report.answered.length, failed: report.failed };
+  return {
+    asked: report.asked.length,
+    answered: report.answered.length,
+    failed: report.failed,
+    ...(report.departed > 0 ? { departed: report.departed } : {}),
+  };
 }
 
 export function successEnvelope(out: Record<string, unknown>): Record<string, unknown> {

@@ -6,7 +6,11 @@
  * - every request body, whatever its content type, is read up to `api.maxRequestBytes`
  *   (413 beyond) and parsed by the route (src/http/json-api.ts);
  * - a known path asked with another method answers 405 with `Allow`; an unknown one 404;
- * - errors of a JSON route are the `{code, message, data}` envelope with the catalog's status.
+ * - errors of a JSON route are the `{code, message, data}` envelope with the catalog's status;
+ * - the HTTP side can never delay the Task API (issue 14, case 7): at most
+ *   `http.maxConnections` connections and `http.maxConcurrentRequests` requests in
+ *   flight, header and request timeouts, and while the event loop lags more than
+ *   `http.shedLagMs` every request but /healthz and /readyz is answered 503 + Retry-After at once.
  */
 import cors from "@fastify/cors";
 import { status as Status } from "@grpc/grpc-js";
@@ -18,9 +22,24 @@ import { bodyTooLarge, errorEnvelope } from "./json-api";
 export interface HttpServerOptions {
   maxRequestBytes: number;
   corsOrigins: readonly string[];
+  /** Connections open at once; more are refused by the socket server. */
+  maxConnections?: number;
+  /** Requests being handled at once; more get 503 + Retry-After. */
+  maxConcurrentRequests?: number;
+  /** Time allowed for a request's headers, and for the whole request. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs?: number;
+  /** The event loop's recent lag (src/core/loop-monitor.ts) and the lag above which HTTP yields. */
+  lagMs?: () => number;
+  shedLagMs?: number;
   /** Logs requests refused before their route ran (body over the limit, unreadable body). */
   log?: Logger;
 }
+
+/** Always answered: liveness must not depend on load. */
+const NEVER_SHED = new Set(["/healthz", "/readyz"]);
 
 const CORS_HEADERS = ["content-type", "x-request-id", "dai-consistency", "dai-cache-control"];
 
@@ -28,11 +47,15 @@ export class HttpServer {
   readonly app: FastifyInstance;
   /** Methods served per path (for 405 + Allow). */
   private readonly methods = new Map<string, Set<string>>();
+  private inFlight = 0;
+  /** Requests answered 503 because of load (metrics, tests). */
+  shed = 0;
 
   private constructor(private readonly opts: HttpServerOptions) {
     this.app = Fastify({
       bodyLimit: opts.maxRequestBytes,
-      requestTimeout: 30_000,
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5000,
       connectionTimeout: 0,
       // HEAD is answered only where a route declares it (a GET route does not imply it).
       exposeHeadRoutes: false,
@@ -47,6 +70,34 @@ export class HttpServer {
       let set = this.methods.get(r.url);
       if (!set) this.methods.set(r.url, (set = new Set()));
       for (const m of list) set.add(m);
+    });
+    const server = this.app.server;
+    server.maxConnections = opts.maxConnections ?? 512;
+    server.headersTimeout = opts.headersTimeoutMs ?? 10_000;
+    const maxInFlight = opts.maxConcurrentRequests ?? 64;
+    const shedLag = opts.shedLagMs ? opts.shedLagMs : Infinity;
+    this.app.addHook("onRequest", (req, reply, done) => {
+      const path = req.url.split("?")[0] ?? "/";
+      if (NEVER_SHED.has(path)) return done();
+      if (this.inFlight >= maxInFlight || (opts.lagMs !== undefined && opts.lagMs() > shedLag)) {
+        this.shed++;
+        void reply
+          .code(503)
+          .header("retry-after", "1")
+          .header("cache-control", "no-store")
+          .type("text/plain")
+          .send("busy: the gateway serves the Task API first; retry later\n");
+        return;
+      }
+      this.inFlight++;
+      let finished = false;
+      reply.raw.once("close", () => {
+        if (!finished) {
+          finished = true;
+          this.inFlight--;
+        }
+      });
+      done();
     });
     // One parser for every content type: the route decides what the bytes mean.
     this.app.removeAllContentTypeParsers();
@@ -108,6 +159,8 @@ export class HttpServer {
       "refused",
     );
     if (status === 413) void reply.header("connection", "close");
+    if (e.retryAfterMs !== undefined)
+      void reply.header("retry-after", String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));
     void reply.code(status).header("cache-control", "no-store").send(errorEnvelope(e));
   }
 

@@ -24,7 +24,7 @@ const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, "half-open": 1,
 
 /** What the metrics need to know about the Executor set (ExecutorRegistry fits). */
 export interface ExecutorSetView {
-  list(): ReadonlyArray<{ address: string; source: string }>;
+  list(): ReadonlyArray<{ address: string; source: string; membership?: string }>;
   get(address: string): unknown;
 }
 
@@ -71,6 +71,8 @@ export interface GatewayMetricsOptions {
   executors?: ExecutorSetView;
   /** Default process metrics (process_*, nodejs_*). On by default. */
   defaultMetrics?: boolean;
+  /** The event loop's sustained lag, ms (src/core/loop-monitor.ts). */
+  lagMs?: () => number;
 }
 
 export class GatewayMetrics {
@@ -92,6 +94,7 @@ export class GatewayMetrics {
   private readonly refusals: Counter<"reason">;
 
   /** Executor -> the (method, code) pairs it has series for; bounded by maxExecutors. */
+  private readonly shed: Counter<"reason">;
   private readonly labelled = new Map<string, Set<string>>();
   private readonly reachable = new Map<string, boolean>();
   private readonly circuitStates = new Map<string, CircuitState>();
@@ -155,7 +158,30 @@ export class GatewayMetrics {
         executorSets.set({ set: "known" }, sizes.known);
         executorSets.set({ set: "discovered" }, sizes.discovered);
         executorSets.set({ set: "healthy" }, sizes.healthy);
+        let candidates = 0;
+        let departed = 0;
+        for (const e of this.opts.executors?.list() ?? []) {
+          if (e.membership === "candidate") candidates++;
+          else if (e.membership === "departed") departed++;
+        }
+        executorSets.set({ set: "live" }, sizes.known - candidates - departed);
+        executorSets.set({ set: "candidate" }, candidates);
+        executorSets.set({ set: "departed" }, departed);
       },
+    });
+    const lag: Gauge = new Gauge({
+      name: `${METRIC_PREFIX}event_loop_lag_seconds`,
+      help: "Sustained lag of the gateway's event loop (what load shedding reads).",
+      registers,
+      collect: () => {
+        if (this.opts.lagMs) lag.set(this.opts.lagMs() / 1000);
+      },
+    });
+    this.shed = new Counter({
+      name: `${METRIC_PREFIX}admission_refusals_total`,
+      help: "Calls refused at admission, by reason: draining, global, connection, overloaded, deadline.",
+      labelNames: ["reason"],
+      registers,
     });
     this.fanouts = new Counter({
       name: `${METRIC_PREFIX}fanouts_total`,
@@ -288,6 +314,11 @@ export class GatewayMetrics {
   }
 
   /** GetPredictResult refused before relaying; `reason` is a short fixed token (e.g. "bad_signature"). */
+  /** A call refused at admission (src/api/admission.ts). */
+  readonly admissionRefusal = (reason: string): void => {
+    this.shed.inc({ reason: token(reason) });
+  };
+
   predictRefusal(reason: string): void {
     this.refusals.inc({ reason: token(reason) });
   }

@@ -34,6 +34,8 @@ export interface PredictOptions {
   maxConcurrent: number;
   /** Each Executor's generation, which decides the signature rule it accepts; v2 when absent. */
   generationOf?: (address: string) => Generation;
+  /** Bytes of results held (received, not yet delivered to their clients) above which new relays are refused. */
+  maxBytesInFlight?: number;
 }
 
 export type AttemptOutcome = "ok" | "not-found" | "unreachable" | "error";
@@ -96,6 +98,7 @@ export class PredictService {
   };
   private readonly limiter?: KeyRateLimiter;
   private inFlight = 0;
+  private heldBytes = 0;
 
   constructor(
     private readonly tasks: TaskReader,
@@ -107,10 +110,20 @@ export class PredictService {
     if (opts.ratePerMinute > 0) this.limiter = new KeyRateLimiter(opts.ratePerMinute);
   }
 
-  /** Serves one GetPredictResult: `rawRequest` goes upstream as the client sent it. */
-  async handle(rawRequest: Buffer, req: TaskRequest, ctx: CallContext): Promise<Buffer> {
+  /** Relays in flight and the bytes of results they hold (metrics, tests). */
+  get holding(): { relays: number; bytes: number } {
+    return { relays: this.inFlight, bytes: this.heldBytes };
+  }
+
+  /**
+   * Serves one GetPredictResult: `rawRequest` goes upstream as the client sent it.
+   * `delivered`, when the caller can tell, settles once the client has the reply or has
+   * gone: the relay's slot and bytes are held until then (a client that does not read
+   * must not free its slot while its reply still sits in memory).
+   */
+  async handle(rawRequest: Buffer, req: TaskRequest, ctx: CallContext, delivered?: Promise<unknown>): Promise<Buffer> {
     try {
-      const body = await this.serve(rawRequest, req, ctx);
+      const body = await this.serve(rawRequest, req, ctx, delivered);
       this.stats.served++;
       this.stats.bytesRelayed += body.length;
       return body;
@@ -124,7 +137,12 @@ export class PredictService {
     }
   }
 
-  private async serve(rawRequest: Buffer, req: TaskRequest, ctx: CallContext): Promise<Buffer> {
+  private async serve(
+    rawRequest: Buffer,
+    req: TaskRequest,
+    ctx: CallContext,
+    delivered?: Promise<unknown>,
+  ): Promise<Buffer> {
     const { taskID, pubKey, rules } = checkPredictRequest(req);
     // After the signature check, so nobody can drain another key's bucket with forgeries.
     if (this.limiter && !this.limiter.take(pubKey.toString("hex"))) {
@@ -144,8 +162,8 @@ export class PredictService {
       );
     }
     const model = await this.load(task.modelTaskID, ctx, "model task", "no_route");
-    // Only the relay holds payload memory, so only it is bounded: memory stays under
-    // about maxConcurrent × 3 × maxBytes however many clients ask at once.
+    // Only the relay holds payload memory, so only it is bounded: a relay holds its slot,
+    // and its result's bytes, from the fetch until its client has the reply or has gone.
     if (this.inFlight >= this.opts.maxConcurrent) {
       throw new PredictRefusal(
         Status.RESOURCE_EXHAUSTED,
@@ -153,11 +171,33 @@ export class PredictService {
         `${this.inFlight} prediction results are being relayed already (predict.maxConcurrent); retry later`,
       );
     }
+    const budget = this.opts.maxBytesInFlight ?? Infinity;
+    if (this.heldBytes >= budget) {
+      throw new PredictRefusal(
+        Status.RESOURCE_EXHAUSTED,
+        "too_many_in_flight",
+        `${this.heldBytes} bytes of prediction results are waiting for their clients (predict.maxBytesInFlight = ${budget}); retry later`,
+      );
+    }
     this.inFlight++;
-    try {
-      return await this.fetch(rawRequest, task, model, ctx, rules);
-    } finally {
+    let held = 0;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
       this.inFlight--;
+      this.heldBytes -= held;
+    };
+    try {
+      const body = await this.fetch(rawRequest, task, model, ctx, rules);
+      held = body.length;
+      this.heldBytes += held;
+      if (delivered) void delivered.then(release, release);
+      else release();
+      return body;
+    } catch (err) {
+      release();
+      throw err;
     }
   }
 

@@ -13,6 +13,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { status as Status } from "@grpc/grpc-js";
 import type { Limit } from "p-limit";
 import pLimit from "p-limit";
+import { NO_STALL, type StallClock } from "../core/loop-monitor";
 import type { CallContext } from "../core/report";
 import { Topic } from "../core/topic";
 import type { UpstreamMethod } from "../wire/facts";
@@ -27,6 +28,8 @@ export interface ExecutorClientOptions {
   callTimeoutMs: Record<UpstreamMethod, number>;
   /** Upstream calls in flight gateway-wide (`executors.maxUpstreamCalls`). */
   maxUpstreamCalls: number;
+  /** The gateway's own event-loop stalls: a call timed out while the gateway could not run is not the Executor's failure. */
+  stall?: StallClock;
 }
 
 export interface CallOptions<T> {
@@ -66,6 +69,12 @@ export class ExecutorClients {
       this.clients.set(address, c);
     }
     return c;
+  }
+
+  /** Drops the client of an Executor that left the set (a forgotten candidate or departed entry). */
+  remove(address: string): void {
+    this.clients.delete(address);
+    this.circuits.forget(address);
   }
 
   /** Upstream calls waiting for a slot of the gateway-wide bound. */
@@ -176,13 +185,20 @@ export class ExecutorClient {
     }
     // A timeout counts against the Executor only if it had a fair share of the call timeout:
     // a client sending tiny deadlines must not be able to open every circuit.
-    const cutShort = deadline.getTime() - now < timeout / 4;
+    const budget = deadline.getTime() - now;
+    const cutShort = budget < timeout / 4;
+    const stall = this.opts.stall ?? NO_STALL;
+    const stalledBefore = stall.stalledMs();
     const started = performance.now();
     let reply: Buffer;
     try {
       reply = await this.transport.call(this.address, method, request, deadline, { signal, metadata: o.metadata });
     } catch (err) {
-      const c = classifyFailure(err, { aborted: signal?.aborted === true, cutShort });
+      // The gateway could not run for a quarter of the call's time or more: the reply may
+      // have been waiting in the socket while the deadline timer fired (issue 14, case 3).
+      const stalled = stall.stalledMs() - stalledBefore;
+      const overloaded = stalled >= Math.max(20, budget / 4);
+      const c = classifyFailure(err, { aborted: signal?.aborted === true, cutShort, overloaded });
       return { ...base, ...c, durationMs: performance.now() - started };
     }
     const sent = { ...base, code: Status.OK, wireCode: Status.OK, sent: true, durationMs: performance.now() - started };

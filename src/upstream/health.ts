@@ -173,6 +173,11 @@ export class ExecutorHealth {
     return (addresses ?? [...this.entries.keys()]).map((a) => this.state(a));
   }
 
+  /** Forgets an Executor that left the set. */
+  forget(address: string): void {
+    this.entries.delete(address);
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -11,7 +11,7 @@
  * | `unreachable` | no answer: connection failed (UNAVAILABLE) or it timed out with a fair deadline | failure | no |
  * | `failed`      | an answer that is no use: malformed, over the size limit, an internal error | failure | no |
  * | `circuit-open`| not called: its circuit is open                                | —        | —       |
- * | `shortfall`   | not the Executor's doing: our client went away (`cancelled`), too little of the client's deadline was left (`no-time`), the call waited too long for a slot (`queued`), or the address may not be connected to (`refused-address`) | neutral | — |
+ * | `shortfall`   | not the Executor's doing: our client went away (`cancelled`), too little of the client's deadline was left (`no-time`), the call waited too long for a slot (`queued`), it timed out while the gateway's own event loop was stalled for a quarter of the call or more (`overloaded`), or the address may not be connected to (`refused-address`) | neutral | — |
  */
 import { status as Status } from "@grpc/grpc-js";
 import type { UpstreamMethod } from "../wire/facts";
@@ -22,7 +22,7 @@ export type OutcomeKind =
   "answered" | "not-found" | "rejected" | "unreachable" | "failed" | "circuit-open" | "shortfall";
 
 /** A gateway-side reason a call did not get an answer (issue 14: never blamed on the Executor). */
-export type Shortfall = "cancelled" | "no-time" | "queued" | "refused-address";
+export type Shortfall = "cancelled" | "no-time" | "queued" | "overloaded" | "refused-address";
 
 export interface OutcomeInfo {
   address: string;
@@ -81,9 +81,14 @@ export interface Classified {
 /**
  * Classifies a failed call. `aborted`: our caller cancelled it; `cutShort`: its
  * deadline was cut by the client's (less than a fair share of the call timeout), so a
- * timeout says nothing about the Executor.
+ * timeout says nothing about the Executor; `overloaded`: the gateway's event loop was
+ * stalled for much of the call, so neither a timeout nor a lost connection (keepalive)
+ * can be blamed on the Executor.
  */
-export function classifyFailure(err: unknown, ctx: { aborted: boolean; cutShort: boolean }): Classified {
+export function classifyFailure(
+  err: unknown,
+  ctx: { aborted: boolean; cutShort: boolean; overloaded?: boolean },
+): Classified {
   if (err instanceof RefusedAddressError) {
     return {
       kind: "shortfall",
@@ -104,6 +109,9 @@ export function classifyFailure(err: unknown, ctx: { aborted: boolean; cutShort:
   }
   if (f.code === Status.NOT_FOUND) return { ...base, kind: "not-found" };
   if (f.code === Status.DEADLINE_EXCEEDED && ctx.cutShort) return { ...base, kind: "shortfall", shortfall: "no-time" };
+  if ((f.code === Status.DEADLINE_EXCEEDED || f.code === Status.UNAVAILABLE) && ctx.overloaded) {
+    return { ...base, kind: "shortfall", shortfall: "overloaded" };
+  }
   if (f.code === Status.UNAVAILABLE || f.code === Status.DEADLINE_EXCEEDED) return { ...base, kind: "unreachable" };
   if (REJECTED.has(f.code)) return { ...base, kind: "rejected" };
   return { ...base, kind: "failed" };
@@ -113,4 +121,12 @@ export function classifyFailure(err: unknown, ctx: { aborted: boolean; cutShort:
 export function describeOutcome(o: OutcomeInfo & { kind: OutcomeKind }): string {
   if (o.kind === "circuit-open") return "circuit open";
   return o.message;
+}
+
+/** What an outcome says about the Executor's membership (src/upstream/registry.ts `observe`). */
+export function liveness(kind: OutcomeKind): "answered" | "failed" | "neutral" {
+  if (isHealthy(kind)) return "answered";
+  // An open circuit is the Executor still failing: the run of failures goes on.
+  if (kind === "unreachable" || kind === "failed" || kind === "circuit-open") return "failed";
+  return "neutral";
 }

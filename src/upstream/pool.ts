@@ -12,7 +12,7 @@ import type { ConnectTarget, UpstreamConnector } from "./connect";
 import { cancelledError, ResponseTooLargeError, type UnaryCallOptions, type UnaryTransport } from "./transport";
 
 export interface PoolOptions {
-  /** Largest reply accepted for ListTask/GetTaskById. */
+  /** Largest reply accepted for ListTask/GetTaskById (its own channel: refused from the length prefix). */
   maxResponseBytes: number;
   /** Largest reply accepted for GetPredictResult. */
   maxPredictBytes: number;
@@ -43,33 +43,44 @@ export function keepaliveOptions(timeMs = DEFAULT_KEEPALIVE_TIME_MS, timeoutMs =
 }
 
 const EMPTY = Buffer.alloc(0);
+const TOO_LARGE = /Received message larger than max \((\d+) vs \d+\)/;
 
 export class UpstreamPool implements UnaryTransport {
   private readonly clients = new Map<string, { client: grpc.Client; key: string }>();
 
   constructor(private readonly opts: PoolOptions) {}
 
-  private client(address: string, conn?: ConnectTarget): grpc.Client {
+  /**
+   * The channel for `address` and one size class. Lists and predictions have channels
+   * of their own, each with its limit as `grpc.max_receive_message_length`: grpc-js
+   * checks a message's length prefix against it before reading the message, so a
+   * ListTask reply over `executors.maxResponseBytes` is refused from its first 5 bytes
+   * instead of being buffered whole up to the prediction limit (issue 14, case 6).
+   */
+  private client(address: string, kind: "list" | "predict", conn?: ConnectTarget): grpc.Client {
     const key = conn?.key ?? address;
-    let entry = this.clients.get(address);
+    const slot = `${kind}|${address}`;
+    let entry = this.clients.get(slot);
     if (entry !== undefined && entry.key !== key) {
       // The checked IP of a host name changed: dial the new one.
       entry.client.close();
       entry = undefined;
     }
     if (entry === undefined) {
+      const limit = kind === "predict" ? this.opts.maxPredictBytes : this.opts.maxResponseBytes;
       const c = new grpc.Client(conn?.target ?? address, conn?.credentials ?? grpc.credentials.createInsecure(), {
         ...conn?.options,
-        // One channel serves list replies and prediction payloads; each method checks its own limit.
-        "grpc.max_receive_message_length": Math.max(this.opts.maxResponseBytes, this.opts.maxPredictBytes),
+        "grpc.max_receive_message_length": limit,
         "grpc.max_send_message_length": 16 * 1024 * 1024,
         ...keepaliveOptions(this.opts.keepaliveTimeMs, this.opts.keepaliveTimeoutMs),
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 5_000,
         "grpc-node.max_session_memory": 64,
-      });
+        // Distinct channels (grpc-js would otherwise share one subchannel across equal targets).
+        "grpc.channel_kind": kind,
+      } as grpc.ChannelOptions);
       entry = { client: c, key };
-      this.clients.set(address, entry);
+      this.clients.set(slot, entry);
     }
     return entry.client;
   }
@@ -107,7 +118,7 @@ export class UpstreamPool implements UnaryTransport {
         reject(cancelledError());
         return;
       }
-      const call = this.client(address, conn).makeUnaryRequest(
+      const call = this.client(address, method === "getPredictResult" ? "predict" : "list", conn).makeUnaryRequest(
         METHOD_PATHS[method],
         identity,
         deserialize,
@@ -116,11 +127,15 @@ export class UpstreamPool implements UnaryTransport {
         { deadline },
         (callErr, value) => {
           opts.signal?.removeEventListener("abort", onAbort);
-          const err =
-            callErr ??
-            (oversize === undefined
-              ? null
-              : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`));
+          // grpc-js refused the reply from its length prefix (the channel's limit): say it our way.
+          const prefix =
+            callErr?.code === grpc.status.RESOURCE_EXHAUSTED ? TOO_LARGE.exec(callErr.details ?? "") : null;
+          const err = prefix
+            ? new ResponseTooLargeError(`reply of ${prefix[1]} bytes exceeds the limit of ${limit} bytes`)
+            : (callErr ??
+              (oversize === undefined
+                ? null
+                : new ResponseTooLargeError(`reply of ${oversize} bytes exceeds the limit of ${limit} bytes`)));
           if (err || value === undefined) reject(err ?? new Error("empty reply"));
           else resolve(value);
         },

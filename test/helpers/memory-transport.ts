@@ -131,7 +131,7 @@ export function memoryCluster(
   const set = [...members];
   const discovered: TaskView[] = [];
   const fanout = new TaskFanout(
-    () => set.map((m) => ({ ...m, client: clients.get(m.address) })),
+    () => set.map((m) => ({ ...m, client: clients.get(m.address), live: true })),
     (tasks) => {
       for (const t of tasks) {
         discovered.push(t);

@@ -27,6 +27,9 @@ export async function startRig(
     httpListen: "127.0.0.1:0",
     ...opts.config,
     executors: { seeds, callTimeoutMs: 5000, ...opts.config?.executors },
+    // These tests compare each scrape with the traffic just before it: render every scrape;
+    // no lag shedding (a loaded CI machine must not turn a route test into a 503).
+    http: { metricsRenderMs: 0, shedLagMs: 0, ...opts.config?.http },
   });
   const gw = await startGateway(config, opts.log ?? createLogger("silent"));
   const channel = createChannel(`127.0.0.1:${gw.grpcPort}`);

@@ -38,6 +38,9 @@ export async function startPeopleCluster(
       callTimeoutMs: 2000,
       ...opts.config?.executors,
     },
+    // Tests compare a scrape with the calls just before it: render every scrape; no lag
+    // shedding (a loaded CI machine must not turn a route test into a 503).
+    http: { metricsRenderMs: 0, shedLagMs: 0, ...opts.config?.http },
     log: { level: "silent" },
   });
   const gw = await startGateway(config, createLogger("silent"));

@@ -140,7 +140,7 @@ describe("ExecutorRegistry", () => {
       ]),
     ]);
     expect(out.added).toEqual(["10.0.0.2:8184", "10.0.0.3:8184"]);
-    expect(out.refused).toEqual({ notAllowed: 1, malformed: 1, full: 1 });
+    expect(out.refused).toEqual({ notAllowed: 1, malformed: 1, full: 1, budget: 0 });
     expect(reg.addresses()).toEqual(["10.0.0.1:8184", "10.0.0.2:8184", "10.0.0.3:8184"]);
     expect(reg.get("10.0.0.1:8184")!.pubKey).toEqual(fakeKey(1));
     expect(reg.get("10.0.0.2:8184")!.pubKey).toEqual(fakeKey(2));

@@ -30,7 +30,8 @@ describe("ExecutorRegistry changes", () => {
     ]);
     expect(seen.map((c) => c.version)).toEqual([1, 2, 3, 4]);
     expect(reg.version).toBe(4);
-    expect(reg.list().every((e) => e.membership === "member")).toBe(true);
+    // Seeds and what another replica vouches for are members; what discovery and routing offer is a candidate until it answers.
+    expect(reg.list().map((e) => e.membership)).toEqual(["member", "member", "candidate"]);
   });
 });
 

@@ -1,0 +1,268 @@
+/**
+ * Scenario 6 (issue 14): overload. Cached ListTask (the cluster-wide view over 20
+ * Executors, 100 tasks) measured three ways in one run: unloaded (one stream), at
+ * closed-loop saturation, and at 2× the saturation rate offered open-loop (h2load
+ * --rps); then the same 2× with no-cache calls (every call a fan-out) to show that the
+ * gateway's own overload opens no Executor's circuit. Targets (issue 14, item 3): at
+ * 2× offered, goodput ≥ 0.9 × saturation, p99 of admitted calls ≤ 3 × unloaded p99,
+ * refusals answered within 50 ms at p99.
+ *
+ * h2load cannot read grpc-status per request, so a probe client (grpc-js, in the bench
+ * process, its own connection) calls alongside the load, 50 calls a second with the same
+ * 2 s deadline, and records each call's status and latency as a client sees it: the
+ * p99 of admitted and of refused calls come from those samples. The gateway's own
+ * per-code counts (its pipeline) give goodput and refusals.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
+import { ListTaskRequest } from "../../src/gen/task/task";
+import { callRaw } from "../lib/grpc-raw";
+import { h2load, type LoadResult } from "../lib/h2load";
+import { sampleRss } from "../lib/procfs";
+import { row, type ScenarioResult } from "../lib/report";
+import { startExecutors, startGatewayProc, type BenchOptions } from "../lib/setup";
+import { round, summarize, type LatencySummary } from "../lib/stats";
+
+const PATH = "/task.Task/ListTask";
+const INT64_MAX = 9_223_372_036_854_775_807n;
+
+interface Served {
+  byCode: Record<string, LatencySummary>;
+  circuits: string[];
+  membership?: { members: number; candidates: number; departed: number };
+}
+
+interface ProbeResult {
+  ok: LatencySummary;
+  refused: LatencySummary;
+  other: number;
+}
+
+/** Calls at `perSec` for `sec` seconds on one connection; each call's latency by outcome. */
+async function probe(
+  address: string,
+  message: Uint8Array,
+  sec: number,
+  perSec: number,
+  noCache = false,
+): Promise<ProbeResult> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    "grpc.max_receive_message_length": -1,
+  });
+  const ok: number[] = [];
+  const refused: number[] = [];
+  let other = 0;
+  const calls: Promise<void>[] = [];
+  const until = Date.now() + sec * 1000;
+  const id = (b: Buffer): Buffer => b;
+  while (Date.now() < until) {
+    const started = performance.now();
+    const md = new grpc.Metadata();
+    if (noCache) md.set("dai-cache-control", "no-cache");
+    calls.push(
+      new Promise<void>((resolve) => {
+        client.makeUnaryRequest(PATH, id, id, Buffer.from(message), md, { deadline: Date.now() + 2000 }, (err) => {
+          const ms = performance.now() - started;
+          if (!err) ok.push(ms);
+          else if (err.code === Status.RESOURCE_EXHAUSTED) refused.push(ms);
+          else other++;
+          resolve();
+        });
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 1000 / perSec));
+  }
+  await Promise.all(calls);
+  client.close();
+  return { ok: summarize(ok), refused: summarize(refused), other };
+}
+
+function count(s: Served, code: Status): number {
+  return s.byCode[String(code)]?.count ?? 0;
+}
+
+export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
+  const durationSec = opts.quick ? 4 : 10;
+  const ex = await startExecutors({ executors: 20, trainingTasks: 120, overlap: 0.2 });
+  // S6_PER_CONNECTION=n sets api.maxConcurrentCallsPerConnection (HTTP/2
+  // max_concurrent_streams is twice it): a stream the client may not open costs the
+  // gateway nothing, where a refused call costs about what a cache hit does in grpc-js.
+  const perConnection = process.env.S6_PER_CONNECTION ? Number(process.env.S6_PER_CONNECTION) : undefined;
+  const gw = await startGatewayProc(ex.executors, {
+    executors: { callTimeoutMs: 1000 },
+    ...(perConnection ? { api: { maxConcurrentCallsPerConnection: perConnection } } : {}),
+  });
+  const served = async (): Promise<Served> =>
+    (await gw.worker.request<{ type: string } & Record<string, unknown>>({ type: "served" })) as unknown as Served;
+  const mark = (): Promise<unknown> => gw.worker.request({ type: "mark" });
+  try {
+    const message = ListTaskRequest.encode({
+      pubKey: Buffer.alloc(0),
+      status: "",
+      timeStart: 0n,
+      timeEnd: INT64_MAX,
+      limit: 100n,
+    }).finish();
+    await callRaw(gw.address, PATH, Buffer.from(message));
+    const first = await callRaw(gw.address, PATH, Buffer.from(message));
+    const expectReplyBytes = first.body.length;
+    const cacheState = first.trailers["dai-cache"] ?? "none";
+    // A 2 s deadline on every call: what a client that needs its answer in time sends.
+    const headers = { "grpc-timeout": "2000m" };
+    const good = (r: LoadResult): number => (r.succeeded - r.shortReplies) / r.wallSec;
+
+    const unloadedProbe = await probe(gw.address, message, Math.min(durationSec, 4), 50);
+    await mark();
+    const unloaded = await h2load({
+      target: gw.address,
+      path: PATH,
+      message,
+      headers,
+      clients: 1,
+      streams: 1,
+      durationSec: Math.min(durationSec, 4),
+      warmupSec: 1,
+      expectReplyBytes,
+    });
+    const unloadedServed = await served();
+
+    await mark();
+    const sat = await h2load({
+      target: gw.address,
+      path: PATH,
+      message,
+      headers,
+      clients: 4,
+      streams: 16,
+      durationSec,
+      warmupSec: 1,
+      expectReplyBytes,
+    });
+    const satServed = await served();
+    const satRate = sat.reqPerSec;
+
+    const offered = Math.max(1, Math.round((2 * satRate) / 8));
+    const rss = sampleRss(gw.worker.pid, 100);
+    await mark();
+    const overProbeP = probe(gw.address, message, durationSec, 50);
+    const over = await h2load({
+      target: gw.address,
+      path: PATH,
+      message,
+      headers,
+      clients: 8,
+      streams: 256,
+      durationSec,
+      warmupSec: 1,
+      expectReplyBytes,
+      rps: offered,
+    });
+    const overServed = await served();
+    const overProbe = await overProbeP;
+
+    // The same 2× with every call a fan-out to the 20 Executors.
+    await mark();
+    const fanProbeP = probe(gw.address, message, Math.min(durationSec, 6), 50, true);
+    const fan = await h2load({
+      target: gw.address,
+      path: PATH,
+      message,
+      headers: { ...headers, "dai-cache-control": "no-cache" },
+      clients: 8,
+      streams: 256,
+      durationSec: Math.min(durationSec, 6),
+      warmupSec: 1,
+      expectReplyBytes,
+      rps: offered,
+    });
+    const fanServed = await served();
+    const fanProbe = await fanProbeP;
+    const rssPeak = rss.peak();
+    rss.stop();
+
+    const unloadedP99 = unloadedProbe.ok.p99;
+    const goodOver = good(over);
+    const goodSat = good(sat);
+    const open = (s: Served): number => s.circuits.filter((c) => c !== "closed").length;
+    const rows = [
+      row({
+        scenario: "6 overload",
+        measure: "goodput at 2× offered ÷ closed-loop saturation (cached ListTask, 2 s deadlines)",
+        gateway: `${Math.round(goodOver)} OK/s of ${Math.round(offered * 8)} offered/s`,
+        baseline: `${Math.round(goodSat)} OK/s at saturation (${Math.round(satRate)} req/s)`,
+        ratio: goodOver / goodSat,
+        target: ">= 0.9",
+      }),
+      row({
+        scenario: "6 overload",
+        measure: "p99 of admitted calls at 2× ÷ unloaded p99 (probe client)",
+        gateway: `${round(overProbe.ok.p99)} ms over ${overProbe.ok.count} admitted (h2load p99 of all replies ${round(over.latencyMs.p99)} ms)`,
+        baseline: `${round(unloadedP99)} ms unloaded`,
+        ratio: overProbe.ok.p99 / unloadedP99,
+        target: "<= 3",
+      }),
+      row({
+        scenario: "6 overload",
+        measure: "p99 of refusals at 2× (probe client), ms ÷ 50 ms",
+        gateway: `${round(overProbe.refused.p99)} ms over ${overProbe.refused.count} refused (${overProbe.other} other errors)`,
+        baseline: "50 ms",
+        ratio: overProbe.refused.count > 0 ? overProbe.refused.p99 / 50 : 0,
+        target: "<= 1",
+      }),
+      row({
+        scenario: "6 overload",
+        measure: "open circuits after 2× no-cache fan-outs (20 healthy Executors)",
+        gateway: `${open(fanServed)} of ${fanServed.circuits.length} open; members ${fanServed.membership?.members}, departed ${fanServed.membership?.departed}`,
+        baseline: "0",
+        ratio: open(fanServed),
+        target: "<= 0",
+      }),
+    ];
+    const notes = [
+      perConnection
+        ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
+        : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
+      `Cached reply: ${expectReplyBytes} bytes (dai-cache: ${cacheState}); 20 simulated Executors in their own process; h2load in its own.`,
+      `Unloaded: 1 stream, ${round(unloaded.reqPerSec)} req/s, client p99 ${round(unloaded.latencyMs.p99)} ms. ` +
+        `Saturation: 4×16 streams closed-loop, ${Math.round(satRate)} req/s, client p99 ${round(sat.latencyMs.p99)} ms, ` +
+        `gateway-side OK p99 ${round(satServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms, refused ${count(satServed, Status.RESOURCE_EXHAUSTED)}.`,
+      `2× offered: 8 clients × ${offered} req/s (h2load --rps), up to 256 streams each; OK ${count(overServed, Status.OK)}, ` +
+        `RESOURCE_EXHAUSTED ${count(overServed, Status.RESOURCE_EXHAUSTED)}, DEADLINE_EXCEEDED ${count(overServed, Status.DEADLINE_EXCEEDED)}; ` +
+        `h2load: ${over.succeeded} HTTP-OK (${over.shortReplies} of them gRPC errors), ${over.failed} failed.`,
+      `2× no-cache: OK ${count(fanServed, Status.OK)}, RESOURCE_EXHAUSTED ${count(fanServed, Status.RESOURCE_EXHAUSTED)}, ` +
+        `goodput ${Math.round(good(fan))} OK/s; circuits ${JSON.stringify(countBy(fanServed.circuits))}.`,
+      `Probe (50 calls/s, own connection): unloaded OK p50/p99 ${round(unloadedProbe.ok.p50)}/${round(unloadedProbe.ok.p99)} ms; ` +
+        `at 2× OK ${overProbe.ok.count} (p50 ${round(overProbe.ok.p50)} ms), refused ${overProbe.refused.count} (p50 ${round(overProbe.refused.p50)} ms), other ${overProbe.other}; ` +
+        `no-cache 2× OK ${fanProbe.ok.count} (p99 ${round(fanProbe.ok.p99)} ms), refused ${fanProbe.refused.count} (p99 ${round(fanProbe.refused.p99)} ms), other ${fanProbe.other}.`,
+      `Gateway-side (pipeline) p99 of OK calls: unloaded ${round(unloadedServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms, at 2× ${round(overServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms: the handler is fast; the rest is waiting before it runs.`,
+      `Gateway resident memory peak during the 2× phases: ${Math.round(rssPeak)} MiB.`,
+    ];
+    return {
+      id: "s6",
+      title: "6. Overload: load shedding, goodput, circuits",
+      rows,
+      data: {
+        unloaded,
+        unloadedServed,
+        sat,
+        satServed,
+        offeredPerClient: offered,
+        over,
+        overServed,
+        fan,
+        fanServed,
+        rssPeak,
+      },
+      charts: [],
+      notes,
+    };
+  } finally {
+    await Promise.all([gw.worker.stop(), ex.worker.stop()]);
+  }
+}
+
+function countBy(xs: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return out;
+}
