@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only s1,s3] [-- --profile]`: runs the scenarios of
- * issue 8 and writes bench/results/<date>[-quick].{json,md} plus SVG plots. Every figure
+ * issues 8 and 15 and writes bench/results/<date>[-quick].{json,md} plus SVG plots. Every figure
  * is a ratio against a baseline measured in the same run, on the machine recorded.
  */
 import { execFileSync } from "node:child_process";
@@ -17,6 +17,8 @@ import { predictRelay } from "./scenarios/s3-predict";
 import { mergeCost } from "./scenarios/s4-merge";
 import { memory } from "./scenarios/s5-memory";
 import { overload } from "./scenarios/s6-overload";
+import { transportCost } from "./scenarios/s7-transport";
+import { reduceCost } from "./scenarios/s8-reduce";
 
 type Scenario = (opts: BenchOptions, date: string) => Promise<ScenarioResult>;
 
@@ -27,6 +29,8 @@ const SCENARIOS: Record<string, { needs: string[]; run: Scenario }> = {
   s4: { needs: [], run: mergeCost },
   s5: { needs: ["h2load"], run: memory },
   s6: { needs: ["h2load"], run: overload },
+  s7: { needs: [], run: transportCost },
+  s8: { needs: [], run: reduceCost },
 };
 
 function log(msg: string): void {
@@ -92,6 +96,14 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     log(`${id}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  // The CPU-per-reply goal against this run's floor: node:http2 framing alone (scenario 7).
+  const floor = (report.scenarios.find((s) => s.id === "s7")?.data as { floorUsPerCall?: number } | undefined)
+    ?.floorUsPerCall;
+  for (const s of report.scenarios) {
+    const g = s.goals?.cpuPerReply;
+    if (g && floor)
+      g.detail += `; = ${(g.value / floor).toFixed(2)} × this run's node:http2 floor (${floor.toFixed(0)} µs per call, scenario 7)`;
   }
   for (const s of report.scenarios) for (const c of s.charts) writeFileSync(path.join(outDir, c.file), c.svg);
   writeFileSync(

@@ -36,6 +36,7 @@ import { DnsGuard, UpstreamConnector } from "./upstream/connect";
 import { ExecutorClients } from "./upstream/executor-client";
 import { liveness } from "./upstream/outcome";
 import { ExecutorHealth } from "./upstream/health";
+import { Http2Transport } from "./transport/client";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
 import type { UnaryTransport } from "./upstream/transport";
@@ -113,13 +114,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
 
   // The transport seam: any UnaryTransport (src/upstream/transport.ts) fits here.
-  const transport: UnaryTransport = new UpstreamPool({
+  const transportOptions = {
     maxResponseBytes: config.executors.maxResponseBytes,
     maxPredictBytes: config.predict.maxBytes,
     connector,
     keepaliveTimeMs: config.executors.keepaliveTimeMs,
     keepaliveTimeoutMs: config.executors.keepaliveTimeoutMs,
-  });
+  };
+  const transport: UnaryTransport =
+    config.executors.transport === "http2" ? new Http2Transport(transportOptions) : new UpstreamPool(transportOptions);
   const health = new ExecutorHealth({
     failures: config.executors.circuitFailures,
     halfOpenAfterMs: config.executors.circuitHalfOpenAfterMs,

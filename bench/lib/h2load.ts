@@ -35,6 +35,12 @@ export interface LoadResult {
   failed: number;
   /** Replies whose HTTP/2 DATA was shorter than the expected gRPC message (gRPC errors). */
   shortReplies: number;
+  /**
+   * Replies that carried the whole expected message, per second: the throughput that
+   * counts (h2load's "succeeded" counts any HTTP 200, gRPC errors included). Equals
+   * reqPerSec when no expected size was given.
+   */
+  okPerSec: number;
   latencyMs: LatencySummary;
   wallSec: number;
   /** Payload bytes per second received (DATA frames). */
@@ -97,18 +103,21 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
     const lines = readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
     const samples = lines.map((l) => Number(l.split("\t")[2]) / 1000).filter((x) => Number.isFinite(x));
     let shortReplies = 0;
+    let okReplies = succeeded;
     if (spec.expectReplyBytes !== undefined && succeeded > 0) {
       // h2load cannot read grpc-status; replies carrying fewer DATA bytes than a full
       // message were errors (trailers-only). Estimate how many from the byte total.
       const perReply = spec.expectReplyBytes + 5;
       const full = Math.floor(dataBytes / perReply + 0.01);
       shortReplies = Math.max(0, succeeded - full);
+      okReplies = Math.min(succeeded, full);
     }
     return {
       reqPerSec,
       succeeded,
       failed,
       shortReplies,
+      okPerSec: okReplies / finishedSec,
       latencyMs: summarize(samples),
       wallSec,
       dataBytesPerSec: dataBytes / finishedSec,

@@ -1,4 +1,10 @@
-/** Summarises V8 .cpuprofile files (from --cpu-prof): where the gateway spends its own time. */
+/**
+ * Summaries of V8 .cpuprofile files: the hottest functions (self time), and the gateway's
+ * time by category — transport (grpc-js, node:http2, sockets), decode (src/wire, src/gen),
+ * merge/screen/sort/discovery (src/merge, src/fanout, src/cache, src/upstream registry),
+ * GC on the main thread, and the rest. A frame without a script (a native builtin) counts
+ * for the nearest ancestor that has one.
+ */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -6,6 +12,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -20,8 +27,71 @@ export interface HotFunction {
   selfPct: number;
 }
 
+export const CATEGORIES = ["transport", "decode", "merge", "gc", "other"] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+export const CATEGORY_LABELS: Record<Category, string> = {
+  transport: "transport (grpc-js / own transport, node:http2, sockets)",
+  decode: "decode (src/wire, src/gen)",
+  merge: "merge, screen, sort, discovery (src/merge, src/fanout, src/cache, src/upstream)",
+  gc: "GC (main thread)",
+  other: "other (serving, logging, metrics, runtime)",
+};
+
+function frameCategory(name: string, url: string): Category | undefined {
+  if (name === "(garbage collector)") return "gc";
+  if (name === "(program)") return "other";
+  if (!url) return undefined;
+  if (
+    /@grpc\/grpc-js|nice-grpc|\/src\/transport\/|\/src\/upstream\/pool|node:internal\/http2|node:http2|node:net|node:internal\/stream_base|node:internal\/streams|node:internal\/tls|node:_tls|node:tls/.test(
+      url,
+    )
+  )
+    return "transport";
+  if (/\/src\/wire\/|\/src\/gen\//.test(url)) return "decode";
+  if (/\/src\/(merge|fanout|cache)\/|\/src\/upstream\//.test(url)) return "merge";
+  // Generic Node internals (buffers, events, timers, microtasks) count for their caller.
+  if (url.startsWith("node:")) return undefined;
+  return "other";
+}
+
+function load(file: string): CpuProfile {
+  return JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+}
+
+/** Sampled main-thread time by category in ms (idle excluded), and the total. */
+export function categorize(file: string): { ms: Record<Category, number>; totalMs: number } {
+  const prof = load(file);
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const cat = new Map<number, Category>();
+  const resolve = (id: number): Category => {
+    const known = cat.get(id);
+    if (known) return known;
+    const n = byId.get(id)!;
+    let c = frameCategory(n.callFrame.functionName, n.callFrame.url);
+    if (c === undefined) {
+      const p = parent.get(id);
+      c = p === undefined ? "other" : resolve(p);
+    }
+    cat.set(id, c);
+    return c;
+  };
+  const ms: Record<Category, number> = { transport: 0, decode: 0, merge: 0, gc: 0, other: 0 };
+  let totalMs = 0;
+  prof.samples.forEach((id, i) => {
+    const n = byId.get(id);
+    if (!n || n.callFrame.functionName === "(idle)" || n.callFrame.functionName === "(root)") return;
+    const dt = (prof.timeDeltas[i] ?? 0) / 1000;
+    ms[resolve(id)] += dt;
+    totalMs += dt;
+  });
+  return { ms, totalMs };
+}
+
 export function topSelf(file: string, top = 15): HotFunction[] {
-  const prof = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const prof = load(file);
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   let total = 0;
@@ -50,8 +120,13 @@ export function summarizeProfiles(dir: string): string {
   for (const f of readdirSync(dir)
     .filter((x) => x.endsWith(".cpuprofile"))
     .sort()) {
-    out.push(`## ${f}`, "", "| self % | function | where |", "|---|---|---|");
-    for (const h of topSelf(path.join(dir, f))) out.push(`| ${h.selfPct.toFixed(1)} | ${h.fn} | ${h.where} |`);
+    const file = path.join(dir, f);
+    const { ms, totalMs } = categorize(file);
+    out.push(`## ${f}`, "", "| category | share of sampled main-thread time |", "|---|---|");
+    for (const c of CATEGORIES)
+      out.push(`| ${CATEGORY_LABELS[c]} | ${totalMs > 0 ? ((100 * ms[c]) / totalMs).toFixed(1) : "0"} % |`);
+    out.push("", "| self % | function | where |", "|---|---|---|");
+    for (const h of topSelf(file)) out.push(`| ${h.selfPct.toFixed(1)} | ${h.fn} | ${h.where} |`);
     out.push("");
   }
   return out.join("\n");

@@ -1,5 +1,7 @@
 /** Results of one bench run: rows of "figure ÷ baseline", rendered as JSON and a Markdown table. */
+import { renderGoals, type GoalFigures } from "./goals";
 import type { MachineInfo } from "./machine";
+import { checkTarget } from "./stats";
 
 export interface Row {
   scenario: string;
@@ -23,6 +25,8 @@ export interface ScenarioResult {
   data: unknown;
   charts: { file: string; title: string; svg: string }[];
   notes: string[];
+  /** Figures for rows of issue 15's goals table. */
+  goals?: GoalFigures;
 }
 
 export interface RunReport {
@@ -33,12 +37,7 @@ export interface RunReport {
   scenarios: ScenarioResult[];
 }
 
-export function checkTarget(ratio: number, target: string): boolean {
-  const m = /^(<=|>=)\s*([\d.]+)$/.exec(target.trim());
-  if (!m || !Number.isFinite(ratio)) return false;
-  const v = Number(m[2]);
-  return m[1] === "<=" ? ratio <= v : ratio >= v;
-}
+export { checkTarget };
 
 export function row(r: Omit<Row, "met">): Row {
   return { ...r, met: r.target ? checkTarget(r.ratio, r.target) : undefined };
@@ -59,6 +58,9 @@ export function renderMarkdown(rep: RunReport): string {
       `${rep.gitCommit ? `; commit ${rep.gitCommit}` : ""}.`,
     "",
     "Every ratio divides the gateway's figure by a baseline measured in the same run.",
+    "",
+    ...renderGoals(Object.assign({}, ...rep.scenarios.map((s) => s.goals ?? {})) as GoalFigures, rep.quick),
+    "## All rows",
     "",
     "| scenario | measure | gateway | baseline | ratio | target | met |",
     "|---|---|---|---|---|---|---|",

@@ -31,3 +31,11 @@ export function round(n: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/** "<= 1.5" / ">= 0.8" against a figure; a missing figure never meets a target. */
+export function checkTarget(ratio: number, target: string): boolean {
+  const m = /^(<=|>=)\s*([\d.]+)$/.exec(target.trim());
+  if (!m || !Number.isFinite(ratio)) return false;
+  const v = Number(m[2]);
+  return m[1] === "<=" ? ratio <= v : ratio >= v;
+}

@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { callRaw } from "../lib/grpc-raw";
+import http2 from "node:http2";
+import type { GoalFigures } from "../lib/goals";
+import { Worker } from "../lib/child";
+import { callRaw, grpcFrame } from "../lib/grpc-raw";
 import { h2load, type LoadResult } from "../lib/h2load";
 import { hasCommand } from "../lib/machine";
 import { rssMiB, sampleRss } from "../lib/procfs";
@@ -100,8 +103,9 @@ interface SizePlan {
   durationSec?: number;
 }
 
-function mibps(r: LoadResult): number {
-  return r.dataBytesPerSec / MiB;
+/** Successful replies only (a gRPC error is not throughput), times the payload size. */
+function mibps(r: LoadResult, bytes: number): number {
+  return (r.okPerSec * bytes) / MiB;
 }
 
 export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> {
@@ -117,6 +121,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
   }
   const message = ex.predictRequest;
   const rows: Row[] = [];
+  const goals: GoalFigures = {};
   const measurements: Record<string, unknown>[] = [];
   const notes: string[] = [];
   const nginx = hasCommand("nginx") ? await startNginx(ex.predictOwner) : undefined;
@@ -126,6 +131,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
     {},
     opts.profileDir ? { dir: opts.profileDir, name: "s3-predict" } : undefined,
   );
+  const relay = await startRelay(ex.predictOwner);
   try {
     for (const s of sizes) {
       await ex.worker.request({ type: "setResult", bytes: s.bytes });
@@ -145,29 +151,48 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
       const d = await h2load({ target: ex.predictOwner, ...load });
       const g = await h2load({ target: gw.address, ...load });
       const n = nginx ? await h2load({ target: nginx.address, ...load }) : undefined;
+      const o = await h2load({ target: relay.address, ...load });
+      const b = expectReplyBytes;
       opts.log(
-        `s3: ${s.label}: direct ${round(mibps(d))} MiB/s, gateway ${round(mibps(g))}, nginx ${n ? round(mibps(n)) : "-"}`,
+        `s3: ${s.label}: direct ${round(mibps(d, b))} MiB/s, gateway ${round(mibps(g, b))} (${g.shortReplies} errors not counted), nginx ${n ? round(mibps(n, b)) : "-"}`,
       );
-      measurements.push({ size: s.label, bytes: s.bytes, load, direct: d, gateway: g, nginx: n });
+      measurements.push({ size: s.label, bytes: s.bytes, load, direct: d, gateway: g, nginx: n, ownRelay: o });
       const fmt = (r: LoadResult): string =>
-        `${round(r.reqPerSec, 1)} req/s = ${round(mibps(r), 1)} MiB/s (p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms)`;
+        `${round(r.okPerSec, 1)} OK/s = ${round(mibps(r, b), 1)} MiB/s (p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms${r.shortReplies > 0 ? `; ${r.shortReplies} error replies not counted` : ""})`;
       rows.push(
         row({
           scenario: "3 GetPredictResult relay",
           measure: `throughput ÷ owner direct, ${s.label}`,
           gateway: fmt(g),
           baseline: `owner direct: ${fmt(d)}`,
-          ratio: g.reqPerSec / d.reqPerSec,
+          ratio: g.okPerSec / d.okPerSec,
         }),
       );
+      rows.push(
+        row({
+          scenario: "3 GetPredictResult relay",
+          measure: `throughput ÷ owner direct, ${s.label}, own streaming relay alone (src/transport; not wired, no checks)`,
+          gateway: fmt(o),
+          baseline: `owner direct: ${round(mibps(d, b), 1)} MiB/s`,
+          ratio: o.okPerSec / d.okPerSec,
+        }),
+      );
+      if (s.bytes === 64 * MiB)
+        goals.predictThroughput = {
+          value: g.okPerSec / d.okPerSec,
+          detail: `gateway ${round(mibps(g, b), 1)} MiB/s ÷ owner direct ${round(mibps(d, b), 1)} MiB/s (successful replies only)`,
+          note:
+            (n ? `nginx grpc_pass: ${round(n.okPerSec / d.okPerSec, 2)} × direct; ` : "") +
+            `own streaming relay alone (not wired): ${round(o.okPerSec / d.okPerSec, 2)} × direct`,
+        };
       if (n) {
         rows.push(
           row({
             scenario: "3 GetPredictResult relay",
             measure: `throughput ÷ nginx grpc_pass, ${s.label}`,
-            gateway: `${round(g.reqPerSec, 1)} req/s`,
-            baseline: `nginx: ${fmt(n)} (= ${round(n.reqPerSec / d.reqPerSec, 2)} × direct)`,
-            ratio: g.reqPerSec / n.reqPerSec,
+            gateway: `${round(g.okPerSec, 1)} OK/s`,
+            baseline: `nginx: ${fmt(n)} (= ${round(n.okPerSec / d.okPerSec, 2)} × direct)`,
+            ratio: g.okPerSec / n.okPerSec,
           }),
         );
       }
@@ -175,71 +200,137 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
         ["gateway", g],
         ["direct", d],
         ["nginx", n],
+        ["own relay", o],
       ] as const) {
-        if (r && r.shortReplies > r.succeeded * 0.01)
-          notes.push(`WARNING: ${name} ${s.label}: ${r.shortReplies} replies were errors.`);
+        if (r && r.shortReplies > 0)
+          notes.push(
+            `${name} ${s.label}: ${r.shortReplies} of ${r.succeeded} replies were gRPC errors (not counted as throughput).`,
+          );
       }
     }
   } finally {
     await gw.worker.stop();
+    await relay.worker.stop();
     await nginx?.stop();
   }
 
   // Memory per payload in flight: a fresh gateway per level, peak RSS while k 64 MiB results stream through.
-  const memory = await memoryPerInflight(ex, opts);
+  const memory = await memoryPerInflight(ex, opts, () => startGatewayProc(ex.executors));
+  const relayMemory = await memoryPerInflight(ex, opts, () => startRelay(ex.predictOwner!), "own relay");
   await ex.worker.stop();
-  const slope = memory.slopeMiBPerInflight;
+  const slope = memory.fast.slopeMiBPerInflight;
+  const slowSlope = memory.slow.slopeMiBPerInflight;
+  const levelsText = (l: MemoryLevel[]): string =>
+    l.map((x) => `${x.inflight}: +${round(x.growthMiB)} MiB, ${round(x.afterMiB - x.idleMiB)} MiB after`).join("; ");
   rows.push(
     row({
       scenario: "3 GetPredictResult relay",
-      measure: "RSS growth per 64 MiB result in flight ÷ payload size",
-      gateway: `${round(slope, 1)} MiB per in-flight result (peaks ${memory.levels.map((l) => `${l.inflight}: +${round(l.growthMiB)} MiB`).join(", ")})`,
+      measure: "RSS growth per 64 MiB result in flight ÷ payload size, fast readers",
+      gateway: `${round(slope, 1)} MiB per in-flight result (k in flight: peak growth, growth after they left: ${levelsText(memory.fast.levels)})`,
       baseline: "payload 64 MiB",
       ratio: slope / 64,
+      target: "<= 0.1",
+    }),
+    row({
+      scenario: "3 GetPredictResult relay",
+      measure: "RSS growth per 64 MiB result in flight ÷ payload size, slow readers",
+      gateway: `${round(slowSlope, 1)} MiB per in-flight result (${SLOW_READ_MIB_PER_SEC} MiB/s each; ${levelsText(memory.slow.levels)})`,
+      baseline: "payload 64 MiB",
+      ratio: slowSlope / 64,
+      target: "<= 0.1",
     }),
   );
+  const rSlope = relayMemory.fast.slopeMiBPerInflight;
+  const rSlow = relayMemory.slow.slopeMiBPerInflight;
+  rows.push(
+    row({
+      scenario: "3 GetPredictResult relay",
+      measure: "RSS growth per 64 MiB result in flight ÷ payload size, own streaming relay alone (fast / slow readers)",
+      gateway: `fast: ${round(rSlope, 1)} MiB (${levelsText(relayMemory.fast.levels)}); slow: ${round(rSlow, 1)} MiB (${levelsText(relayMemory.slow.levels)})`,
+      baseline: "payload 64 MiB",
+      ratio: Math.max(rSlope, rSlow) / 64,
+      target: "<= 0.1",
+    }),
+  );
+  goals.predictMemory = {
+    value: Math.max(slope, slowSlope) / 64,
+    detail: `the larger of fast readers (${round(slope / 64, 2)}) and slow readers (${round(slowSlope / 64, 2)}): RSS slope per 64 MiB result in flight ÷ 64 MiB`,
+    note: `own streaming relay alone (not wired): ${round(Math.max(rSlope, rSlow) / 64, 3)}`,
+  };
   notes.push(
     "Throughput = h2load req/s × reply size; all three targets get the same signed TaskRequest bytes and return byte-identical replies (checked).",
     "The gateway resolves the prediction task and its model task (GetTaskById fan-out to 3 Executors, uncached unless a cache module serves it) before relaying; that lookup dominates small payloads.",
-    "Memory: peak RSS minus idle RSS of a fresh gateway while k requests for a 64 MiB result are in flight at once; the ratio is copies of the payload held per request.",
+    "Memory: peak RSS minus idle RSS of a fresh gateway while k requests for a 64 MiB result are in flight at once; the ratio is copies of the payload held per request (least-squares slope over k).",
+    `Fast readers: h2load reads as fast as it can. Slow readers: k streams on one node:http2 connection, each reading ${SLOW_READ_MIB_PER_SEC} MiB/s under flow control (64 KiB windows) for ${SLOW_WINDOW_SEC} s, then cancelled; "after" is RSS after they left and a GC.`,
   );
-  return { id: "s3", title: "3. GetPredictResult relay", rows, data: { measurements, memory }, charts: [], notes };
+  return {
+    id: "s3",
+    title: "3. GetPredictResult relay",
+    rows,
+    data: { measurements, memory, relayMemory },
+    charts: [],
+    notes,
+    goals,
+  };
 }
 
-async function memoryPerInflight(
-  ex: ExecutorsProc,
-  opts: BenchOptions,
-): Promise<{
-  levels: { inflight: number; idleMiB: number; peakMiB: number; growthMiB: number }[];
-  slopeMiBPerInflight: number;
-}> {
-  const levels: { inflight: number; idleMiB: number; peakMiB: number; growthMiB: number }[] = [];
-  await ex.worker.request({ type: "setResult", bytes: 64 * MiB });
-  for (const k of opts.quick ? [1, 2] : [1, 2, 4, 8]) {
-    const gw = await startGatewayProc(ex.executors);
-    try {
-      await callRaw(gw.address, PATH, ex.predictRequest!); // warm: channels, JIT
-      await gw.worker.request({ type: "gc" });
-      await new Promise((r) => setTimeout(r, 200));
-      const idle = rssMiB(gw.worker.pid);
-      const sampler = sampleRss(gw.worker.pid, 20);
-      await h2load({
-        target: gw.address,
-        path: PATH,
-        message: ex.predictRequest!,
-        clients: 1,
-        streams: k,
-        requests: k * 2,
-      });
-      sampler.stop();
-      const peak = sampler.peak();
-      levels.push({ inflight: k, idleMiB: idle, peakMiB: peak, growthMiB: peak - idle });
-      opts.log(`s3: ${k} x 64 MiB in flight: RSS idle ${round(idle)} MiB, peak ${round(peak)} MiB`);
-    } finally {
-      await gw.worker.stop();
-    }
+interface MemoryLevel {
+  inflight: number;
+  idleMiB: number;
+  peakMiB: number;
+  growthMiB: number;
+  afterMiB: number;
+}
+
+const SLOW_READ_MIB_PER_SEC = 2;
+const SLOW_WINDOW_SEC = 4;
+
+/** k streams on one connection that read `mibPerSec` each, for `seconds`, then cancel. */
+async function slowReaders(
+  address: string,
+  message: Buffer,
+  k: number,
+  mibPerSec: number,
+  seconds: number,
+): Promise<{ bytesRead: number }> {
+  const session = http2.connect(`http://${address}`, { settings: { initialWindowSize: 65535 } });
+  session.on("error", () => {});
+  let bytesRead = 0;
+  const streams: http2.ClientHttp2Stream[] = [];
+  for (let i = 0; i < k; i++) {
+    const st = session.request({
+      ":method": "POST",
+      ":path": PATH,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    st.on("error", () => {});
+    st.end(grpcFrame(message));
+    st.pause();
+    streams.push(st);
   }
-  // Least-squares slope of growth against in-flight count.
+  const perTick = (mibPerSec * MiB) / 10;
+  const started = Date.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      for (const st of streams) {
+        let got = 0;
+        let chunk: Buffer | null;
+        while (got < perTick && (chunk = st.read() as Buffer | null) !== null) got += chunk.length;
+        bytesRead += got;
+      }
+      if (Date.now() - started >= seconds * 1000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 100);
+  });
+  for (const st of streams) st.close(http2.constants.NGHTTP2_CANCEL);
+  session.destroy();
+  return { bytesRead };
+}
+
+function slopeOf(levels: MemoryLevel[]): number {
   const xs = levels.map((l) => l.inflight);
   const ys = levels.map((l) => l.growthMiB);
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -250,6 +341,58 @@ async function memoryPerInflight(
     num += (xs[i]! - mx) * (ys[i]! - my);
     den += (xs[i]! - mx) ** 2;
   }
-  const slope = den > 0 ? num / den : ys[0]! / xs[0]!;
-  return { levels, slopeMiBPerInflight: slope };
+  return den > 0 ? num / den : ys[0]! / xs[0]!;
+}
+
+/** The own streaming relay alone, in a process of its own, in front of the owner. */
+async function startRelay(owner: string): Promise<{ worker: Worker; address: string }> {
+  const worker = Worker.start("relay-http2", ["--expose-gc"]);
+  const r = await worker.request<{ type: string; grpcPort: number }>({ type: "start", owner });
+  return { worker, address: `127.0.0.1:${r.grpcPort}` };
+}
+
+async function memoryPerInflight(
+  ex: ExecutorsProc,
+  opts: BenchOptions,
+  start: () => Promise<{ worker: Worker; address: string }>,
+  label = "gateway",
+): Promise<Record<"fast" | "slow", { levels: MemoryLevel[]; slopeMiBPerInflight: number }>> {
+  await ex.worker.request({ type: "setResult", bytes: 64 * MiB });
+  const out = {} as Record<"fast" | "slow", { levels: MemoryLevel[]; slopeMiBPerInflight: number }>;
+  for (const mode of ["fast", "slow"] as const) {
+    const levels: MemoryLevel[] = [];
+    for (const k of opts.quick ? [1, 4] : [1, 2, 4, 8]) {
+      const gw = await start();
+      try {
+        await callRaw(gw.address, PATH, ex.predictRequest!); // warm: channels, JIT
+        await gw.worker.request({ type: "gc" });
+        await new Promise((r) => setTimeout(r, 200));
+        const idle = rssMiB(gw.worker.pid);
+        const sampler = sampleRss(gw.worker.pid, 20);
+        if (mode === "fast")
+          await h2load({
+            target: gw.address,
+            path: PATH,
+            message: ex.predictRequest!,
+            clients: 1,
+            streams: k,
+            requests: k * 2,
+          });
+        else await slowReaders(gw.address, ex.predictRequest!, k, SLOW_READ_MIB_PER_SEC, SLOW_WINDOW_SEC);
+        sampler.stop();
+        const peak = sampler.peak();
+        await new Promise((r) => setTimeout(r, 500));
+        await gw.worker.request({ type: "gc" });
+        const after = rssMiB(gw.worker.pid);
+        levels.push({ inflight: k, idleMiB: idle, peakMiB: peak, growthMiB: peak - idle, afterMiB: after });
+        opts.log(
+          `s3: ${label}, ${mode} readers, ${k} x 64 MiB in flight: RSS idle ${round(idle)} MiB, peak ${round(peak)} MiB, after ${round(after)} MiB`,
+        );
+      } finally {
+        await gw.worker.stop();
+      }
+    }
+    out[mode] = { levels, slopeMiBPerInflight: slopeOf(levels) };
+  }
+  return out;
 }

@@ -82,6 +82,12 @@ export const configSchema = z.strictObject({
       callTimeoutMs: ms(3000),
       /** Upstream calls in flight per fan-out; 0 = no per-fan-out bound (one round asks the whole set at once). */
       concurrency: z.number().int().min(0).max(100_000).default(0),
+      /**
+       * What carries upstream calls: "grpc-js" (@grpc/grpc-js channels), or "http2", the
+       * gateway's own gRPC transport on node:http2 (src/transport/client.ts; about half
+       * grpc-js's CPU per call, a reply over its limit refused from its length prefix).
+       */
+      transport: z.enum(["grpc-js", "http2"]).default("http2"),
       /** Upstream calls in flight gateway-wide (all fan-outs, probes and prediction relays share one limiter). */
       maxUpstreamCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** How many times one ListTask/GetTaskById follows newly discovered Executors. */

@@ -38,6 +38,26 @@ export interface DnsOptions {
   maxEntries: number;
 }
 
+/** Plain TLS options (PEM bytes) for transports that dial with node:tls themselves. */
+export interface DialTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** Name checked against the server's certificate (and sent as SNI when it is a host name). */
+  servername: string;
+}
+
+/** The same decision as `target`/`credentials`, spelled for a node:http2 transport. */
+export interface Dial {
+  /** IP or host name to connect to (IPv6 without brackets). */
+  host: string;
+  port: number;
+  /** The `:authority` of each request (the Executor's own address). */
+  authority: string;
+  /** Absent: plain text (h2c). */
+  tls?: DialTls;
+}
+
 export interface ConnectTarget {
   /** What the channel dials. */
   target: string;
@@ -45,6 +65,7 @@ export interface ConnectTarget {
   options: grpc.ChannelOptions;
   /** Changes when the channel must be rebuilt (new pinned IP). */
   key: string;
+  dial: Dial;
 }
 
 /** The address may not be connected to; nothing was sent. Not the Executor's fault. */
@@ -137,6 +158,7 @@ interface CompiledTlsRule {
   allow: AllowList;
   credentials: grpc.ChannelCredentials;
   serverName?: string;
+  pem: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 export function compileTlsRules(rules: readonly UpstreamTlsRule[]): CompiledTlsRule[] {
@@ -144,14 +166,16 @@ export function compileTlsRules(rules: readonly UpstreamTlsRule[]): CompiledTlsR
     if ((r.cert === undefined) !== (r.key === undefined)) {
       throw new Error(`executors.tls[${i}]: cert and key go together`);
     }
+    const pem = {
+      ca: readPem(r.ca, `executors.tls[${i}].ca`),
+      key: r.key ? readPem(r.key, `executors.tls[${i}].key`) : undefined,
+      cert: r.cert ? readPem(r.cert, `executors.tls[${i}].cert`) : undefined,
+    };
     return {
       allow: new AllowList([r.match]),
-      credentials: grpc.credentials.createSsl(
-        readPem(r.ca, `executors.tls[${i}].ca`),
-        r.key ? readPem(r.key, `executors.tls[${i}].key`) : null,
-        r.cert ? readPem(r.cert, `executors.tls[${i}].cert`) : null,
-      ),
+      credentials: grpc.credentials.createSsl(pem.ca, pem.key ?? null, pem.cert ?? null),
       serverName: r.serverName,
+      pem,
     };
   });
 }
@@ -176,8 +200,11 @@ export class UpstreamConnector {
     const credentials = rule?.credentials ?? grpc.credentials.createInsecure();
     const options: grpc.ChannelOptions = {};
     if (rule?.serverName) options["grpc.ssl_target_name_override"] = rule.serverName;
+    const tls = (servername: string): DialTls | undefined =>
+      rule ? { ...rule.pem, servername: rule.serverName ?? servername } : undefined;
     if (parsed.isIp || this.dns === undefined || this.trusted(parsed.canonical)) {
-      return { target: parsed.canonical, credentials, options, key: parsed.canonical };
+      const dial = { host: parsed.host, port: parsed.port, authority: parsed.canonical, tls: tls(parsed.host) };
+      return { target: parsed.canonical, credentials, options, key: parsed.canonical, dial };
     }
     const ips = await this.dns.check(parsed.host, parsed.port, budgetMs);
     // Pin the checked IP; if the current one is still among the answers, keep it (no reconnect).
@@ -185,6 +212,7 @@ export class UpstreamConnector {
     const target = ip.includes(":") ? `[${ip}]:${parsed.port}` : `${ip}:${parsed.port}`;
     options["grpc.default_authority"] = parsed.canonical;
     if (rule && !rule.serverName) options["grpc.ssl_target_name_override"] = parsed.host;
-    return { target, credentials, options, key: target };
+    const dial = { host: ip, port: parsed.port, authority: parsed.canonical, tls: tls(parsed.host) };
+    return { target, credentials, options, key: target, dial };
   }
 }

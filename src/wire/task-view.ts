@@ -58,7 +58,8 @@ class Reader {
   constructor(
     readonly buf: Buffer,
     public pos: number,
-    readonly end: number,
+    /** Mutable only for scanTaskList, which reads each task in place with one reader. */
+    public end: number,
   ) {}
 
   private byte(): number {
@@ -339,4 +340,73 @@ export function encodeTaskListOnce(tasks: readonly { raw: Buffer }[]): Buffer {
     encodedLists.set(tasks, out);
   }
   return out;
+}
+
+/** Where one task sits in an FLTasks reply, with the two fields the list order needs. */
+export interface TaskKey {
+  /** The task's bytes: [start, end) of the reply. */
+  start: number;
+  end: number;
+  /** Decoded exactly as decodeTaskView decodes them (last occurrence wins). */
+  id: string;
+  publishTime: bigint;
+}
+
+/**
+ * Reads only (ID, publishTime) of each task of an FLTasks reply, skipping every other
+ * field without decoding it. The reply's framing and each task's top-level fields are
+ * checked as decodeTaskList checks them (WireError); what nested messages (data sets,
+ * algorithm parameters) hold is not looked at.
+ */
+export function scanTaskList(buf: Buffer): TaskKey[];
+export function scanTaskList(
+  buf: Buffer,
+  onTask: (start: number, end: number, id: string, publishTime: bigint) => void,
+): number;
+export function scanTaskList(
+  buf: Buffer,
+  onTask?: (start: number, end: number, id: string, publishTime: bigint) => void,
+): TaskKey[] | number {
+  const keys: TaskKey[] = [];
+  let count = 0;
+  const r = new Reader(buf, 0, buf.length);
+  try {
+    while (r.pos < buf.length) {
+      const t = r.tag();
+      if (t >>> 3 === 1 && (t & 7) === WT_LEN) {
+        const start = r.lengthDelimited();
+        const end = r.pos;
+        let id = "";
+        let publishTime = 0n;
+        // The same reader, narrowed to the task, then widened back.
+        r.pos = start;
+        r.end = end;
+        try {
+          while (r.pos < end) {
+            const tt = r.tag();
+            const field = tt >>> 3;
+            const wt = tt & 7;
+            if (field === 1 && wt === WT_LEN) id = r.string();
+            else if (field === 10 && wt === WT_VARINT) publishTime = r.int64();
+            else r.skip(wt, field);
+          }
+        } catch (err) {
+          if (err instanceof WireError) throw new WireError(`malformed FLTask: ${err.message}`);
+          throw err;
+        }
+        r.end = buf.length;
+        count++;
+        if (onTask) onTask(start, end, id, publishTime);
+        else keys.push({ start, end, id, publishTime });
+      } else {
+        r.skip(t & 7, t >>> 3);
+      }
+    }
+  } catch (err) {
+    if (err instanceof WireError && !err.message.startsWith("malformed")) {
+      throw new WireError(`malformed FLTasks: ${err.message}`);
+    }
+    throw err;
+  }
+  return onTask ? count : keys;
 }

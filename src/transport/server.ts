@@ -1,0 +1,498 @@
+/**
+ * The serving side of the gateway's own transport: unary gRPC methods on node:http2,
+ * for the hot paths (ListTask, GetTaskById), where a cache hit is a lookup and one
+ * write of precomputed bytes (`FramedReply`: the 5-byte prefix and the message, built
+ * once) followed by the trailers.
+ *
+ * Everything this server does not handle itself (health checking, reflection, any other
+ * method) is passed through, stream for stream, to a fallback gRPC server on loopback
+ * (the grpc-js server the gateway already has), so one port still serves them all.
+ *
+ * Per call: `grpc-timeout` in (the handler's deadline and a local timer: DEADLINE_EXCEEDED
+ * when it passes), cancellation (a client's RST_STREAM aborts the handler's signal),
+ * errors as trailers-only answers with percent-encoded `grpc-message` and `-bin`
+ * trailers, request size limit enforced from the length prefix (the rest is never read),
+ * compressed requests refused with UNIMPLEMENTED and `grpc-accept-encoding: identity`,
+ * SETTINGS_MAX_CONCURRENT_STREAMS advertised, GOAWAY on close (calls in flight finish).
+ */
+import http2 from "node:http2";
+import type net from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import type { UpstreamStream } from "./client";
+import {
+  Status,
+  TransportError,
+  decodeGrpcMessage,
+  decodeTimeout,
+  encodeGrpcMessage,
+  headersToMetadata,
+  metadataToHeaders,
+} from "./status";
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/** A reply message framed once (prefix + bytes), to be written as it is on every hit. */
+export class FramedReply {
+  readonly bytes: Buffer;
+  constructor(message: Buffer) {
+    this.bytes = Buffer.allocUnsafe(5 + message.length);
+    this.bytes[0] = 0;
+    this.bytes.writeUInt32BE(message.length, 1);
+    message.copy(this.bytes, 5);
+  }
+  get messageLength(): number {
+    return this.bytes.length - 5;
+  }
+}
+
+export interface ServerCall {
+  metadata: grpc.Metadata;
+  /** From `grpc-timeout`; undefined when the client sent none. */
+  deadline?: Date;
+  /** Aborted when the client cancels (RST_STREAM), the deadline passes or the server closes. */
+  signal: AbortSignal;
+  /** The peer's address (for logs and rate limits). */
+  peer: string;
+}
+
+export interface UnaryReply {
+  reply: Buffer | FramedReply;
+  /** Trailers besides grpc-status (e.g. dai-cache); string values, or Buffers for -bin keys. */
+  trailers?: Record<string, string | Buffer>;
+}
+
+/**
+ * A reply relayed from an upstream stream as it arrives, under flow control: the
+ * upstream is paused while the client's side is full, so at most a window of it is held.
+ */
+export interface RelayReply {
+  upstream: UpstreamStream;
+  /** Largest reply message relayed; checked on its length prefix before any byte is sent on. */
+  maxBytes: number;
+  /** A client that accepts no bytes for this long is cut off (RST_STREAM) and the upstream cancelled. */
+  stallMs?: number;
+  /** Called once the relay is over, however it ended (for slots and byte budgets). */
+  onDone?: (outcome: { ok: boolean; bytes: number }) => void;
+}
+
+export type UnaryHandler = (request: Buffer, call: ServerCall) => Promise<UnaryReply | RelayReply>;
+
+export interface Http2GrpcServerOptions {
+  /** Largest request message accepted. */
+  maxRequestBytes: number;
+  maxConcurrentStreams?: number;
+  /** host:port of a gRPC server that answers every other method (health, reflection). */
+  fallback?: string;
+  /** TLS (PEM); `ca` with `requestCert`: clients must present a certificate signed by it. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean };
+}
+
+/** A ServiceError-shaped failure thrown by a handler → its status. */
+function statusOf(err: unknown): { code: Status; details: string; metadata?: grpc.Metadata } {
+  const e = err as { code?: unknown; details?: unknown; message?: unknown; metadata?: unknown };
+  if (typeof e?.code === "number" && e.code >= 0 && e.code <= 16) {
+    return {
+      code: e.code,
+      details: String(e.details ?? e.message ?? ""),
+      metadata: e.metadata instanceof grpc.Metadata ? e.metadata : undefined,
+    };
+  }
+  return { code: Status.INTERNAL, details: "internal error" };
+}
+
+export class Http2GrpcServer {
+  private readonly handlers = new Map<string, UnaryHandler>();
+  private server?: http2.Http2Server | http2.Http2SecureServer;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private fallbackSession?: http2.ClientHttp2Session;
+  private closing = false;
+
+  constructor(private readonly opts: Http2GrpcServerOptions) {}
+
+  /** Serves `path` (e.g. /task.Task/ListTask) with `handler`. */
+  unary(path: string, handler: UnaryHandler): this {
+    this.handlers.set(path, handler);
+    return this;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const settings: http2.Settings = { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 1000 };
+    const t = this.opts.tls;
+    const server = t
+      ? http2.createSecureServer({
+          cert: t.cert,
+          key: t.key,
+          ca: t.ca,
+          requestCert: t.requestCert ?? false,
+          rejectUnauthorized: t.requestCert ?? false,
+          ALPNProtocols: ["h2"],
+          settings,
+        })
+      : http2.createServer({ settings });
+    server.on("session", (s) => {
+      this.sessions.add(s);
+      s.on("close", () => this.sessions.delete(s));
+      s.on("error", () => {});
+      if (this.closing) s.close();
+    });
+    server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on("error", () => {});
+    const path = String(headers[":path"] ?? "");
+    const handler = this.handlers.get(path);
+    if (!handler) return this.passThrough(stream, headers);
+    if (this.closing) return void stream.close(NGHTTP2_REFUSED_STREAM);
+    const ct = String(headers["content-type"] ?? "");
+    if (headers[":method"] !== "POST" || !ct.startsWith("application/grpc")) {
+      stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: true });
+      return;
+    }
+    new UnaryServerCall(stream, headers, handler, this.opts.maxRequestBytes).run();
+  }
+
+  /** Any other method: the same stream, relayed to the fallback server (health, reflection). */
+  private passThrough(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    if (!this.opts.fallback) {
+      return trailersOnly(stream, Status.UNIMPLEMENTED, `method ${String(headers[":path"]).slice(0, 100)} not served`);
+    }
+    if (!this.fallbackSession || this.fallbackSession.destroyed || this.fallbackSession.closed) {
+      this.fallbackSession = http2.connect(`http://${this.opts.fallback}`);
+      this.fallbackSession.on("error", () => {});
+      this.fallbackSession.unref();
+    }
+    const out: http2.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(headers))
+      if (!k.startsWith(":") || k === ":path" || k === ":method") out[k] = v;
+    let up: http2.ClientHttp2Stream;
+    try {
+      up = this.fallbackSession.request(out);
+    } catch {
+      return trailersOnly(stream, Status.UNAVAILABLE, "fallback server unavailable");
+    }
+    up.on("error", () => {});
+    up.on("response", (h) => {
+      const rh: http2.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") || k === ":status") rh[k] = v;
+      if (!stream.destroyed) stream.respond(rh, { waitForTrailers: true });
+    });
+    let trailers: http2.OutgoingHttpHeaders = {};
+    up.on("trailers", (h) => {
+      trailers = { ...h };
+    });
+    stream.on("wantTrailers", () => stream.sendTrailers(trailers));
+    // Both directions under flow control: pipe pauses a side whose reader lags.
+    stream.pipe(up);
+    up.pipe(stream);
+    stream.on("close", () => {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+    });
+    up.on("close", () => {
+      if (!stream.headersSent && !stream.destroyed) trailersOnly(stream, Status.UNAVAILABLE, "fallback stream reset");
+      else if (!stream.closed && up.rstCode) stream.close(NGHTTP2_CANCEL);
+    });
+  }
+
+  /** Stops accepting: GOAWAY to every client; calls in flight finish (at most `graceMs`). */
+  async close(graceMs = 5000): Promise<void> {
+    this.closing = true;
+    const server = this.server;
+    if (!server) return;
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sessions) s.close();
+    const timer = setTimeout(() => {
+      for (const s of this.sessions) s.destroy();
+    }, graceMs);
+    timer.unref();
+    await done;
+    clearTimeout(timer);
+    this.fallbackSession?.close();
+  }
+}
+
+function trailersOnly(
+  stream: http2.ServerHttp2Stream,
+  code: Status,
+  details: string,
+  metadata?: grpc.Metadata,
+  extra?: http2.OutgoingHttpHeaders,
+): void {
+  if (stream.destroyed || stream.closed) return;
+  const h: http2.OutgoingHttpHeaders = {
+    ":status": 200,
+    "content-type": "application/grpc",
+    "grpc-status": String(code),
+    "grpc-message": encodeGrpcMessage(details),
+    ...extra,
+  };
+  if (metadata) metadataToHeaders(metadata, h);
+  if (stream.headersSent) {
+    stream.sendTrailers({ "grpc-status": String(code), "grpc-message": encodeGrpcMessage(details) });
+    return;
+  }
+  stream.respond(h, { endStream: true });
+}
+
+class UnaryServerCall {
+  private readonly ac = new AbortController();
+  private timer?: NodeJS.Timeout;
+  private done = false;
+  private head = Buffer.allocUnsafe(5);
+  private headLen = 0;
+  private message?: Buffer;
+  private messageLen = -1;
+  private got = 0;
+  private messages = 0;
+  private deadline?: Date;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly handler: UnaryHandler,
+    private readonly limit: number,
+  ) {}
+
+  run(): void {
+    const { stream, headers } = this;
+    const enc = headers["grpc-encoding"];
+    const t = headers["grpc-timeout"];
+    if (t !== undefined) {
+      const ms = decodeTimeout(String(t));
+      if (ms === undefined) return this.fail(Status.INTERNAL, `malformed grpc-timeout "${String(t).slice(0, 20)}"`);
+      this.deadline = new Date(Date.now() + ms);
+      this.timer = setTimeout(() => this.fail(Status.DEADLINE_EXCEEDED, "deadline exceeded"), ms);
+    }
+    stream.on("close", () => {
+      clearTimeout(this.timer);
+      if (!this.done) {
+        this.done = true;
+        this.ac.abort();
+      }
+    });
+    stream.on("data", (chunk: Buffer) => this.onData(chunk, enc));
+    stream.on("end", () => this.onEnd());
+  }
+
+  private onData(chunk: Buffer, enc: string | string[] | undefined): void {
+    if (this.done) return;
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.messageLen < 0) {
+        const take = Math.min(5 - this.headLen, chunk.length - pos);
+        chunk.copy(this.head, this.headLen, pos, pos + take);
+        this.headLen += take;
+        pos += take;
+        if (this.headLen < 5) return;
+        if (++this.messages > 1) return this.fail(Status.INTERNAL, "more than one request message in a unary call");
+        if (this.head[0] !== 0) {
+          return this.fail(
+            Status.UNIMPLEMENTED,
+            `compressed requests are not supported (grpc-encoding ${String(enc ?? "?").slice(0, 20)})`,
+            { "grpc-accept-encoding": "identity" },
+          );
+        }
+        const len = this.head.readUInt32BE(1);
+        if (len > this.limit) {
+          // Refused from the prefix: the rest of the request is not read.
+          return this.fail(Status.RESOURCE_EXHAUSTED, `request of ${len} bytes exceeds the limit of ${this.limit}`);
+        }
+        this.messageLen = len;
+        this.got = 0;
+        if (chunk.length - pos >= len) {
+          this.message = chunk.subarray(pos, pos + len);
+          this.got = len;
+          pos += len;
+          continue;
+        }
+        this.message = Buffer.allocUnsafe(len);
+      }
+      if (this.got < this.messageLen) {
+        const take = Math.min(this.messageLen - this.got, chunk.length - pos);
+        chunk.copy(this.message!, this.got, pos, pos + take);
+        this.got += take;
+        pos += take;
+      } else {
+        this.headLen = 0;
+        this.messageLen = -1;
+      }
+    }
+    if (this.messageLen >= 0 && this.got === this.messageLen) {
+      this.headLen = 0;
+      this.messageLen = -1;
+    }
+  }
+
+  private onEnd(): void {
+    if (this.done) return;
+    if (this.message === undefined || this.messageLen >= 0 || this.headLen > 0) {
+      return this.fail(
+        Status.INTERNAL,
+        this.message === undefined ? "no request message" : "request message cut short",
+      );
+    }
+    const call: ServerCall = {
+      metadata: headersToMetadata(this.headers),
+      deadline: this.deadline,
+      signal: this.ac.signal,
+      peer: `${this.stream.session?.socket?.remoteAddress ?? "?"}:${this.stream.session?.socket?.remotePort ?? "?"}`,
+    };
+    let p: Promise<UnaryReply | RelayReply>;
+    try {
+      p = this.handler(this.message, call);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (r) => this.reply(r),
+      (err) => {
+        const s = statusOf(err);
+        this.fail(s.code, s.details, undefined, s.metadata);
+      },
+    );
+  }
+
+  private reply(r: UnaryReply | RelayReply): void {
+    if ("upstream" in r) return this.relay(r);
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    const { stream } = this;
+    if (stream.destroyed || stream.closed) return;
+    const framed = r.reply instanceof FramedReply ? r.reply.bytes : new FramedReply(r.reply).bytes;
+    const trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+    for (const [k, v] of Object.entries(r.trailers ?? {})) trailers[k] = Buffer.isBuffer(v) ? v.toString("base64") : v;
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    stream.end(framed);
+  }
+
+  /** Forwards an upstream reply under flow control: headers, framed bytes, trailers. */
+  private relay(r: RelayReply): void {
+    const { stream } = this;
+    const up = r.upstream.stream;
+    let bytes = 0;
+    let finished = false;
+    let stall: NodeJS.Timeout | undefined;
+    const end = (ok: boolean): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stall);
+      r.onDone?.({ ok, bytes });
+    };
+    const stop = (code: Status, details: string): void => {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      if (!stream.headersSent) this.fail(code, details);
+      else if (!stream.closed) {
+        this.done = true;
+        clearTimeout(this.timer);
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      end(false);
+    };
+    if (this.done || stream.closed) {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      return end(false);
+    }
+    const h = r.upstream.headers;
+    if (h["grpc-status"] !== undefined) {
+      // Trailers-only upstream answer: passed on as it is (status, message, metadata).
+      const code = Number(h["grpc-status"]);
+      this.fail(
+        Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
+        decodeGrpcMessage(String(h["grpc-message"] ?? "")),
+        undefined,
+        headersToMetadata(h),
+      );
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      return end(false);
+    }
+    if (Number(h[":status"]) !== 200 || !String(h["content-type"] ?? "").startsWith("application/grpc")) {
+      return stop(Status.UNAVAILABLE, `upstream answered HTTP ${String(h[":status"])}`);
+    }
+    let upTrailers: http2.IncomingHttpHeaders | undefined;
+    up.on("trailers", (t) => (upTrailers = t));
+    stream.on("close", () => {
+      // The client went away (or was cut off): the upstream is cancelled with it.
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      end(!!upTrailers && upTrailers["grpc-status"] === "0" && this.done);
+    });
+    let checked = false;
+    let prefix: Buffer = Buffer.alloc(0);
+    const armStall = (): void => {
+      if (r.stallMs === undefined || stall) return;
+      stall = setTimeout(() => stop(Status.RESOURCE_EXHAUSTED, "client stopped reading"), r.stallMs);
+    };
+    up.on("data", (chunk: Buffer) => {
+      if (finished) return;
+      if (!checked) {
+        prefix = prefix.length ? Buffer.concat([prefix, chunk]) : chunk;
+        if (prefix.length < 5) return;
+        checked = true;
+        if (prefix[0] !== 0) return stop(Status.INTERNAL, "compressed reply from upstream refused");
+        const len = prefix.readUInt32BE(1);
+        if (len > r.maxBytes) return stop(Status.RESOURCE_EXHAUSTED, `reply of ${len} bytes exceeds ${r.maxBytes}`);
+        chunk = prefix;
+        // Headers only now: a refusal above can still be a trailers-only answer.
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      }
+      bytes += chunk.length;
+      if (!stream.write(chunk)) {
+        up.pause();
+        armStall();
+        stream.once("drain", () => {
+          clearTimeout(stall);
+          stall = undefined;
+          up.resume();
+        });
+      }
+    });
+    let ended = false;
+    // 'end' comes after every byte was taken (a paused stream's 'close' may come sooner).
+    up.on("end", () => {
+      ended = true;
+      if (finished) return;
+      if (!upTrailers) return stop(Status.UNAVAILABLE, "upstream stream ended without a status");
+      if (!stream.headersSent) {
+        // No message at all: pass the status on as a trailers-only answer.
+        const code = Number(upTrailers["grpc-status"]);
+        this.fail(
+          Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
+          decodeGrpcMessage(String(upTrailers["grpc-message"] ?? "")),
+          undefined,
+          headersToMetadata(upTrailers),
+        );
+        return end(false);
+      }
+      this.done = true;
+      clearTimeout(this.timer);
+      const t: http2.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upTrailers)) if (!k.startsWith(":")) t[k] = v;
+      stream.once("wantTrailers", () => stream.sendTrailers(t));
+      stream.end();
+    });
+    up.on("close", () => {
+      if (finished || ended || (up.readableLength > 0 && up.rstCode === 0)) return;
+      const late = this.deadline !== undefined && Date.now() >= this.deadline.getTime();
+      stop(late ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE, "upstream stream closed before its status");
+    });
+  }
+
+  private fail(code: Status, details: string, extra?: http2.OutgoingHttpHeaders, metadata?: grpc.Metadata): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.ac.abort();
+    trailersOnly(this.stream, code, details, metadata, extra);
+    // Whatever the client still sends is not read.
+    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  }
+}
+
+export { TransportError };

@@ -1,0 +1,204 @@
+/**
+ * The wire-level scan (src/wire/list-scan.ts) gives today's ListTask answer byte for
+ * byte: random ledgers (lagging Executors, ties, UTF-8 ID orders), random queries and
+ * limits, every arrival order, and Executors that ignore their limit or filter, send
+ * implausible or duplicate tasks, or rewrite a task's publish time.
+ */
+import fc from "fast-check";
+import { upstreamQuery } from "../../src/fanout/task-fanout";
+import { FLTask } from "../../src/gen/task/task";
+import { matchesQuery, selectForList, type ListQuery } from "../../src/merge/filter";
+import { compareListOrder, mergeCopies } from "../../src/merge/merge";
+import { screenTasks } from "../../src/merge/sanity";
+import { ListScan } from "../../src/wire/list-scan";
+import {
+  decodeTaskList,
+  decodeTaskView,
+  encodeTaskList,
+  scanTaskList,
+  WireError,
+  type TaskView,
+} from "../../src/wire/task-view";
+import { ledgerArb, queryArb, STEP_NS, type RandomLedger } from "../helpers/ledger-gen";
+
+interface Reply {
+  buf: Buffer;
+  sent: ListQuery;
+}
+
+/** Today's reduce, as src/fanout/task-fanout.ts does it per reply and at the end. */
+function todayAnswer(replies: readonly Reply[], q: ListQuery): Buffer {
+  const merged = new Map<string, TaskView>();
+  for (const r of replies) {
+    let tasks: TaskView[];
+    try {
+      tasks = decodeTaskList(r.buf);
+    } catch (err) {
+      if (err instanceof WireError) continue;
+      throw err;
+    }
+    const valid = screenTasks(tasks, (t) => matchesQuery(t, r.sent), {});
+    if (r.sent.limit > 0n && BigInt(valid.length) > r.sent.limit) {
+      valid.sort(compareListOrder);
+      valid.length = Number(r.sent.limit);
+    }
+    mergeCopies(valid, merged);
+  }
+  return encodeTaskList(selectForList(merged.values(), q));
+}
+
+function scanAnswer(replies: readonly Reply[], q: ListQuery): { bytes: Buffer; scan: ListScan } {
+  const scan = new ListScan(q);
+  for (const r of replies) {
+    try {
+      scan.add(r.buf, r.sent);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+    }
+  }
+  return { bytes: encodeTaskList(scan.answer()), scan };
+}
+
+type Mode = "honest" | "ignores limit" | "ignores filters" | "noisy" | "rewrites time";
+const MODES: Mode[] = ["honest", "honest", "honest", "ignores limit", "ignores filters", "noisy", "rewrites time"];
+
+function reencode(raw: Buffer, f: (t: FLTask) => void): Buffer {
+  const t = FLTask.decode(raw);
+  f(t);
+  return Buffer.from(FLTask.encode(t).finish());
+}
+
+/** What Executor `e` sends for `sent`, behaving as `mode`. */
+function replyOf(ledger: RandomLedger, e: number, sent: ListQuery, mode: Mode): Buffer {
+  const held = ledger.holdings[e]!.map((s) => decodeTaskView(s.raw));
+  let out: { raw: Buffer }[];
+  if (mode === "ignores filters") out = held;
+  else {
+    const list = held.filter((t) => matchesQuery(t, sent)).sort(compareListOrder);
+    if (mode !== "ignores limit" && sent.limit > 0n && BigInt(list.length) > sent.limit)
+      list.length = Number(sent.limit);
+    out = list;
+  }
+  if (mode === "noisy" && out.length > 0) {
+    const first = out[0]!.raw;
+    out = [
+      { raw: reencode(first, (t) => (t.requester = Buffer.alloc(3))) }, // implausible key
+      ...out,
+      { raw: first }, // duplicate
+      { raw: reencode(first, (t) => (t.iD = "")) }, // empty id
+    ];
+  }
+  if (mode === "rewrites time")
+    out = out.map((t) => ({
+      raw: reencode(t.raw, (x) => {
+        x.publishTime += STEP_NS;
+        x.status = "Failed";
+        x.endTime = x.publishTime + 5000n;
+      }),
+    }));
+  return encodeTaskList(out);
+}
+
+const caseArb = fc.boolean().chain((emptyKey) =>
+  ledgerArb.chain((ledger) =>
+    fc.tuple(
+      fc.constant(ledger),
+      queryArb(ledger, { emptyKey }),
+      fc.shuffledSubarray([...ledger.executors.keys()], {
+        minLength: ledger.executors.length,
+        maxLength: ledger.executors.length,
+      }),
+      fc.array(fc.constantFrom(...MODES), { minLength: ledger.executors.length, maxLength: ledger.executors.length }),
+    ),
+  ),
+);
+
+function repliesFor(ledger: RandomLedger, q: ListQuery, order: number[], modes: Mode[]): Reply[] {
+  const fwd = upstreamQuery(q);
+  return order.map((e) => {
+    const sent: ListQuery = {
+      ...q,
+      pubKey: q.pubKey.length === 0 ? ledger.executors[e]!.key : q.pubKey,
+      status: fwd.status,
+      limit: fwd.limit,
+    };
+    return { buf: replyOf(ledger, e, sent, modes[e]!), sent };
+  });
+}
+
+describe("ListScan equals today's reduce", () => {
+  test("byte for byte over random ledgers, queries, limits, arrival orders and Executor behaviours", () => {
+    fc.assert(
+      fc.property(caseArb, ([ledger, q, order, modes]) => {
+        const replies = repliesFor(ledger, q, order, modes);
+        expect(scanAnswer(replies, q).bytes.equals(todayAnswer(replies, q))).toBe(true);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  test("with honest, in-sync Executors and a limit, only tasks up to the cutoff are decoded", () => {
+    fc.assert(
+      fc.property(caseArb, ([ledger, q, order]) => {
+        const honest = ledger.executors.map((): Mode => "honest");
+        const replies = repliesFor(ledger, q, order, honest);
+        const { bytes, scan } = scanAnswer(replies, q);
+        expect(bytes.equals(todayAnswer(replies, q))).toBe(true);
+        expect(scan.stats.decoded).toBeLessThanOrEqual(scan.stats.scanned);
+      }),
+      { numRuns: 300 },
+    );
+    // A concrete case: 3 Executors × 100 identical tasks, limit 10 → about 10 decoded, not 300.
+    const tasks = Array.from({ length: 100 }, (_, i) =>
+      Buffer.from(
+        FLTask.encode(
+          FLTask.fromPartial({
+            iD: `task-${String(i).padStart(3, "0")}`,
+            requester: Buffer.alloc(64, 1),
+            status: "Finished",
+            publishTime: 1_000_000n + BigInt(i),
+          }),
+        ).finish(),
+      ),
+    );
+    const q: ListQuery = { pubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: 1n << 62n, limit: 10n };
+    const sent = { ...q, pubKey: Buffer.alloc(64, 1), limit: 100n };
+    const replies = [0, 1, 2].map(() => ({ buf: encodeTaskList(tasks.map((raw) => ({ raw }))), sent }));
+    const { bytes, scan } = scanAnswer(replies, q);
+    expect(bytes.equals(todayAnswer(replies, q))).toBe(true);
+    expect(scan.stats.scanned).toBe(300);
+    expect(scan.stats.decoded).toBe(10);
+  });
+
+  test("a reply with malformed framing fails whole, as decodeTaskList does", () => {
+    const good = encodeTaskList([
+      { raw: Buffer.from(FLTask.encode(FLTask.fromPartial({ iD: "a", publishTime: 5n })).finish()) },
+    ]);
+    const bad = Buffer.concat([good, Buffer.from([0x0a, 0x7f, 0x01])]); // a task cut short
+    expect(() => decodeTaskList(bad)).toThrow(WireError);
+    expect(() => scanTaskList(bad)).toThrow(WireError);
+    expect(scanTaskList(good)).toEqual([{ start: 2, end: good.length, id: "a", publishTime: 5n }]);
+  });
+
+  test("scanTaskList reads ID and publishTime exactly as decodeTaskView does (last occurrence wins)", () => {
+    fc.assert(
+      fc.property(ledgerArb, (ledger) => {
+        const raws = ledger.holdings.flat().map((s) => ({ raw: s.raw }));
+        // A task repeating its ID and time fields: protobuf's last-one-wins.
+        const twice = raws.length
+          ? Buffer.concat([
+              raws[0]!.raw,
+              Buffer.from(FLTask.encode(FLTask.fromPartial({ iD: "z", publishTime: 7n })).finish()),
+            ])
+          : undefined;
+        const all = twice ? [...raws, { raw: twice }] : raws;
+        const buf = encodeTaskList(all);
+        const keys = scanTaskList(buf);
+        const views = decodeTaskList(buf);
+        expect(keys.map((k) => [k.id, k.publishTime])).toEqual(views.map((v) => [v.id, v.publishTime]));
+        keys.forEach((k, i) => expect(buf.subarray(k.start, k.end).equals(views[i]!.raw)).toBe(true));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
