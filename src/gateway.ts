@@ -70,6 +70,17 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/** Why a listen failed, in words (grpc-js says "No address added out of total 1 resolved"). */
+function bindFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e?.code ?? ""} ${e?.message ?? String(err)}`;
+  if (/EADDRINUSE|address already in use|No address added/i.test(text))
+    return "address already in use (another process listens there; pick another port)";
+  if (/EACCES|permission denied/i.test(text)) return "permission denied (ports below 1024 need privileges)";
+  if (/EADDRNOTAVAIL|cannot assign/i.test(text)) return "this machine has no such address";
+  return e?.message ?? String(err);
+}
+
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors, {
     departAfterMs: config.executors.departAfterMs,
@@ -79,7 +90,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   for (const seed of config.executors.seeds) {
     if (typeof seed === "string") registry.addSeed(seed);
-    else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
+    else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined, seed.name);
   }
   const loop = new LoopMonitor();
   const metrics = new GatewayMetrics({
@@ -196,7 +207,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   addReflection(server);
   const listen = parseListen(config.listen);
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) =>
+      err ? reject(new Error(`listen ${config.listen}: ${bindFailure(err)}`)) : resolve(port),
+    );
   });
 
   // v3 clients' own listener: the same service; requests without layout evidence read as v3.
@@ -211,7 +224,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     readiness.addToServer(v3);
     const v3Listen = parseListen(config.v3.listen);
     v3GrpcPort = await new Promise<number>((resolve, reject) => {
-      v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
+      v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) => {
+        if (!err) return resolve(port);
+        server.forceShutdown();
+        reject(new Error(`v3.listen ${config.v3.listen}: ${bindFailure(err)}`));
+      });
     });
     v3Server = v3;
   }
@@ -242,11 +259,15 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     generationOf,
   });
   const httpListen = parseListen(config.httpListen);
-  const httpPort = await http.listen(httpListen.host, httpListen.port);
+  const httpPort = await http.listen(httpListen.host, httpListen.port).catch((err: unknown) => {
+    server.forceShutdown();
+    v3Server?.forceShutdown();
+    throw new Error(`httpListen ${config.httpListen}: ${bindFailure(err)}`);
+  });
   let v3Http: V3HttpServer | undefined;
   let v3HttpPort: number | undefined;
   if (config.v3.httpListen !== "") {
-    v3Http = new V3HttpServer(
+    const v3HttpServer = new V3HttpServer(
       { reader, predictions, pipeline },
       {
         allowCors: config.v3.allowCors,
@@ -255,7 +276,13 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       },
     );
     const l = parseListen(config.v3.httpListen);
-    v3HttpPort = await v3Http.listen(l.host, l.port);
+    v3HttpPort = await v3HttpServer.listen(l.host, l.port).catch(async (err: unknown) => {
+      server.forceShutdown();
+      v3Server?.forceShutdown();
+      await http.close();
+      throw new Error(`v3.httpListen ${config.v3.httpListen}: ${bindFailure(err)}`);
+    });
+    v3Http = v3HttpServer;
   }
   log.info(
     {
@@ -267,6 +294,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     },
     "gateway listening",
   );
+  if (config.executors.seeds.length === 0)
+    log.warn(
+      { key: "executors.seeds" },
+      "no Executors configured: every answer is empty until executors.seeds names at least one (config/local.yaml seeds the simulator's)",
+    );
 
   return {
     grpcPort,

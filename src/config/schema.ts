@@ -37,9 +37,11 @@ const seed = z.union(
       pubKey: hexKey.optional(),
       /** This Executor's generation (default: executors.generation). */
       generation: generation.optional(),
+      /** A name for people (the `executors` table, the dashboard); the wire never carries it. */
+      name: z.string().min(1).max(64).optional(),
     }),
   ],
-  { error: 'expected "host:port" or { address, pubKey, generation }' },
+  { error: 'expected "host:port" or { address, pubKey, generation, name }' },
 );
 
 /** A listen address, or "" for off. */
