@@ -42,10 +42,18 @@ import type { Http2GrpcServer } from "./transport/server";
 import { UpstreamPool } from "./upstream/pool";
 import { ExecutorRegistry } from "./upstream/registry";
 import type { UnaryTransport } from "./upstream/transport";
+import { ExecutorGenerations } from "./generations/executors";
+import { V3HttpServer } from "./v3http/http-server";
 
 export interface RunningGateway {
   grpcPort: number;
   httpPort: number;
+  /** `v3.listen`'s port (v3 clients), when on. */
+  v3GrpcPort?: number;
+  /** `v3.httpListen`'s port (the v3 HTTP/JSON API), when on. */
+  v3HttpPort?: number;
+  /** Each Executor's generation (executors.generation, per-seed overrides). */
+  generations: ExecutorGenerations;
   /** The Executor set's owner. */
   registry: ExecutorRegistry;
   /** The read path as the API sees it: the cache in front of the fan-out. */
@@ -155,11 +163,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const sweeper = setInterval(() => registry.sweep(), 10_000);
   sweeper.unref();
 
+  const generations = ExecutorGenerations.fromConfig(config.executors);
+  const generationOf = (address: string) => generations.of(address);
   const fanout = new TaskFanout(
     () =>
       registry.list().map((e) => ({
         address: e.address,
         pubKey: e.pubKey,
+        generation: generations.of(e.address),
         client: clients.get(e.address),
         live: e.membership === "member",
       })),
@@ -172,7 +183,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   metrics.trackCacheStore(cache);
   if (cache.store instanceof RedisStore) cache.store.latency.subscribe((ms) => metrics.redisLatency(ms));
   const reader: TaskReader = cache;
-  const predictions = new PredictService(reader, registry, clients, config.predict, log);
+  const predictions = new PredictService(reader, registry, clients, { ...config.predict, generationOf }, log);
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
@@ -180,20 +191,19 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
 
-  const server = new grpc.Server({
+  const serverOptions = {
     "grpc.max_receive_message_length": config.api.maxRequestBytes,
     "grpc.max_send_message_length": -1,
     // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
     "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
     // Observes when a prediction reply has been taken by its client (src/api/delivery.ts).
     interceptors: [deliveryInterceptor([RAW_TASK_SERVICE.GetPredictResult!.path])],
-  });
+  };
+  const serviceOptions = { ...config.api, predictWriteTimeoutMs: config.predict.writeTimeoutMs };
+  const server = new grpc.Server(serverOptions);
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService(
-      { reader, predictions, pipeline },
-      { ...config.api, predictWriteTimeoutMs: config.predict.writeTimeoutMs },
-    ),
+    createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: config.api.generation }),
   );
   readiness.addToServer(server);
   addReflection(server);
@@ -207,14 +217,18 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         err ? reject(err) : resolve(port),
       );
     });
-    own = createHttp2TaskServer(pipeline, taskReadHandlers(reader, config.api), {
-      maxRequestBytes: config.api.maxRequestBytes,
-      maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
-      fallback: `127.0.0.1:${fallbackPort}`,
-      tls: serverTlsMaterial(config.tls),
-      admission,
-      defaultDeadlineMs: defaultDeadlines(config).defaultDeadlineMs,
-    });
+    own = createHttp2TaskServer(
+      pipeline,
+      taskReadHandlers(reader, { ...serviceOptions, generation: config.api.generation }),
+      {
+        maxRequestBytes: config.api.maxRequestBytes,
+        maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
+        fallback: `127.0.0.1:${fallbackPort}`,
+        tls: serverTlsMaterial(config.tls),
+        admission,
+        defaultDeadlineMs: defaultDeadlines(config).defaultDeadlineMs,
+      },
+    );
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
       throw new Error(`listen ${config.listen}: ${bindFailure(err)}`);
     });
@@ -224,6 +238,27 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         err ? reject(new Error(`listen ${config.listen}: ${bindFailure(err)}`)) : resolve(port),
       );
     });
+  }
+
+  // v3 clients' own listener: the same service; requests without layout evidence read as v3.
+  let v3Server: grpc.Server | undefined;
+  let v3GrpcPort: number | undefined;
+  if (config.v3.listen !== "") {
+    const v3 = new grpc.Server(serverOptions);
+    v3.addService(
+      RAW_TASK_SERVICE,
+      createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
+    );
+    readiness.addToServer(v3);
+    const v3Listen = parseListen(config.v3.listen);
+    v3GrpcPort = await new Promise<number>((resolve, reject) => {
+      v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) => {
+        if (!err) return resolve(port);
+        server.forceShutdown();
+        reject(new Error(`v3.listen ${config.v3.listen}: ${bindFailure(err)}`));
+      });
+    });
+    v3Server = v3;
   }
 
   readiness.markServing();
@@ -241,14 +276,50 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     log: log.child({ component: "http" }),
   });
   addOperatorRoutes(http, readiness, metrics, config.http.metricsRenderMs);
-  registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });
+  registerHttpApi(http, {
+    reader,
+    predictions,
+    registry,
+    clients,
+    config,
+    pipeline,
+    cacheStats: cache.stats,
+    generationOf,
+  });
   const httpListen = parseListen(config.httpListen);
   const httpPort = await http.listen(httpListen.host, httpListen.port).catch((err: unknown) => {
     server.forceShutdown();
+    v3Server?.forceShutdown();
     throw new Error(`httpListen ${config.httpListen}: ${bindFailure(err)}`);
   });
+  let v3Http: V3HttpServer | undefined;
+  let v3HttpPort: number | undefined;
+  if (config.v3.httpListen !== "") {
+    const v3HttpServer = new V3HttpServer(
+      { reader, predictions, pipeline },
+      {
+        allowCors: config.v3.allowCors,
+        maxListTasks: config.api.maxListTasks,
+        maxRequestBytes: config.api.maxRequestBytes,
+      },
+    );
+    const l = parseListen(config.v3.httpListen);
+    v3HttpPort = await v3HttpServer.listen(l.host, l.port).catch(async (err: unknown) => {
+      server.forceShutdown();
+      v3Server?.forceShutdown();
+      await http.close();
+      throw new Error(`v3.httpListen ${config.v3.httpListen}: ${bindFailure(err)}`);
+    });
+    v3Http = v3HttpServer;
+  }
   log.info(
-    { grpc: `${listen.host}:${grpcPort}`, http: `${httpListen.host}:${httpPort}`, executors: registry.size },
+    {
+      grpc: `${listen.host}:${grpcPort}`,
+      http: `${httpListen.host}:${httpPort}`,
+      ...(v3GrpcPort !== undefined ? { v3Grpc: v3GrpcPort } : {}),
+      ...(v3HttpPort !== undefined ? { v3Http: v3HttpPort } : {}),
+      executors: registry.size,
+    },
     "gateway listening",
   );
   if (config.executors.seeds.length === 0)
@@ -260,6 +331,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   return {
     grpcPort,
     httpPort,
+    v3GrpcPort,
+    v3HttpPort,
+    generations,
     registry,
     reader,
     fanout,
@@ -291,7 +365,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       const ownClosed = own?.close(1000);
       await shutdownGrpcServer(server, 1000);
       await ownClosed;
+      if (v3Server) await shutdownGrpcServer(v3Server, 1000);
       await http.close();
+      await v3Http?.close();
       clients.close();
       await cache.close();
     },

@@ -11,14 +11,16 @@ import * as grpc from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
 import type { CacheStatus, TaskReader } from "../core/reader";
 import type { FanoutReport } from "../core/report";
-import { GetTaskRequest, ListTaskRequest, TaskRequest } from "../gen/task/task";
+import { GetTaskRequest, TaskRequest } from "../gen/task/task";
+import type { Generation } from "../generations/list-request";
 import type { PredictService } from "../predict/service";
 import { identity, METHOD_PATHS, methodName, type TaskMethod } from "../wire/facts";
 import { encodeTaskListOnce } from "../wire/task-view";
 import { checkListAnswer, readList, requireGetAnswer } from "./answer-rules";
 import { deliveryOf } from "./delivery";
 import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "./pipeline";
-import { validateGetRequest, validateListRequest } from "./validate";
+import { listQueryFromWire } from "./list-request";
+import { validateGetRequest } from "./validate";
 
 export { REQUEST_HEADER };
 
@@ -57,6 +59,11 @@ export const TRAILER = {
 export interface TaskServiceOptions {
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
+  /**
+   * The listener's generation: how a ListTaskRequest that carries no evidence of its
+   * layout is read (src/generations/list-request.ts). v2 when absent.
+   */
+  generation?: Generation;
   /** GetPredictResult: cut off a client that has not taken its reply this long after it was ready. */
   predictWriteTimeoutMs?: number;
 }
@@ -140,7 +147,7 @@ export function taskReadHandlers(
     ctx.call.header(REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
   return {
     async ListTask(request, ctx) {
-      const q = validateListRequest(decode(ListTaskRequest, request, "ListTaskRequest"));
+      const q = listQueryFromWire(request, opts.generation ?? "v2");
       const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
       checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
       ctx.cache = answer.cache;

@@ -37,7 +37,13 @@ export function validateListRequest(req: ListTaskRequest): ListQuery {
  * answers an empty list for it), and a status longer than any status a kept task has.
  */
 export function listMatchesNothing(q: ListQuery): boolean {
-  return (q.pubKey.length !== 0 && q.pubKey.length !== KEY_BYTES) || q.status.length > MAX_STATUS_CHARS;
+  return (
+    (q.pubKey.length !== 0 && q.pubKey.length !== KEY_BYTES) ||
+    // v3's executor key next to a requester key: a v3 Executor matches a shorter one as a hex
+    // prefix of executor keys (README "Two generations"); the gateway reads any other length as no key.
+    (q.ePubKey !== undefined && q.ePubKey.length !== 0 && q.ePubKey.length !== KEY_BYTES) ||
+    q.status.length > MAX_STATUS_CHARS
+  );
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
-import { KEY_BYTES, publicKeyFromRaw, SIGNATURE_BYTES, verifyPredictSignature } from "../crypto/p256";
+import { KEY_BYTES, publicKeyFromRaw, SIGNATURE_BYTES } from "../crypto/p256";
+import { RULE_TEXT, verifyingRules, type SignatureRule } from "../generations/signature";
 import type { TaskRequest } from "../gen/task/task";
 import { MAX_TASK_ID_CHARS } from "../wire/facts";
 import type { TaskView } from "../wire/task-view";
@@ -30,7 +31,8 @@ export type RefusalReason =
   | "owner_unavailable"
   | "too_large"
   | "upstream_error"
-  | "too_many_in_flight";
+  | "too_many_in_flight"
+  | "wrong_signature_rule";
 
 /** A refusal with the status the client gets. Messages never carry keys or signatures. */
 export class PredictRefusal extends GatewayError {
@@ -46,11 +48,13 @@ export class PredictRefusal extends GatewayError {
 export interface CheckedRequest {
   taskID: string;
   pubKey: Buffer;
+  /** The signature rules the signature is valid under (src/generations/signature.ts): v2's, v3's, rarely both. */
+  rules: SignatureRule[];
 }
 
 /**
  * Checks 1-3, which need no task: taskID present, pubKey a P-256 point, signature by
- * pubKey over SHA-256 of the UTF-8 bytes of hex(pubKey) + "," + taskID.
+ * pubKey under v2's rule (SHA-256 of hex(pubKey) + "," + taskID) or v3's (spec §10).
  */
 export function checkPredictRequest(req: TaskRequest): CheckedRequest {
   // As on an Executor, whose first check is that the task exists (spec §6): no such ID, NOT_FOUND.
@@ -83,14 +87,15 @@ export function checkPredictRequest(req: TaskRequest): CheckedRequest {
       `signature: expected ${SIGNATURE_BYTES} bytes (r||s), got ${signature.length}`,
     );
   }
-  if (!verifyPredictSignature(pubKey, req.taskID, signature)) {
+  const rules = verifyingRules(pubKey, req.taskID, signature);
+  if (rules.length === 0) {
     throw new PredictRefusal(
       Status.UNAUTHENTICATED,
       "bad_signature",
-      'signature: not a valid ECDSA P-256 signature by pubKey over SHA-256(hex(pubKey) + "," + taskID)',
+      `signature: not a valid ECDSA P-256 signature by pubKey under either rule: ${RULE_TEXT.v2}, or ${RULE_TEXT.v3}`,
     );
   }
-  return { taskID: req.taskID, pubKey };
+  return { taskID: req.taskID, pubKey, rules };
 }
 
 /** Checks 5-7 on the loaded task: a prediction task, of this requester, Finished. */

@@ -57,7 +57,9 @@ export class ListAnswerCache {
   /** The key of an entry: format, Executor set, and the request without timeEnd and limit. */
   key(setId: string, q: ListQuery, windowClass: string): string {
     const h = createHash("sha256")
-      .update(`${q.pubKey.toString("hex")}|${q.status}|${q.timeStart}|${windowClass}`)
+      .update(
+        `${q.pubKey.toString("hex")}|${q.ePubKey?.toString("hex") ?? ""}|${q.status}|${q.timeStart}|${windowClass}`,
+      )
       .digest("hex")
       .slice(0, 32);
     return `v${FORMAT}:l:${setId}:${h}`;

@@ -1,20 +1,23 @@
 /**
- * `npm run demo`: five simulated Executors (one lagging), a gateway on embedded
- * defaults that knows only one of them, sample queries showing discovery, merging
- * and routing, then a "try it" block of commands that work when pasted, while the
+ * `npm run demo`: five simulated Executors (one lagging; two of the v3 generation,
+ * PaddleDTX main), a gateway on embedded defaults that knows the key of only one of
+ * them, sample queries showing discovery, merging and routing across generations,
+ * then a "try it" block of commands that work when pasted, while the
  * gateway keeps serving. Executors are named by address, and their task counts come
  * from the gateway's own GET /v1/executors, so the demo, `dai-gateway executors` and
  * the dashboard show the same numbers.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { createChannel, createClient, Metadata } from "nice-grpc";
-import { TaskDefinition, type FLTask } from "../gen/task/task";
+import { FLTasks, TaskDefinition, type FLTask } from "../gen/task/task";
+import { encodeListRequest } from "../generations/list-request";
+import { signWithRule } from "../generations/signature";
 import { parseConfig } from "../config/load";
 import { startGateway } from "../gateway";
 import { createLogger } from "../log";
 import { startSimCluster } from "../sim/cluster";
-import { signPredictRequest } from "../crypto/p256";
 import { getJson } from "./connect";
 import { DEFAULT_HTTP_PORT, formatExecutors, type ExecutorsData } from "./executors";
 import { localTime } from "./format";
@@ -37,16 +40,43 @@ function shown(p: string): string {
   return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
 }
 
+/** A ListTask with request bytes as given (a v3 client's layout), the reply's bytes back. */
+function rawListTask(target: string, body: Buffer): Promise<Buffer> {
+  const c = new grpc.Client(target, grpc.credentials.createInsecure());
+  const id = (b: Buffer): Buffer => b;
+  return new Promise<Buffer>((resolve, reject) => {
+    c.makeUnaryRequest("/task.Task/ListTask", id, id, body, { deadline: Date.now() + 10_000 }, (err, reply) => {
+      c.close();
+      if (err || !reply) reject(err ?? new Error("no reply"));
+      else resolve(reply);
+    });
+  });
+}
+
 export async function runDemo(opts: DemoOptions): Promise<() => Promise<void>> {
-  const sim = await startSimCluster({ executors: 5, seed: 7, lagging: [4], trainingTasks: 16 });
+  // A mixed cluster: the Executors at index 2 and 3 run the v3 generation (PaddleDTX main).
+  const generations = ["v2", "v2", "v3", "v3", "v2"] as const;
+  const sim = await startSimCluster({
+    executors: 5,
+    seed: 7,
+    lagging: [4],
+    trainingTasks: 16,
+    versions: [...generations],
+  });
   const seed = sim.executors[0]!;
+  const v3Executors = [sim.executors[2]!, sim.executors[3]!];
   const config = parseConfig({
     listen: `127.0.0.1:${opts.port}`,
     httpListen: `127.0.0.1:${opts.httpPort}`,
     executors: {
-      seeds: [{ address: seed.address, pubKey: sim.keys[0]!.publicKey.toString("hex"), name: seed.name }],
+      // A generation is configured, never guessed: the v3 Executors are seeded with theirs.
+      seeds: [
+        { address: seed.address, pubKey: sim.keys[0]!.publicKey.toString("hex"), name: seed.name },
+        ...v3Executors.map((e) => ({ address: e.address, generation: "v3" as const, name: e.name })),
+      ],
       discoveryAllow: ["127.0.0.1/32"],
     },
+    v3: { listen: "127.0.0.1:0", httpListen: "127.0.0.1:0", allowCors: true },
     log: { level: "warn" },
   });
   const gw = await startGateway(config, createLogger(config.log.level));
@@ -59,7 +89,11 @@ export async function runDemo(opts: DemoOptions): Promise<() => Promise<void>> {
   out(`dai-gateway demo: 5 simulated Executors on loopback, gateway on ${target} (HTTP ${httpBase})`);
   out(`The gateway was configured with ONE seed (${seed.address}); the rest are discovered from the`);
   out(
-    `tasks' dataSets[].address (allow-list 127.0.0.1/32). The Executor at ${lagging.address} lags behind the ledger.\n`,
+    `tasks' dataSets[].address (allow-list 127.0.0.1/32). The Executor at ${lagging.address} lags behind the ledger.`,
+  );
+  out(
+    `The Executors at ${v3Executors.map((e) => e.address).join(" and ")} run v3 (PaddleDTX main), seeded with their generation;` +
+      ` v3 clients also have gRPC 127.0.0.1:${gw.v3GrpcPort} and the v3 HTTP/JSON API http://127.0.0.1:${gw.v3HttpPort}.\n`,
   );
 
   let trailers = new Metadata();
@@ -140,19 +174,38 @@ export async function runDemo(opts: DemoOptions): Promise<() => Promise<void>> {
   const predictId = [...sim.ledger.results.keys()].find((id) =>
     sim.ledger.tasks.find((t) => t.iD === id)?.requester.equals(requester.publicKey),
   );
+  // Signed under the rule of the label holder's generation (the gateway cannot re-sign).
+  const predictRule = predictId ? generations[sim.ledger.resultHolder.get(predictId)!]! : "v2";
   if (predictId) {
     const res = await client.getPredictResult({
       pubKey: requester.publicKey,
       taskID: predictId,
-      signature: signPredictRequest(requester, predictId),
+      signature: signWithRule(requester, predictId, predictRule),
     });
     const rows = JSON.parse(Buffer.from(res.payload).toString("utf8")) as string[][];
     const holder = sim.executors[sim.ledger.resultHolder.get(predictId)!]!;
     out(
-      `4. GetPredictResult ${predictId} (signed by requester-${requesterIndex}): routed to the model's label holder ${holder.address};` +
+      `4. GetPredictResult ${predictId} (signed by requester-${requesterIndex}, ${predictRule} rule): routed to the model's label holder ${holder.address};` +
         ` ${rows.length - 1} rows, header ${JSON.stringify(rows[0])}`,
     );
   }
+
+  // A v3 client's ListTask (v3 layout: the executor key in field 2, limit in field 6), and the v3 HTTP API.
+  const v3Key = sim.keys[2]!.publicKey;
+  const v3Body = encodeListRequest(
+    { pubKey: Buffer.alloc(0), ePubKey: v3Key, status: "", timeStart: 0n, timeEnd: now, limit: 100n },
+    "v3",
+  );
+  const v3List = FLTasks.decode(await rawListTask(target, v3Body));
+  const httpReply = await fetch(`http://127.0.0.1:${gw.v3HttpPort}/v1/task/list`, {
+    method: "POST",
+    body: JSON.stringify({ ePubKey: v3Key.toString("base64"), timeEnd: String(now), limit: 100 }),
+  });
+  const httpJson = (await httpReply.json()) as { code: string; data: { fLTasks?: unknown[] } };
+  out(
+    `5. The tasks of the Executor at ${sim.executors[2]!.address}, asked by a v3 client: gRPC ${v3List.fLTasks.length} tasks;` +
+      ` v3 HTTP API code "${httpJson.code}", ${httpJson.data.fLTasks?.length ?? 0} tasks.`,
+  );
 
   // The "try it" block: every line works when pasted from this directory while the demo runs.
   const cli = "npx dai-gateway";
@@ -168,7 +221,7 @@ export async function runDemo(opts: DemoOptions): Promise<() => Promise<void>> {
   out(`  ${cli} tasks get ${sample.iD}${hostFlag}`);
   if (predictId)
     out(
-      `  ${cli} tasks result ${predictId}${hostFlag} -k ${shown(keyFile(requesterIndex))}` +
+      `  ${cli} tasks result ${predictId}${hostFlag} -k ${shown(keyFile(requesterIndex))}${predictRule === "v3" ? " --sign v3" : ""}` +
         `   # requester-${requesterIndex}, ${requesterHex.slice(0, 12)}…, asked for it`,
     );
   out(`  ${cli} tasks list${hostFlag} --pubkey ${requesterHex.slice(0, 12)}… --status Finished`);

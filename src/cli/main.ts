@@ -145,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
       },
       DEFAULT_EXECUTOR_VERSION,
     )
+    .option("--v3 <i...>", "indexes of Executors of the v3 generation (PaddleDTX main), for a mixed cluster")
     .action(
       async (opts: {
         executors: number;
@@ -157,7 +158,9 @@ export async function main(argv: string[]): Promise<void> {
         mode?: string[];
         keysDir?: string;
         executorVersion: ExecutorVersion;
+        v3?: string[];
       }) => {
+        const v3 = new Set((opts.v3 ?? []).map(Number));
         // grpc-js would print its own "E No address added ..." line; the error below says it in words.
         grpc.setLogVerbosity(grpc.logVerbosity.NONE);
         const cluster = await startSimCluster({
@@ -169,6 +172,7 @@ export async function main(argv: string[]): Promise<void> {
           latencyMs: opts.latencyMs,
           lagging: (opts.lag ?? []).map(Number),
           version: opts.executorVersion,
+          versions: Array.from({ length: opts.executors }, (_, i) => (v3.has(i) ? "v3" : undefined)),
         }).catch((err: Error) => {
           const busy = /address already in use (\S+?)\]?$/.exec(err.message)?.[1];
           if (!busy) throw err;
@@ -185,10 +189,12 @@ export async function main(argv: string[]): Promise<void> {
           else throw new Error(`--mode ${m}: unknown mode ${mode}`);
         }
         process.stdout.write(
-          `${cluster.executors.length} simulated ${opts.executorVersion} Executors, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
+          `${cluster.executors.length} simulated ${opts.executorVersion} Executors${v3.size > 0 ? ` (v3: ${[...v3].join(",")})` : ""}, ${cluster.ledger.tasks.length} tasks (seed ${opts.seed})\n`,
         );
         for (const [i, e] of cluster.executors.entries()) {
-          process.stdout.write(`  ${e.name}  ${e.address}  key ${cluster.keys[i]!.publicKey.toString("hex")}\n`);
+          process.stdout.write(
+            `  ${e.name}  ${e.address}  ${e.version}  key ${cluster.keys[i]!.publicKey.toString("hex")}\n`,
+          );
         }
         process.stdout.write(describeRequesters(cluster, opts.keysDir));
         onSignals(() => cluster.stop());

@@ -6,7 +6,8 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { Metadata } from "nice-grpc";
-import { keyPairFromPrivate, signPredictRequest, type KeyPair } from "../crypto/p256";
+import { keyPairFromPrivate, type KeyPair } from "../crypto/p256";
+import { signWithRule } from "../generations/signature";
 import { algorithmToJSON, taskTypeToJSON } from "../gen/common/common";
 import { FLTask, FLTasks } from "../gen/task/task";
 import { CliError, connectTasks, describeCallError, type ConnectOptions } from "./connect";
@@ -299,40 +300,47 @@ export function registerTaskCommands(program: Command): void {
       .argument("<taskID>", "prediction task ID")
       .requiredOption("-k, --private-key <file>", "requester's private key file (hex P-256 scalar) or key directory")
       .option("-o, --out <file>", "write the CSV here (default: standard output)")
-      .option("--raw", "write the payload bytes as the Executor sent them instead of CSV"),
-  ).action(async (taskID: string, o: ConnOpts & { privateKey: string; out?: string; raw?: boolean }) => {
-    const kp = readPrivateKey(o.privateKey);
-    const reply = await call(o, "tasks result", (c) =>
-      c.client.getPredictResult(
-        { pubKey: kp.publicKey, taskID, signature: signPredictRequest(kp, taskID) },
-        { signal: AbortSignal.timeout(o.timeout) },
+      .option("--raw", "write the payload bytes as the Executor sent them instead of CSV")
+      .addOption(
+        new Option("--sign <rule>", "signature rule of the result holder's generation (v3: PaddleDTX main)")
+          .choices(["v2", "v3"])
+          .default("v2"),
       ),
-    );
-    const payload = Buffer.from(reply.payload);
-    let bytes: Buffer;
-    if (o.raw) bytes = payload;
-    else {
-      let rows: unknown;
-      try {
-        rows = JSON.parse(payload.toString("utf8"));
-      } catch {
-        rows = undefined;
+  ).action(
+    async (taskID: string, o: ConnOpts & { privateKey: string; out?: string; raw?: boolean; sign: "v2" | "v3" }) => {
+      const kp = readPrivateKey(o.privateKey);
+      const reply = await call(o, "tasks result", (c) =>
+        c.client.getPredictResult(
+          { pubKey: kp.publicKey, taskID, signature: signWithRule(kp, taskID, o.sign) },
+          { signal: AbortSignal.timeout(o.timeout) },
+        ),
+      );
+      const payload = Buffer.from(reply.payload);
+      let bytes: Buffer;
+      if (o.raw) bytes = payload;
+      else {
+        let rows: unknown;
+        try {
+          rows = JSON.parse(payload.toString("utf8"));
+        } catch {
+          rows = undefined;
+        }
+        if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r))) {
+          throw new CliError("tasks result: the payload is not a JSON array of rows; use --raw to save it as is");
+        }
+        bytes = Buffer.from(toCsv(rows as unknown[][]), "utf8");
       }
-      if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r))) {
-        throw new CliError("tasks result: the payload is not a JSON array of rows; use --raw to save it as is");
-      }
-      bytes = Buffer.from(toCsv(rows as unknown[][]), "utf8");
-    }
-    if (o.out) {
-      try {
-        writeFileSync(o.out, bytes);
-      } catch (err) {
-        throw new CliError(
-          `--out: cannot write ${o.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
-      }
-      process.stderr.write(`wrote ${bytes.length} bytes to ${o.out}\n`);
-    } else process.stdout.write(bytes);
-  });
+      if (o.out) {
+        try {
+          writeFileSync(o.out, bytes);
+        } catch (err) {
+          throw new CliError(
+            `--out: cannot write ${o.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          );
+        }
+        process.stderr.write(`wrote ${bytes.length} bytes to ${o.out}\n`);
+      } else process.stdout.write(bytes);
+    },
+  );
   example(result, "dai-gateway tasks result <taskID> -k ./demo-keys/requester-0.key -o result.csv");
 }

@@ -25,6 +25,9 @@ const listenAddress = z.string().refine(
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{128}$/, "expected a 64-byte public key as 128 hex characters");
 
+/** A PaddleDTX wire generation (spec §10): v2 = every tagged release, v3 = the main branch. */
+const generation = z.enum(["v2", "v3"]);
+
 const seed = z.union(
   [
     hostPort,
@@ -32,12 +35,17 @@ const seed = z.union(
       address: hostPort,
       /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
       pubKey: hexKey.optional(),
+      /** This Executor's generation (default: executors.generation). */
+      generation: generation.optional(),
       /** A name for people (the `executors` table, the dashboard); the wire never carries it. */
       name: z.string().min(1).max(64).optional(),
     }),
   ],
-  { error: 'expected "host:port" or { address, pubKey, name }' },
+  { error: 'expected "host:port" or { address, pubKey, generation, name }' },
 );
+
+/** A listen address, or "" for off. */
+const optionalListen = z.union([z.literal(""), listenAddress]);
 
 const allowPattern = z.string().superRefine((s, ctx) => {
   try {
@@ -69,6 +77,8 @@ export const configSchema = z.strictObject({
   executors: z
     .strictObject({
       seeds: z.array(seed).default([]),
+      /** Generation of Executors whose seed does not say, and of every discovered one (never guessed: spec §10). */
+      generation: generation.default("v2"),
       discoveryAllow: z.array(allowPattern).default([]),
       maxExecutors: z.number().int().min(1).max(100_000).default(256),
       callTimeoutMs: ms(3000),
@@ -146,6 +156,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Most tasks one ListTask answer may hold; a larger answer → RESOURCE_EXHAUSTED (bounds reply memory). */
       maxListTasks: z.number().int().min(1).max(10_000_000).default(10_000),
+      /** How `listen` reads a ListTask request that carries no evidence of its layout (README "Two generations"). */
+      generation: generation.default("v2"),
       /** Deadline of a ListTask/GetTaskById whose client sent none; 0: the fan-out's own bound (src/config/deadlines.ts). */
       defaultDeadlineMs: z.number().int().min(0).default(0),
       /** Largest request message accepted from a client. */
@@ -280,6 +292,17 @@ export const configSchema = z.strictObject({
       shedLagMs: z.number().int().min(0).max(60_000).default(200),
       /** GET /metrics renders at most once per this interval (one render at a time); scrapes in between get that rendering; 0: every scrape renders. */
       metricsRenderMs: z.number().int().min(0).max(60_000).default(1000),
+    })
+    .prefault({}),
+  /** The v3 generation's own doors (README "Two generations"); both off when "". */
+  v3: z
+    .strictObject({
+      /** A second gRPC listener for v3 clients: requests without layout evidence read as v3. */
+      listen: optionalListen.default(""),
+      /** The v3 HTTP/JSON API (PaddleDTX main's grpc-gateway routes and rendering). */
+      httpListen: optionalListen.default(""),
+      /** Echo the request's Origin in Access-Control-Allow-Origin, as v3's `httpserver.allowCros`. */
+      allowCors: z.boolean().default(false),
     })
     .prefault({}),
   log: z

@@ -17,7 +17,9 @@ import type { Logger } from "pino";
 import type { GetAnswer, ListAnswer, ReadOptions, TaskReader } from "../core/reader";
 import { FanoutReport, type CallContext } from "../core/report";
 import { Topic } from "../core/topic";
-import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
+import { GetTaskRequest } from "../gen/task/task";
+import { upstreamListRequest } from "../generations/executors";
+import type { Generation } from "../generations/list-request";
 import type { ListQuery } from "../merge/filter";
 import type { ExecutorClient } from "../upstream/executor-client";
 import { describeOutcome, type Outcome } from "../upstream/outcome";
@@ -44,6 +46,8 @@ export interface FanoutTarget {
   address: string;
   /** The Executor's key, when known (the cluster-wide ListTask asks each Executor with its own). */
   pubKey?: Buffer;
+  /** Its wire generation (executors.generation, per-seed `generation`); v2 when absent. */
+  generation?: Generation;
   client: ExecutorClient;
   /** A member of the live set (false: a candidate or a departed Executor, asked without counting). */
   live: boolean;
@@ -52,18 +56,6 @@ export interface FanoutTarget {
 export interface FanoutDone {
   method: "ListTask" | "GetTaskById";
   report: FanoutReport;
-}
-
-function listRequest(q: ListQuery): Buffer {
-  return Buffer.from(
-    ListTaskRequest.encode({
-      pubKey: q.pubKey,
-      status: q.status,
-      timeStart: q.timeStart,
-      timeEnd: q.timeEnd,
-      limit: q.limit,
-    }).finish(),
-  );
 }
 
 export class TaskFanout implements TaskReader {
@@ -129,8 +121,12 @@ export class TaskFanout implements TaskReader {
       (t) => !clusterView || t.pubKey !== undefined,
       async (t) => {
         report.asked.push(t.address);
-        const sent = sentQuery(q, clusterView ? (t.pubKey ?? Buffer.alloc(0)) : q.pubKey);
-        const o = await t.client.call("listTask", listRequest(sent), ctx, { decode: decodeTaskList });
+        // In the Executor's own layout (v2 or v3, src/generations/executors.ts).
+        const { sent, bytes } = upstreamListRequest(
+          t.generation ?? "v2",
+          sentQuery(q, clusterView ? (t.pubKey ?? Buffer.alloc(0)) : q.pubKey),
+        );
+        const o = await t.client.call("listTask", bytes, ctx, { decode: decodeTaskList });
         // A candidate answering after the answer was made: its reply is not part of it, but
         // what it names is still discovered (within its budget).
         if (closed) {

@@ -10,6 +10,7 @@ import type { PredictService } from "../predict/service";
 import type { ExecutorClients } from "../upstream/executor-client";
 import { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { ExecutorRegistry } from "../upstream/registry";
+import type { Generation } from "../generations/list-request";
 import { registerDashboard } from "./dashboard/route";
 import { registerExecutorRoutes } from "./executor-routes";
 import type { HttpServer } from "./server";
@@ -24,6 +25,8 @@ export interface HttpApiDeps {
   config: GatewayConfig;
   pipeline: RequestPipeline;
   cacheStats?: CacheCounts;
+  /** Each Executor's wire generation (v2 when absent). */
+  generationOf?: (address: string) => Generation;
 }
 
 export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
@@ -32,12 +35,14 @@ export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const status = new ExecutorStatusTracker(deps.registry, deps.clients, {
     callTimeoutMs: config.executors.callTimeoutMs,
     probeIntervalMs: config.http.probeIntervalMs,
+    generationOf: deps.generationOf,
   });
   registerExecutorRoutes(server, deps.pipeline, {
     registry: deps.registry,
     status,
     circuits: deps.clients.circuits,
     cacheStats: deps.cacheStats,
+    generationOf: deps.generationOf,
   });
   if (config.http.dashboard) registerDashboard(server);
 }

@@ -4,6 +4,7 @@
  * dashboard show. Public keys are shown as hex, as PaddleDTX tools print them.
  */
 import type { RequestPipeline } from "../api/pipeline";
+import type { Generation } from "../generations/list-request";
 import type { ExecutorStatusTracker } from "../upstream/executor-status";
 import type { ExecutorHealth } from "../upstream/health";
 import type { ExecutorRegistry } from "../upstream/registry";
@@ -23,6 +24,8 @@ export interface ExecutorStatusJson {
   lastError: string | null;
   circuit: string | null;
   tasks: number | null;
+  /** The Executor's wire generation (executors.generation, per-seed `generation`). */
+  generation: Generation;
 }
 
 export interface ExecutorRouteDeps {
@@ -31,6 +34,8 @@ export interface ExecutorRouteDeps {
   circuits: ExecutorHealth;
   /** The cache's counters (none without a cache). */
   cacheStats?: CacheCounts;
+  /** Each Executor's wire generation (v2 when absent). */
+  generationOf?: (address: string) => Generation;
 }
 
 export function registerExecutorRoutes(server: HttpServer, pipeline: RequestPipeline, deps: ExecutorRouteDeps): void {
@@ -50,6 +55,7 @@ export function registerExecutorRoutes(server: HttpServer, pipeline: RequestPipe
         lastError: h?.lastError ?? null,
         circuit: deps.circuits.state(e.address).state,
         tasks: h?.tasks ?? null,
+        generation: deps.generationOf?.(e.address) ?? "v2",
       };
     });
     const counts = deps.cacheStats;

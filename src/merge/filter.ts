@@ -5,6 +5,11 @@ import { compareListOrder } from "./merge";
 export interface ListQuery {
   /** Empty: no key filter (the gateway's cluster-wide view). */
   pubKey: Buffer;
+  /**
+   * v3's requester-AND-executor filter (spec §10): when set (with `pubKey`), only tasks
+   * `pubKey` published in which this key's Executor takes part. Absent or empty: none.
+   */
+  ePubKey?: Buffer;
   status: string;
   timeStart: bigint;
   /** 0 (or less) means no upper bound, as on a v2.x Executor (spec §4). */
@@ -36,7 +41,9 @@ export function inWindow(task: TaskView, timeStart: bigint, timeEnd: bigint): bo
 
 /** Does the task satisfy the request's filters (the key filter only when a key is given)? */
 export function matchesQuery(task: TaskView, q: ListQuery): boolean {
-  if (q.pubKey.length > 0 && !involvesKey(task, q.pubKey)) return false;
+  if (q.ePubKey && q.ePubKey.length > 0) {
+    if (!task.requester.equals(q.pubKey) || !task.dataSets.some((ds) => ds.executor.equals(q.ePubKey!))) return false;
+  } else if (q.pubKey.length > 0 && !involvesKey(task, q.pubKey)) return false;
   if (q.status !== "" && task.status !== q.status) return false;
   return inWindow(task, q.timeStart, q.timeEnd);
 }

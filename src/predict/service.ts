@@ -17,6 +17,8 @@ import type { TaskReader } from "../core/reader";
 import type { CallContext } from "../core/report";
 import { Topic } from "../core/topic";
 import type { TaskRequest } from "../gen/task/task";
+import type { Generation } from "../generations/list-request";
+import { RULE_TEXT, type SignatureRule } from "../generations/signature";
 import type { ExecutorClients } from "../upstream/executor-client";
 import type { TaskView } from "../wire/task-view";
 import { predictRoute, type CandidateRole, type RouteMembers } from "./route";
@@ -30,6 +32,8 @@ export interface PredictOptions {
   ratePerMinute: number;
   /** Results relayed at once; each holds about 3 × its size in memory. */
   maxConcurrent: number;
+  /** Each Executor's generation, which decides the signature rule it accepts; v2 when absent. */
+  generationOf?: (address: string) => Generation;
   /** Bytes of results held (received, not yet delivered to their clients) above which new relays are refused. */
   maxBytesInFlight?: number;
 }
@@ -89,6 +93,7 @@ export class PredictService {
       too_large: 0,
       upstream_error: 0,
       too_many_in_flight: 0,
+      wrong_signature_rule: 0,
     },
   };
   private readonly limiter?: KeyRateLimiter;
@@ -138,7 +143,7 @@ export class PredictService {
     ctx: CallContext,
     delivered?: Promise<unknown>,
   ): Promise<Buffer> {
-    const { taskID, pubKey } = checkPredictRequest(req);
+    const { taskID, pubKey, rules } = checkPredictRequest(req);
     // After the signature check, so nobody can drain another key's bucket with forgeries.
     if (this.limiter && !this.limiter.take(pubKey.toString("hex"))) {
       throw new PredictRefusal(
@@ -184,7 +189,7 @@ export class PredictService {
       this.heldBytes -= held;
     };
     try {
-      const body = await this.fetch(rawRequest, task, model, ctx);
+      const body = await this.fetch(rawRequest, task, model, ctx, rules);
       held = body.length;
       this.heldBytes += held;
       if (delivered) void delivered.then(release, release);
@@ -213,8 +218,15 @@ export class PredictService {
    * after a not-found or an Executor that could not be reached (unreachable, circuit
    * open, address refused, no time for this one).
    */
-  private async fetch(rawRequest: Buffer, task: TaskView, model: TaskView, ctx: CallContext): Promise<Buffer> {
+  private async fetch(
+    rawRequest: Buffer,
+    task: TaskView,
+    model: TaskView,
+    ctx: CallContext,
+    rules: readonly SignatureRule[],
+  ): Promise<Buffer> {
     const route = predictRoute(task, model, this.members);
+    this.keepAccepting(route, rules, task);
     const log = this.log.child({ requestId: ctx.requestId, taskID: task.id });
     if (route.skipped.length > 0) log.warn({ skipped: route.skipped }, "prediction candidates left out");
     if (route.candidates.length === 0) {
@@ -305,6 +317,40 @@ export class PredictService {
       "result_not_found",
       `prediction result of task ${task.id} not found on ${notFound} Executor(s) of model task ${model.id}`,
     );
+  }
+
+  /**
+   * The gateway cannot re-sign: a request goes only to Executors whose generation accepts
+   * the rule it was signed with. If the label holder's does not, the request is refused
+   * (FAILED_PRECONDITION), never sent to fail there; other candidates that would refuse it are left out.
+   */
+  private keepAccepting(
+    route: { candidates: { address: string; role: string }[] },
+    rules: readonly SignatureRule[],
+    task: TaskView,
+  ): void {
+    const gen = (address: string): Generation => this.opts.generationOf?.(address) ?? "v2";
+    const owner = route.candidates.find((c) => c.role === "owner");
+    if (owner && !rules.includes(gen(owner.address))) {
+      const g = gen(owner.address);
+      throw new PredictRefusal(
+        Status.FAILED_PRECONDITION,
+        "wrong_signature_rule",
+        `the request is signed under the ${rules.join("/")} rule (${rules.map((r) => RULE_TEXT[r]).join("; ")}), but ` +
+          `the Executor holding the result of task ${task.id}, ${owner.address}, is ${g} and accepts only ${RULE_TEXT[g]}: ` +
+          `sign the request with the ${g} rule (the gateway cannot re-sign it)`,
+      );
+    }
+    const before = route.candidates.length;
+    route.candidates = route.candidates.filter((c) => rules.includes(gen(c.address)));
+    if (before > 0 && route.candidates.length === 0) {
+      // No label holder known and every other candidate speaks the other generation.
+      throw new PredictRefusal(
+        Status.FAILED_PRECONDITION,
+        "wrong_signature_rule",
+        `the request is signed under the ${rules.join("/")} rule, but no Executor that may hold the result of task ${task.id} accepts it`,
+      );
+    }
   }
 
   private tooLarge(detail: string): PredictRefusal {

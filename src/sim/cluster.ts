@@ -18,6 +18,8 @@ export interface SimClusterOptions {
   latencyMs?: number;
   /** Which Executor release every Executor behaves like (default v2). */
   version?: ExecutorVersion;
+  /** Per Executor (by index), a release other than `version` (e.g. v3 for a mixed cluster). */
+  versions?: (ExecutorVersion | undefined)[];
 }
 
 export interface SimCluster {
@@ -47,7 +49,7 @@ export async function startSimCluster(opts: SimClusterOptions): Promise<SimClust
   const byId = new Map(ledger.tasks.map((t) => [t.iD, t]));
   for (const [i, e] of executors.entries()) {
     e.latencyMs = opts.latencyMs ?? 0;
-    e.version = opts.version ?? DEFAULT_EXECUTOR_VERSION;
+    e.version = opts.versions?.[i] ?? opts.version ?? DEFAULT_EXECUTOR_VERSION;
     const lag = opts.lagging?.includes(i) ?? false;
     for (const id of ledger.holdings.get(i)!) {
       const t = byId.get(id)!;

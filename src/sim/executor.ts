@@ -12,6 +12,8 @@ import * as grpc from "@grpc/grpc-js";
 import { ListTaskRequest, PredictResponse, TaskRequest, GetTaskRequest } from "../gen/task/task";
 import { RAW_TASK_SERVICE } from "../api/task-service";
 import { publicKeyFromRaw } from "../crypto/p256";
+import { decodeListRequest, type Generation, type ListRequestFields } from "../generations/list-request";
+import { signingMessage } from "../generations/signature";
 import { decodeTaskView, encodeTaskList, type TaskView } from "../wire/task-view";
 import { DEFAULT_EXECUTOR_VERSION, EXECUTOR_BEHAVIOUR, type ExecutorBehaviour, type ExecutorVersion } from "./version";
 
@@ -101,6 +103,11 @@ export class SimExecutor {
     return build();
   }
 
+  /** The wire generation of this release (src/sim/version.ts). */
+  get generation(): Generation {
+    return EXECUTOR_BEHAVIOUR[this.version].generation;
+  }
+
   private get codes(): ExecutorBehaviour["codes"] {
     return EXECUTOR_BEHAVIOUR[this.version].codes;
   }
@@ -131,6 +138,45 @@ export class SimExecutor {
     return encodeTaskList(out);
   }
 
+  /**
+   * The v3 contract's ListTask (PaddleDTX main, dai/blockchain/xchain/contract): index
+   * entries `index_fltask_list/<key hex>/<MaxInt64 - publishTime>/<id>` for the requester
+   * and each data set's executor, and `index_re_fltask_list/<requester>/<executor>/…` per
+   * data set; the filter is a prefix — both keys: `index_re…/<r>/<e>` (no trailing slash:
+   * a shorter executor key matches as a hex prefix), one key: `index_fltask_list/<key>/`,
+   * none: `index_fltask_list//` (nothing). Walked in key order, then filtered
+   * (timeStart, timeEnd > 0, status) and capped. Written from the contract, not from
+   * the gateway's filter code.
+   */
+  private listV3(req: ListRequestFields): Buffer {
+    const hex = (b: Buffer): string => b.toString("hex");
+    const index = new Map<string, TaskView>();
+    const inv = (t: TaskView): string => (9_223_372_036_854_775_807n - t.publishTime).toString();
+    for (const t of this.tasks.values()) {
+      const suffix = `${inv(t)}/${t.id}`;
+      index.set(`index_fltask_list/${hex(t.requester)}/${suffix}`, t);
+      for (const ds of t.dataSets) {
+        index.set(`index_fltask_list/${hex(ds.executor)}/${suffix}`, t);
+        index.set(`index_re_fltask_list/${hex(t.requester)}/${hex(ds.executor)}/${suffix}`, t);
+      }
+    }
+    const prefix =
+      req.pubKey.length > 0 && req.ePubKey.length > 0
+        ? `index_re_fltask_list/${hex(req.pubKey)}/${hex(req.ePubKey)}`
+        : `index_fltask_list/${hex(req.pubKey.length > 0 ? req.pubKey : req.ePubKey)}/`;
+    const keys = [...index.keys()].filter((k) => k.startsWith(prefix));
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
+    const out: TaskView[] = [];
+    for (const k of keys) {
+      if (req.limit > 0n && BigInt(out.length) >= req.limit) break;
+      const t = index.get(k)!;
+      if (t.publishTime < req.timeStart || (req.timeEnd > 0n && t.publishTime > req.timeEnd)) continue;
+      if (req.status !== "" && t.status !== req.status) continue;
+      out.push(t);
+    }
+    return encodeTaskList(out);
+  }
+
   private notFound(context: string): grpc.ServiceError {
     return executorError(this.codes.notFound, "task not found", `${context}: failed to QueryNativeContract: `);
   }
@@ -153,8 +199,8 @@ export class SimExecutor {
     if (signature.length !== SIGNATURE_BYTES) {
       throw executorError(this.codes.param, "bad param:signature", "get predict result failed: ");
     }
-    // m := fmt.Sprintf("%x,%s", in.PubKey, in.TaskID); Go hashes the string's (UTF-8) bytes.
-    const message = Buffer.from(`${pubKey.toString("hex")},${req.taskID}`, "utf8");
+    // v2: m := fmt.Sprintf("%x,%s", in.PubKey, in.TaskID), hashed as UTF-8 bytes; v3: util.GetSigMessage(in).
+    const message = signingMessage(this.generation, pubKey, req.taskID);
     const key = publicKeyFromRaw(pubKey);
     if (key === null || !crypto.verify("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signature)) {
       throw executorError(this.codes.badSignature, "failed to verify signature", "get predict result failed: ");
@@ -181,7 +227,9 @@ export class SimExecutor {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
     });
     server.addService(RAW_TASK_SERVICE, {
-      ListTask: this.handler("ListTask", (b) => this.list(ListTaskRequest.decode(b))),
+      ListTask: this.handler("ListTask", (b) =>
+        this.generation === "v3" ? this.listV3(decodeListRequest(b, "v3")) : this.list(ListTaskRequest.decode(b)),
+      ),
       GetTaskById: this.handler("GetTaskById", (b) => this.get(GetTaskRequest.decode(b))),
       GetPredictResult: this.handler("GetPredictResult", (b) => this.predict(TaskRequest.decode(b))),
       StartTask: this.handler("StartTask", () => {

@@ -9,7 +9,8 @@
  * is the outcome classification's (src/upstream/outcome.ts): a "not found" — whatever
  * code family the Executor sends it in — is an answer.
  */
-import { GetTaskRequest, ListTaskRequest } from "../gen/task/task";
+import { GetTaskRequest } from "../gen/task/task";
+import { encodeListRequest, type Generation } from "../generations/list-request";
 import { decodeTaskList } from "../wire/task-view";
 import type { ExecutorClients } from "./executor-client";
 import { isHealthy, type OutcomeEvent } from "./outcome";
@@ -31,6 +32,8 @@ export interface ExecutorStatus {
 export interface StatusOptions {
   callTimeoutMs: number;
   probeIntervalMs: number;
+  /** Each Executor's generation: the probe is written in its layout (v2 when absent). */
+  generationOf?: (address: string) => Generation;
 }
 
 const PROBE_TASK_ID = "dai-gateway-health-probe";
@@ -99,8 +102,12 @@ export class ExecutorStatusTracker {
     const ctx = { deadline: Date.now() + Math.ceil(timeout * 1.25) + 500, requestId: "probe" };
     const client = this.clients.get(address);
     if (key) {
-      const req = ListTaskRequest.encode({ pubKey: key, status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n });
-      const o = await client.call("listTask", Buffer.from(req.finish()), ctx, { decode: decodeTaskList, probe: true });
+      // In the Executor's own layout: a v3 Executor would read v2's timeEnd as its timeStart.
+      const req = encodeListRequest(
+        { pubKey: key, ePubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: MAX_INT64, limit: 0n },
+        this.opts.generationOf?.(address) ?? "v2",
+      );
+      const o = await client.call("listTask", req, ctx, { decode: decodeTaskList, probe: true });
       if (o.kind === "answered") {
         const h = this.entry(address);
         h.tasks = o.value.length;

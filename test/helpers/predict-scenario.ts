@@ -9,7 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask, PredictResponse, TaskRequest, type DataForTask } from "../../src/gen/task/task";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { signPredictRequest, type KeyPair } from "../../src/crypto/p256";
+import type { KeyPair } from "../../src/crypto/p256";
+import { signWithRule, type SignatureRule } from "../../src/generations/signature";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { SimExecutor } from "../../src/sim/executor";
 import type { ExecutorVersion } from "../../src/sim/version";
@@ -142,8 +143,9 @@ export function predictRequest(pubKey: Buffer, taskID: string, signature: Buffer
   return Buffer.from(TaskRequest.encode({ pubKey, taskID, signature }).finish());
 }
 
-export function signedRequest(kp: KeyPair, taskID: string): Buffer {
-  return predictRequest(kp.publicKey, taskID, signPredictRequest(kp, taskID));
+/** A request signed under `rule` (the generation of the Executor that holds the result; v2 by default). */
+export function signedRequest(kp: KeyPair, taskID: string, rule: SignatureRule = "v2"): Buffer {
+  return predictRequest(kp.publicKey, taskID, signWithRule(kp, taskID, rule));
 }
 
 const identity = (b: Buffer): Buffer => b;

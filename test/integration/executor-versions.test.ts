@@ -12,7 +12,7 @@ import { TaskType } from "../../src/gen/common/common";
 import { FLTask, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
-import { EXECUTOR_VERSIONS, type ExecutorVersion } from "../../src/sim/version";
+import { EXECUTOR_BEHAVIOUR, EXECUTOR_VERSIONS, type ExecutorVersion } from "../../src/sim/version";
 import { flTasksOf, RawClient } from "../helpers/raw-client";
 import {
   predictCalls,
@@ -23,15 +23,26 @@ import {
   type PredictScenario,
 } from "../helpers/predict-scenario";
 import { bytesOf, refList, refMerge } from "../helpers/reference";
+import { listRequestBytes } from "../helpers/wire-writer";
 
 const MAX_I64 = 9_223_372_036_854_775_807n;
 
-async function gatewayOver(addresses: string[], extra: Record<string, unknown> = {}): Promise<RunningGateway> {
+/** A gateway over `addresses`, Executors of release `version` (its wire generation configured). */
+async function gatewayOver(
+  addresses: string[],
+  extra: Record<string, unknown> = {},
+  version: ExecutorVersion = "v2",
+): Promise<RunningGateway> {
   return startGateway(
     parseConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
-      executors: { seeds: addresses, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000 },
+      executors: {
+        seeds: addresses,
+        discoveryAllow: ["127.0.0.1/32"],
+        callTimeoutMs: 2000,
+        generation: EXECUTOR_BEHAVIOUR[version].generation,
+      },
       log: { level: "silent" },
       ...extra,
     }),
@@ -48,7 +59,11 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("Executors of release %s", (ver
   let raw: RawClient;
   beforeAll(async () => {
     sim = await startSimCluster({ executors: 3, seed: 5, trainingTasks: 12, version });
-    gw = await gatewayOver(sim.executors.map((e) => e.address));
+    gw = await gatewayOver(
+      sim.executors.map((e) => e.address),
+      {},
+      version,
+    );
     raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
   });
   afterAll(async () => {
@@ -67,9 +82,19 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("Executors of release %s", (ver
     const direct = new RawClient(sim.executors[0]!.address);
     try {
       const key = sim.keys[0]!.publicKey;
-      const r = await direct.call("ListTask", list({ pubKey: key, timeEnd: 0n }));
+      // In the Executor's own layout (a v3 Executor reads v3's).
+      const own = (timeEnd: bigint): Buffer =>
+        listRequestBytes(EXECUTOR_BEHAVIOUR[version].generation, {
+          pubKey: key,
+          ePubKey: Buffer.alloc(0),
+          status: "",
+          timeStart: 0n,
+          timeEnd,
+          limit: 0n,
+        });
+      const r = await direct.call("ListTask", own(0n));
       expect(r.code).toBe(Status.OK);
-      const all = await direct.call("ListTask", list({ pubKey: key, timeEnd: MAX_I64 }));
+      const all = await direct.call("ListTask", own(MAX_I64));
       expect(all.body!.length).toBeGreaterThan(0);
       expect(r.body!.equals(version === "v1" ? Buffer.alloc(0) : all.body!)).toBe(true);
       const nf = await direct.call("GetTaskById", GetTaskRequest.encode({ taskID: "nope" }).finish());
@@ -121,6 +146,7 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("GetPredictResult through %s Ex
     gw = await gatewayOver(
       sc.executors.slice(0, 4).map((e) => e.address),
       { cache: { taskTtlMs: 1, terminalTtlMs: 1 } },
+      version,
     );
     client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
   });
@@ -148,29 +174,33 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("GetPredictResult through %s Ex
     const payload = Buffer.from('[["id","prediction"],["1","0.5"]]');
     sc.executors[1]!.setResult(id, payload);
     const before = predictCalls(sc.executors)[1]!;
-    const body = await client.call(signedRequest(sc.me, id));
+    const body = await client.call(signedRequest(sc.me, id, EXECUTOR_BEHAVIOUR[version].generation));
     expect(body.equals(predictResponseBytes(id, payload))).toBe(true);
     expect(predictCalls(sc.executors)[1]).toBe(before + 1);
   });
 
   test("the label holder's bad-signature code is UNAUTHENTICATED, not UNAVAILABLE", async () => {
     sc.executors[1]!.failWith = "badSignature";
-    const r = await client.status(signedRequest(sc.me, sc.ids.mine));
+    const r = await client.status(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation));
     expect(Status[r.code]).toBe("UNAUTHENTICATED");
     expect(r.details).not.toMatch(/unreachable/);
   });
 
   test("a bad-parameter code is INVALID_ARGUMENT; an internal one INTERNAL", async () => {
     sc.executors[1]!.failWith = "param";
-    expect(Status[(await client.status(signedRequest(sc.me, sc.ids.mine))).code]).toBe("INVALID_ARGUMENT");
+    expect(
+      Status[(await client.status(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation))).code],
+    ).toBe("INVALID_ARGUMENT");
     sc.executors[1]!.failWith = "internal";
-    expect(Status[(await client.status(signedRequest(sc.me, sc.ids.mine))).code]).toBe("INTERNAL");
+    expect(
+      Status[(await client.status(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation))).code],
+    ).toBe("INTERNAL");
   });
 
   test("not found on every model Executor: NOT_FOUND", async () => {
     for (const e of sc.executors) e.failWith = "notFound";
     // The task loads come from the cache's short-lived entries or fail as not found themselves.
-    const r = await client.status(signedRequest(sc.me, sc.ids.mine));
+    const r = await client.status(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation));
     expect(Status[r.code]).toBe("NOT_FOUND");
   });
 });

@@ -289,6 +289,46 @@ describe("default values", () => {
   });
 });
 
+describe("the v3 generation's ports", () => {
+  test("off by default; ports.v3Grpc / ports.v3Http reach config.yaml, the container and the Service", () => {
+    const plain = renderOrThrow();
+    expect(loadPodConfig(podView(plain)).config.v3).toEqual({ listen: "", httpListen: "", allowCors: false });
+    expect(findObject(plain, "Service").spec.ports.map((p: { name: string }) => p.name)).toEqual(["grpc", "http"]);
+
+    const objs = renderOrThrow([
+      "--set",
+      "ports.v3Grpc=8185",
+      "--set",
+      "ports.v3Http=8013",
+      "--set",
+      "config.v3.allowCors=true",
+    ]);
+    const { config } = loadPodConfig(podView(objs));
+    expect(config.v3).toEqual({ listen: "0.0.0.0:8185", httpListen: "0.0.0.0:8013", allowCors: true });
+    const ports = gatewayContainer(objs).c.ports.map((p: { name: string; containerPort: number }) => [
+      p.name,
+      p.containerPort,
+    ]);
+    expect(ports).toEqual([
+      ["grpc", 8184],
+      ["http", 9184],
+      ["v3-grpc", 8185],
+      ["v3-http", 8013],
+    ]);
+    const svc = findObject(objs, "Service").spec.ports.map((p: { name: string; port: number; targetPort: string }) => [
+      p.name,
+      p.port,
+      p.targetPort,
+    ]);
+    expect(svc).toEqual([
+      ["grpc", 8184, "grpc"],
+      ["http", 9184, "http"],
+      ["v3-grpc", 8185, "v3-grpc"],
+      ["v3-http", 8013, "v3-http"],
+    ]);
+  });
+});
+
 describe("autoscaling and monitoring", () => {
   const file = "autoscaling-values.yaml";
   const v = ciValues(file);

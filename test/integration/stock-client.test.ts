@@ -15,7 +15,7 @@ import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
-import { EXECUTOR_VERSIONS } from "../../src/sim/version";
+import { EXECUTOR_BEHAVIOUR, EXECUTOR_VERSIONS, type ExecutorVersion } from "../../src/sim/version";
 import {
   predictResponseBytes,
   RawPredictClient,
@@ -106,7 +106,12 @@ function h2Call(session: http2.ClientHttp2Session, method: string, message: Buff
   });
 }
 
-async function gatewayOver(addresses: string[], extra: Record<string, unknown> = {}): Promise<RunningGateway> {
+/** A gateway over `addresses`, Executors of release `version` (its wire generation configured). */
+async function gatewayOver(
+  addresses: string[],
+  extra: Record<string, unknown> = {},
+  version: ExecutorVersion = "v2",
+): Promise<RunningGateway> {
   return startGateway(
     parseConfig({
       listen: "127.0.0.1:0",
@@ -115,6 +120,7 @@ async function gatewayOver(addresses: string[], extra: Record<string, unknown> =
       executors: {
         seeds: addresses,
         discoveryAllow: ["127.0.0.1/32"],
+        generation: EXECUTOR_BEHAVIOUR[version].generation,
         ...(extra.executors as Record<string, unknown> | undefined),
       },
       log: { level: "silent" },
@@ -129,7 +135,11 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("executor-cli against %s Execut
   let session: http2.ClientHttp2Session;
   beforeAll(async () => {
     sim = await startSimCluster({ executors: 3, seed: 9, trainingTasks: 30, version });
-    gw = await gatewayOver(sim.executors.map((e) => e.address));
+    gw = await gatewayOver(
+      sim.executors.map((e) => e.address),
+      {},
+      version,
+    );
     session = http2.connect(`http://127.0.0.1:${gw.grpcPort}`);
   });
   afterAll(async () => {
@@ -258,10 +268,11 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("GetPredictResult with no deadl
     gw = await gatewayOver(
       sc.executors.slice(0, 4).map((e) => e.address),
       { api: { defaultDeadlineMs: 800 }, predict: { callTimeoutMs: 4000 } },
+      version,
     );
     client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
     sc.executors[1]!.methodLatencyMs.GetPredictResult = 1500;
-    const r = await noDeadline(signedRequest(sc.me, sc.ids.mine));
+    const r = await noDeadline(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation));
     expect([grpc.status[r.code], r.details]).toEqual(["OK", ""]);
     expect(r.body!.equals(predictResponseBytes(sc.ids.mine, sc.payloads.get(sc.ids.mine)!))).toBe(true);
   });
@@ -270,23 +281,30 @@ describe.each(EXECUTOR_VERSIONS.map((v) => [v]))("GetPredictResult with no deadl
     gw = await gatewayOver(
       sc.executors.slice(0, 4).map((e) => e.address),
       { predict: { callTimeoutMs: 600 } },
+      version,
     );
     client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
     sc.executors[1]!.methodLatencyMs.GetPredictResult = 3000;
-    const r = await noDeadline(signedRequest(sc.me, sc.ids.mine));
+    const r = await noDeadline(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation));
     expect(grpc.status[r.code]).toBe("DEADLINE_EXCEEDED");
     expect(r.details).toMatch(/no answer in time from/);
     expect(r.details).not.toMatch(/unreachable/);
   });
 
   test("a label holder that is down: UNAVAILABLE, unreachable", async () => {
-    gw = await gatewayOver(sc.executors.slice(0, 4).map((e) => e.address));
+    gw = await gatewayOver(
+      sc.executors.slice(0, 4).map((e) => e.address),
+      {},
+      version,
+    );
     client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
     // Load the tasks into the cache first, then take the holder down.
-    expect((await client.status(signedRequest(sc.me, sc.ids.mine))).code).toBe(grpc.status.OK);
+    expect((await client.status(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation))).code).toBe(
+      grpc.status.OK,
+    );
     await sc.executors[1]!.stop();
     try {
-      const r = await noDeadline(signedRequest(sc.me, sc.ids.mine));
+      const r = await noDeadline(signedRequest(sc.me, sc.ids.mine, EXECUTOR_BEHAVIOUR[version].generation));
       expect(grpc.status[r.code]).toBe("UNAVAILABLE");
       expect(r.details).toMatch(/unreachable/);
     } finally {

@@ -8,6 +8,7 @@ import { PredictRefusal } from "../../src/auth/predict-auth";
 import type { GetAnswer, TaskReader } from "../../src/core/reader";
 import { FanoutReport } from "../../src/core/report";
 import { signPredictRequest } from "../../src/crypto/p256";
+import { signWithRule } from "../../src/generations/signature";
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask, TaskRequest } from "../../src/gen/task/task";
 import { PredictService, type PredictAttempt } from "../../src/predict/service";
@@ -56,6 +57,7 @@ const reader: TaskReader = {
 
 function rig(
   answers: Record<string, () => Buffer | ReturnType<typeof executorError> | { code: status; details: string }>,
+  generations: Record<string, "v2" | "v3"> = {},
 ) {
   const transport = new MemoryTransport();
   for (const [a, f] of Object.entries(answers)) transport.on(a, f);
@@ -69,7 +71,13 @@ function rig(
     reader,
     registry,
     clients,
-    { maxBytes: 1 << 20, callTimeoutMs: 1000, ratePerMinute: 0, maxConcurrent: 2 },
+    {
+      maxBytes: 1 << 20,
+      callTimeoutMs: 1000,
+      ratePerMinute: 0,
+      maxConcurrent: 2,
+      generationOf: (a) => generations[a] ?? "v2",
+    },
     silent,
   );
   const attempts: PredictAttempt[] = [];
@@ -128,5 +136,33 @@ describe("PredictService", () => {
     expect(refusals).toEqual(["bad_signature"]);
     expect(r.service.stats.refused.bad_signature).toBe(1);
     expect(r.transport.calls).toHaveLength(0);
+  });
+
+  describe("signature rules across generations (the gateway cannot re-sign)", () => {
+    const v3req = { ...req, signature: signWithRule(requester, "p1", "v3") };
+
+    test("v3-signed, v3 label holder: relayed", async () => {
+      const r = rig({ [OWNER]: () => Buffer.from("r") }, { [OWNER]: "v3", [OTHER]: "v2" });
+      expect((await r.service.handle(raw, v3req, ctx())).toString()).toBe("r");
+    });
+
+    test("v2-signed, v3 label holder: FAILED_PRECONDITION naming both rules, nothing sent", async () => {
+      const r = rig({ [OWNER]: () => Buffer.from("r") }, { [OWNER]: "v3" });
+      const err = (await r.service.handle(raw, req, ctx()).catch((e: unknown) => e)) as PredictRefusal;
+      expect([err.code, err.reason]).toEqual([status.FAILED_PRECONDITION, "wrong_signature_rule"]);
+      expect(err.message).toContain("signed under the v2 rule");
+      expect(err.message).toContain(`${OWNER}, is v3 and accepts only`);
+      expect(r.transport.calls).toHaveLength(0);
+      expect(r.service.stats.refused.wrong_signature_rule).toBe(1);
+    });
+
+    test("a fallback of the other generation is never asked; the owner's not-found then ends the route", async () => {
+      const r = rig(
+        { [OWNER]: () => executorError("10004", "no result"), [OTHER]: () => Buffer.from("r") },
+        { [OWNER]: "v3", [OTHER]: "v2" },
+      );
+      await expect(r.service.handle(raw, v3req, ctx())).rejects.toMatchObject({ code: status.NOT_FOUND });
+      expect(r.transport.asked()).toEqual([OWNER]);
+    });
   });
 });

@@ -106,6 +106,12 @@ chart knows (listen ports, Redis address, TLS file paths inside the pod).
 {{- $cfg := deepCopy (default (dict) .Values.config) }}
 {{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int .Values.ports.grpc)) }}
 {{- $_ := set $cfg "httpListen" (printf "0.0.0.0:%d" (int .Values.ports.http)) }}
+{{- if or .Values.ports.v3Grpc .Values.ports.v3Http }}
+{{- $v3 := deepCopy (default (dict) $cfg.v3) }}
+{{- if .Values.ports.v3Grpc }}{{ $_ := set $v3 "listen" (printf "0.0.0.0:%d" (int .Values.ports.v3Grpc)) }}{{ end }}
+{{- if .Values.ports.v3Http }}{{ $_ := set $v3 "httpListen" (printf "0.0.0.0:%d" (int .Values.ports.v3Http)) }}{{ end }}
+{{- $_ := set $cfg "v3" $v3 }}
+{{- end }}
 {{- $url := include "dai-gateway.redisUrl" . }}
 {{- if or $url .Values.redis.cluster .Values.redis.sentinel.name .Values.redis.keyPrefix }}
 {{- $redis := dict }}
