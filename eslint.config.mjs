@@ -18,4 +18,15 @@ export default tseslint.config(
       "no-console": "error",
     },
   },
+  {
+    // The dashboard's browser script has its own project (DOM library, ES modules).
+    files: ["src/http/dashboard/app.ts"],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: "./tsconfig.dashboard.json",
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
 );

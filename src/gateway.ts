@@ -62,6 +62,17 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/** Why a listen failed, in words (grpc-js says "No address added out of total 1 resolved"). */
+function bindFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e?.code ?? ""} ${e?.message ?? String(err)}`;
+  if (/EADDRINUSE|address already in use|No address added/i.test(text))
+    return "address already in use (another process listens there; pick another port)";
+  if (/EACCES|permission denied/i.test(text)) return "permission denied (ports below 1024 need privileges)";
+  if (/EADDRNOTAVAIL|cannot assign/i.test(text)) return "this machine has no such address";
+  return e?.message ?? String(err);
+}
+
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors, {
     departAfterMs: config.executors.departAfterMs,
@@ -71,7 +82,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   for (const seed of config.executors.seeds) {
     if (typeof seed === "string") registry.addSeed(seed);
-    else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined);
+    else registry.addSeed(seed.address, seed.pubKey ? Buffer.from(seed.pubKey, "hex") : undefined, seed.name);
   }
   const loop = new LoopMonitor();
   const metrics = new GatewayMetrics({
@@ -186,7 +197,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   addReflection(server);
   const listen = parseListen(config.listen);
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(listen.target, serverCredentials(config.tls), (err, port) =>
+      err ? reject(new Error(`listen ${config.listen}: ${bindFailure(err)}`)) : resolve(port),
+    );
   });
 
   readiness.markServing();
@@ -206,11 +219,19 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   addOperatorRoutes(http, readiness, metrics, config.http.metricsRenderMs);
   registerHttpApi(http, { reader, predictions, registry, clients, config, pipeline, cacheStats: cache.stats });
   const httpListen = parseListen(config.httpListen);
-  const httpPort = await http.listen(httpListen.host, httpListen.port);
+  const httpPort = await http.listen(httpListen.host, httpListen.port).catch((err: unknown) => {
+    server.forceShutdown();
+    throw new Error(`httpListen ${config.httpListen}: ${bindFailure(err)}`);
+  });
   log.info(
     { grpc: `${listen.host}:${grpcPort}`, http: `${httpListen.host}:${httpPort}`, executors: registry.size },
     "gateway listening",
   );
+  if (config.executors.seeds.length === 0)
+    log.warn(
+      { key: "executors.seeds" },
+      "no Executors configured: every answer is empty until executors.seeds names at least one (config/local.yaml seeds the simulator's)",
+    );
 
   return {
     grpcPort,

@@ -26,6 +26,8 @@ export const REQUEST_HEADER = {
   consistency: "dai-consistency",
   cacheControl: "dai-cache-control",
   requestId: "x-request-id",
+  /** GetTaskById: ask for the Executors that returned a copy (trailer dai-executors-holding). */
+  holders: "dai-holders",
 } as const;
 
 /** One incoming call, as either side presents it. */

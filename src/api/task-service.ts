@@ -50,6 +50,8 @@ export const TRAILER = {
   /** Known Executors that left the live set (failing for `executors.departAfterMs`): not waited for, not counted. */
   departed: "dai-executors-departed",
   cache: "dai-cache",
+  /** GetTaskById asked with `dai-holders: true`: the Executors that returned a copy. */
+  holding: "dai-executors-holding",
 } as const;
 
 export interface TaskServiceOptions {
@@ -158,10 +160,13 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
 
     GetTaskById: unary("getTaskById", async (call, ctx) => {
       const taskID = validateGetRequest(decode(GetTaskRequest, call.request, "GetTaskRequest"));
-      const answer = await reader.get(taskID, ctx, { noCache: noCache(ctx) });
+      const holders = ctx.call.header(REQUEST_HEADER.holders)?.toLowerCase() === "true";
+      const answer = await reader.get(taskID, ctx, { noCache: noCache(ctx), holders });
       const task = requireGetAnswer(taskID, answer, strict(ctx));
       ctx.cache = answer.cache;
-      return { body: task.raw, trailers: reportTrailers(answer.report, answer.cache) };
+      const trailers = reportTrailers(answer.report, answer.cache);
+      if (holders && answer.holders) trailers.set(TRAILER.holding, answer.holders.join(","));
+      return { body: task.raw, trailers };
     }),
 
     StartTask: unary("startTask", () =>

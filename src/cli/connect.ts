@@ -8,6 +8,7 @@ import http from "node:http";
 import https from "node:https";
 import { ChannelCredentials, ClientError, createChannel, createClient, Status, type Channel } from "nice-grpc";
 import { TaskDefinition } from "../gen/task/task";
+import { cleanGrpcDetails, isNoConnection } from "../upstream/grpc-text";
 
 export class CliError extends Error {
   override name = "CliError";
@@ -56,35 +57,39 @@ export function connectTasks(o: ConnectOptions): TaskConnection {
   return { client: createClient(TaskDefinition, channel), channel, close: () => channel.close() };
 }
 
-/** Turns a failed call into one readable line. */
+/** Turns a failed call into one readable line naming the host (and the time budget on a timeout). */
 export function describeCallError(err: unknown, what: string, o: ConnectOptions): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ClientError) {
-    // grpc-js reports an unreachable gateway as UNAVAILABLE with a long note; keep the cause.
-    if (
-      err.code === Status.UNAVAILABLE &&
-      /No connection established|Connection dropped|Failed to connect/i.test(err.details)
-    ) {
-      const ssl = /SSL routines:([^\s]*)/.exec(err.details)?.[1]?.replace(/:$/, "");
-      const cause = ssl
-        ? `TLS handshake failed (${ssl})`
-        : (/Last error: (?:Error: )?([^.]*)/.exec(err.details)?.[1] ?? err.details);
-      return new CliError(`${what}: cannot reach a gateway at ${o.host}: ${cause.trim()}`);
-    }
-    return new CliError(`${what}: ${Status[err.code]}: ${err.details}`);
+    if (err.code === Status.UNAVAILABLE && isNoConnection(err.details))
+      return new CliError(`${what}: cannot reach a gateway at ${o.host}: ${cleanGrpcDetails(err.details)}`);
+    if (err.code === Status.DEADLINE_EXCEEDED)
+      return new CliError(`${what}: no answer from ${o.host} within --timeout ${o.timeout} ms`);
+    return new CliError(`${what}: ${Status[err.code]}: ${cleanGrpcDetails(err.details)}`);
   }
-  if ((err as Error)?.name === "AbortError")
-    return new CliError(`${what}: no answer from ${o.host} within ${o.timeout} ms`);
+  // AbortSignal.timeout() rejects with a TimeoutError; an abort with an AbortError.
+  const name = (err as Error)?.name;
+  if (name === "TimeoutError" || name === "AbortError")
+    return new CliError(`${what}: no answer from ${o.host} within --timeout ${o.timeout} ms`);
   return new CliError(`${what}: ${(err as Error)?.message ?? String(err)}`);
 }
 
+const NET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "host name lookup failed",
+  EHOSTUNREACH: "host unreachable",
+  ETIMEDOUT: "connection timed out",
+};
+
 /** GET a JSON route of the gateway's HTTP API; unwraps the `{code, message, data}` envelope. */
-export async function getJson(url: string, o: ConnectOptions): Promise<unknown> {
+export async function getJson(url: string, o: ConnectOptions, what: string): Promise<unknown> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new CliError(`--http: not a URL: ${url}`);
+    throw new CliError(`${what}: --http: not a URL: ${url}`);
   }
   const secure = parsed.protocol === "https:";
   const tls = secure ? tlsMaterial(o) : undefined;
@@ -95,18 +100,21 @@ export async function getJson(url: string, o: ConnectOptions): Promise<unknown> 
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${o.timeout} ms`)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within --timeout ${o.timeout} ms`))));
     req.on("error", reject);
   }).catch((err: Error & { code?: string }) => {
-    throw new CliError(`${url}: ${err.code ?? err.message}`);
+    const known = err.code ? NET_ERRORS[err.code] : undefined;
+    throw new CliError(`${what}: cannot read ${url}: ${known ? `${known} (${err.code})` : (err.code ?? err.message)}`);
   });
   let body: { code?: unknown; message?: unknown; data?: unknown };
   try {
     body = JSON.parse(text.body) as typeof body;
   } catch {
-    throw new CliError(`${url}: HTTP ${text.status}, not a dai-gateway JSON reply`);
+    throw new CliError(
+      `${what}: ${url}: HTTP ${text.status}, not a dai-gateway JSON reply (is --http the gateway's httpListen?)`,
+    );
   }
   if (body.code !== "0")
-    throw new CliError(`${url}: HTTP ${text.status} ${String(body.code)}: ${String(body.message)}`);
+    throw new CliError(`${what}: ${url}: HTTP ${text.status} ${String(body.code)}: ${String(body.message)}`);
   return body.data;
 }

@@ -16,15 +16,18 @@ const LOCAL = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
 /**
  * A local date-time ("2026-11-28", "2026-11-28 14:05", "2026-11-28T14:05:09") as
- * Unix ns; an ISO time with a zone ("...Z", "+08:00") is taken as written.
+ * Unix ns; an ISO time with a zone ("...Z", "+08:00") is taken as written. With
+ * `endOfDay`, a date alone is the end of that day (for --end: "2026-11-28" includes the 28th).
  */
-export function parseLocalTime(s: string, flag: string): bigint {
+export function parseLocalTime(s: string, flag: string, opts: { endOfDay?: boolean } = {}): bigint {
   const m = LOCAL.exec(s.trim());
   let ms: number;
   if (m) {
     const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
     const date = new Date(y!, mo! - 1, d!, h!, mi!, sec!);
     if (date.getMonth() !== mo! - 1 || date.getDate() !== d!) throw new Error(`${flag}: no such date: ${s}`);
+    // An end given as a date alone means the whole day: up to the last nanosecond before the next midnight.
+    if (opts.endOfDay && m[4] === undefined) return BigInt(new Date(y!, mo! - 1, d! + 1).getTime()) * 1_000_000n - 1n;
     ms = date.getTime();
   } else if (/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/.test(s.trim())) {
     ms = Date.parse(s.trim());

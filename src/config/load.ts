@@ -28,6 +28,18 @@ function unwrap(schema: z.ZodType): z.ZodType {
   }
 }
 
+/** The (unwrapped) schema of a key path, e.g. ["executors", "seeds"] -> the seeds array. */
+function schemaAt(path: readonly string[], schema: z.ZodType = configSchema): z.ZodType | undefined {
+  let s = unwrap(schema);
+  for (const key of path) {
+    if (!(s instanceof z.ZodObject)) return undefined;
+    const next = (s.shape as Record<string, z.ZodType>)[key];
+    if (!next) return undefined;
+    s = unwrap(next);
+  }
+  return s;
+}
+
 /** Every leaf key of the schema as a path, e.g. ["executors", "seeds"]. */
 export function configKeyPaths(schema: z.ZodType = configSchema, prefix: string[] = []): string[][] {
   const s = unwrap(schema);
@@ -61,6 +73,11 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
       parsed = parseYaml(value);
     } catch {
       throw new ConfigError(`${name}: not a valid YAML value`);
+    }
+    if (schemaAt(path) instanceof z.ZodArray && !Array.isArray(parsed)) {
+      throw new ConfigError(
+        `${name}: ${path.join(".")} is a list: write it as a YAML flow list, e.g. ${name}='[${value.trim() || "..."}]'`,
+      );
     }
     setPath(raw, path, parsed);
   }

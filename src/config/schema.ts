@@ -32,9 +32,11 @@ const seed = z.union(
       address: hostPort,
       /** The Executor's public key; needed for the cluster-wide view until discovery learns it. */
       pubKey: hexKey.optional(),
+      /** A name for people (the `executors` table, the dashboard); the wire never carries it. */
+      name: z.string().min(1).max(64).optional(),
     }),
   ],
-  { error: 'expected "host:port" or { address, pubKey }' },
+  { error: 'expected "host:port" or { address, pubKey, name }' },
 );
 
 const allowPattern = z.string().superRefine((s, ctx) => {

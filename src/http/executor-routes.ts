@@ -13,6 +13,8 @@ import { jsonRoute } from "./task-routes";
 
 export interface ExecutorStatusJson {
   address: string;
+  /** The seed's configured name (`executors.seeds[].name`); null when none. */
+  name: string | null;
   source: string;
   pubKey: string | null;
   healthy: boolean | null;
@@ -39,6 +41,7 @@ export function registerExecutorRoutes(server: HttpServer, pipeline: RequestPipe
       const h = byAddress.get(e.address);
       return {
         address: e.address,
+        name: e.name ?? null,
         source: e.source,
         pubKey: e.pubKey ? e.pubKey.toString("hex") : null,
         healthy: h?.healthy ?? null,

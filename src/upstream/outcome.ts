@@ -13,6 +13,7 @@
  * | `circuit-open`| not called: its circuit is open                                | —        | —       |
  * | `shortfall`   | not the Executor's doing: our client went away (`cancelled`), too little of the client's deadline was left (`no-time`), the call waited too long for a slot (`queued`), it timed out while the gateway's own event loop was stalled for a quarter of the call or more (`overloaded`), or the address may not be connected to (`refused-address`) | neutral | — |
  */
+import { cleanGrpcDetails, shortText } from "./grpc-text";
 import { status as Status } from "@grpc/grpc-js";
 import type { UpstreamMethod } from "../wire/facts";
 import { RefusedAddressError } from "./connect";
@@ -100,7 +101,8 @@ export function classifyFailure(
     };
   }
   const f = classifyUpstreamError(err);
-  const message = f.message.slice(0, 200);
+  // In words for people (reports, LAST ERROR, logs): grpc-js's framing cleaned, cut at a word.
+  const message = shortText(cleanGrpcDetails(f.message), 200);
   const raw = (err as { code?: unknown })?.code;
   const wireCode = typeof raw === "number" ? (raw as Status) : Status.INTERNAL;
   const base = { code: f.code, wireCode, message, upstreamCode: f.upstreamCode, sent: true };

@@ -62,6 +62,8 @@ export interface ExecutorEntry {
   via?: OfferVia;
   membership: Membership;
   addedAt: number;
+  /** The seed's configured name, for people; discovered Executors have none. */
+  name?: string;
   /** First failure of the current run of failures (undefined after an answer). */
   failingSince?: number;
   lastAnsweredAt?: number;
@@ -124,12 +126,13 @@ export class ExecutorRegistry {
   }
 
   /** Adds a configured seed; seeds bypass the allow-list (the operator named them). */
-  addSeed(address: string, pubKey?: Buffer): void {
+  addSeed(address: string, pubKey?: Buffer, name?: string): void {
     const parsed = parseAddress(address);
     if (parsed === null) throw new Error(`bad seed address "${address}"`);
     const existing = this.entries.get(parsed.canonical);
     if (existing) {
       this.learnKey(existing, pubKey);
+      existing.name ??= name;
       return;
     }
     const key = pubKey && pubKey.length === KEY_BYTES ? Buffer.from(pubKey) : undefined;
@@ -141,6 +144,7 @@ export class ExecutorRegistry {
       membership: "member",
       addedAt: t,
       lastOfferedAt: t,
+      name,
     });
   }
 

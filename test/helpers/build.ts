@@ -25,12 +25,9 @@ export function ensureBuilt(): void {
     builtAt = 0;
   }
   if (builtAt >= newestMtime(path.join(ROOT, "src"))) return;
-  execFileSync(
-    process.execPath,
-    [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-    {
+  for (const project of ["tsconfig.build.json", "tsconfig.dashboard.json"])
+    execFileSync(process.execPath, [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", project], {
       cwd: ROOT,
       stdio: "inherit",
-    },
-  );
+    });
 }

@@ -33,7 +33,11 @@ export async function startPeopleCluster(
     ...opts.config,
     executors: {
       // Every Executor is a seed with its key: the cluster-wide view sees all of them at once.
-      seeds: sim.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })),
+      seeds: sim.executors.map((e, i) => ({
+        address: e.address,
+        pubKey: sim.keys[i]!.publicKey.toString("hex"),
+        name: e.name,
+      })),
       discoveryAllow: ["127.0.0.1/32"],
       callTimeoutMs: 2000,
       ...opts.config?.executors,

@@ -5,6 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -56,6 +57,33 @@ function parseTable(text: string): string[][] {
     .map((l) => l.split(/ {2,}/));
 }
 
+function sh(script: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile("bash", ["-c", script], { env: { ...process.env, TZ }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** protobuf JSON of a task as the CLI prints it: bytes fields as hex. */
+function hexJson(t: FLTask): unknown {
+  const j = FLTask.toJSON(t) as Record<string, unknown> & { dataSets?: Record<string, unknown>[] };
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+  return {
+    ...j,
+    ...(t.requester.length ? { requester: hex(t.requester) } : {}),
+    ...(j.dataSets
+      ? {
+          dataSets: j.dataSets.map((d, i) => ({
+            ...d,
+            ...(t.dataSets[i]!.owner.length ? { owner: hex(t.dataSets[i]!.owner) } : {}),
+            ...(t.dataSets[i]!.executor.length ? { executor: hex(t.dataSets[i]!.executor) } : {}),
+          })),
+        }
+      : {}),
+  };
+}
+
 function oneErrorLine(r: Run): string {
   const lines = r.stderr.trim().split("\n");
   expect(lines).toHaveLength(1);
@@ -90,7 +118,60 @@ describe("tasks list", () => {
     const r = await cli(["tasks", "list", ...host, "--limit", "0", "--json"]);
     expect(r.code).toBe(0);
     const got = JSON.parse(r.stdout) as { fLTasks: unknown[] };
-    expect(got.fLTasks).toEqual(ledgerInListOrder().map((t) => FLTask.toJSON(t)));
+    expect(got.fLTasks).toEqual(ledgerInListOrder().map((t) => hexJson(t)));
+  });
+
+  test("--json prints keys as hex, the form --pubkey takes and tasks get shows", async () => {
+    const r = await cli(["tasks", "list", ...host, "--limit", "3", "--json"]);
+    const got = JSON.parse(r.stdout) as { fLTasks: { requester: string; dataSets: { executor: string }[] }[] };
+    const want = ledgerInListOrder().slice(0, 3);
+    expect(got.fLTasks.map((t) => t.requester)).toEqual(want.map((t) => t.requester.toString("hex")));
+    expect(got.fLTasks[0]!.dataSets.map((d) => d.executor)).toEqual(
+      want[0]!.dataSets.map((d) => Buffer.from(d.executor).toString("hex")),
+    );
+  });
+
+  test("--pubkey takes a key as the table abbreviates it (ellipsis and all)", async () => {
+    const table = parseTable((await cli(["tasks", "list", ...host, "--limit", "1"])).stdout);
+    const shown = table[1]![5]!;
+    expect(shown).toMatch(/^[0-9a-f]{16}…$/);
+    const key = c.sim.ledger.tasks.find((t) => t.requester.toString("hex").startsWith(shown.slice(0, -1)))!.requester;
+    const r = await cli(["tasks", "list", ...host, "--pubkey", shown, "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { fLTasks: { iD: string }[] }).fLTasks.map((t) => t.iD)).toEqual(
+      ledgerInListOrder()
+        .filter((t) => t.requester.equals(key) || t.dataSets.some((d) => Buffer.from(d.executor).equals(key)))
+        .map((t) => t.iD),
+    );
+    const none = await cli(["tasks", "list", ...host, "--pubkey", "00000000"]);
+    expect(none.code).toBe(1);
+    expect(oneErrorLine(none)).toMatch(/^dai-gateway: tasks list: --pubkey 00000000…: no key in the cluster's tasks/);
+  });
+
+  test("--end with a date alone means the end of that day (so --start D --end D is day D)", async () => {
+    const all = ledgerInListOrder();
+    const day = kolkata(all[0]!.publishTime).slice(0, 10);
+    const want = all.filter((t) => kolkata(t.publishTime).startsWith(day)).map((t) => t.iD);
+    expect(want.length).toBeGreaterThan(0);
+    const r = await cli(["tasks", "list", ...host, "--start", day, "--end", day, "--limit", "0", "--json"]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { fLTasks: { iD: string }[] }).fLTasks.map((t) => t.iD)).toEqual(want);
+  });
+
+  test("writing into a closed pipe (| head, | true) ends quietly, without a stack trace", async () => {
+    const id = ledgerInListOrder()[0]!.iD;
+    for (const [args, reader] of [
+      [`tasks list --host ${c.grpcAddress} --limit 0`, "true"],
+      [`tasks get ${id} --host ${c.grpcAddress}`, "true"],
+      [`tasks list --host ${c.grpcAddress} --limit 0`, "head -n 1"],
+    ] as const) {
+      const r = await sh(
+        `${process.execPath} ${BIN} ${args} 2>"${tmp}/pipe.err" | ${reader} >/dev/null; echo "$\{PIPESTATUS[0]}"`,
+      );
+      expect(readFileSync(path.join(tmp, "pipe.err"), "utf8")).toBe("");
+      expect(r.stdout.trim()).toBe("0");
+    }
   });
 
   test("the table shows the newest tasks with local publish times, capped by --limit", async () => {
@@ -148,11 +229,56 @@ describe("tasks list", () => {
     [["--limit", "-3"], /--limit/],
     [["--start", "yesterday"], /--start: expected a local date-time/],
     [["--start", "2026-02-30"], /--start: no such date/],
+    [["--stats", "Finished"], /^dai-gateway: tasks list: unknown option '--stats' \(did you mean --status\?\)$/],
+    [["extra"], /^dai-gateway: tasks list: too many arguments/],
   ])("bad usage %j -> one error line, non-zero exit", async (args, message) => {
     const r = await cli(["tasks", "list", ...host, ...args]);
     expect(r.code).not.toBe(0);
     expect(oneErrorLine(r)).toMatch(message);
     expect(r.stdout).toBe("");
+  });
+});
+
+describe("usage, help and version", () => {
+  test("an unknown command is one line with the suggestion, no usage text", async () => {
+    const r = await cli(["task", "list"]);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toBe("dai-gateway: unknown command 'task' (did you mean tasks?)");
+    expect(r.stdout).toBe("");
+  });
+
+  test("a missing argument names the command", async () => {
+    const r = await cli(["tasks", "get"]);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toBe("dai-gateway: tasks get: missing required argument 'taskID'");
+  });
+
+  test("--version prints the package version", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as {
+      version: string;
+    };
+    for (const flag of ["--version", "-V"]) {
+      const r = await cli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+  });
+
+  test.each([
+    [[], "dai-gateway tasks list"],
+    [["serve"], "dai-gateway serve --config config/local.yaml"],
+    [["simulate"], "dai-gateway simulate"],
+    [["demo"], "dai-gateway demo"],
+    [["tasks", "list"], "dai-gateway tasks list --status"],
+    [["tasks", "get"], "dai-gateway tasks get <taskID>"],
+    [["tasks", "result"], "dai-gateway tasks result <taskID> -k"],
+    [["executors"], "dai-gateway executors"],
+  ])("%j --help ends with one example", async (cmd, example) => {
+    const r = await cli([...cmd, "--help"]);
+    expect(r.code).toBe(0);
+    const tail = r.stdout.trimEnd().split("\n").slice(-2);
+    expect(tail[0]).toBe("Example:");
+    expect(tail[1]!.startsWith(`  $ ${example}`)).toBe(true);
   });
 });
 
@@ -173,11 +299,19 @@ describe("tasks get", () => {
     expect(field("Status")).toBe(t.status);
     expect(field("Requester")).toBe(t.requester.toString("hex"));
     expect(field("Published")).toBe(kolkata(t.publishTime));
+    const holding = c.sim.executors.filter((e) => e.taskIds().includes(t.iD)).map((e) => e.address);
+    expect(field("Held by")).toBe(`${holding.length} of 4 Executors asked: ${[...holding].sort().join(", ")}`);
     const at = lines.findIndex((l) => l.startsWith("Data sets ("));
     const rows = parseTable(lines.slice(at + 1).join("\n"));
-    expect(rows[0]).toEqual(["EXECUTOR", "ADDRESS", "DATA ID", "LABELS", "CONFIRMED", "REJECTED"]);
-    expect(rows.slice(1).map((r) => [r[1], r[2], r[4], r[5]])).toEqual(
-      t.dataSets.map((d) => [d.address, d.dataID, kolkata(d.confirmedAt), kolkata(d.rejectedAt)]),
+    expect(rows[0]).toEqual(["EXECUTOR", "ADDRESS", "HOLDS COPY", "DATA ID", "LABELS", "CONFIRMED", "REJECTED"]);
+    expect(rows.slice(1).map((r) => [r[1], r[2], r[3], r[5], r[6]])).toEqual(
+      t.dataSets.map((d) => [
+        d.address,
+        holding.includes(d.address) ? "yes" : "no",
+        d.dataID,
+        kolkata(d.confirmedAt),
+        kolkata(d.rejectedAt),
+      ]),
     );
   });
 
@@ -258,11 +392,38 @@ describe("executors and connection failures", () => {
     const r = await cli(["executors", ...host, ...http]);
     expect(r.code).toBe(0);
     const rows = parseTable(r.stdout);
-    expect(rows[0]).toEqual(["ADDRESS", "SOURCE", "HEALTH", "LATENCY", "CIRCUIT", "TASKS", "LAST ERROR"]);
+    expect(rows[0]).toEqual([
+      "NAME",
+      "ADDRESS",
+      "KEY",
+      "SOURCE",
+      "HEALTH",
+      "LATENCY",
+      "CIRCUIT",
+      "TASKS",
+      "LAST ERROR",
+    ]);
     const body = rows.slice(1, -1);
-    expect(body.map((x) => x[0]).sort()).toEqual(c.sim.executors.map((e) => e.address).sort());
-    expect(body.every((x) => x[2] === "up" && x[4] === "closed")).toBe(true);
-    expect(rows[rows.length - 1]![0]).toMatch(/^4 Executor\(s\), 4 up; cache hit ratio: \d{1,3}\.\d%$/);
+    const byAddress = new Map(c.sim.executors.map((e, i) => [e.address, { e, i }]));
+    expect(body.map((x) => x[1]).sort()).toEqual([...byAddress.keys()].sort());
+    for (const row of body) {
+      const { e, i } = byAddress.get(row[1]!)!;
+      expect(row[0]).toBe(e.name);
+      expect(row[2]).toBe(`${c.sim.keys[i]!.publicKey.toString("hex").slice(0, 12)}…`);
+      // TASKS: the tasks the Executor takes part in (a ListTask with its own key).
+      const key = c.sim.keys[i]!.publicKey;
+      const takesPart = e.taskViews().filter((t) => {
+        const task = FLTask.decode(t.raw);
+        return task.requester.equals(key) || task.dataSets.some((d) => Buffer.from(d.executor).equals(key));
+      });
+      expect(row[7]).toBe(String(takesPart.length));
+    }
+    expect(body.every((x) => x[4] === "up" && x[6] === "closed")).toBe(true);
+    expect(rows[rows.length - 1]![0]).toMatch(
+      new RegExp(
+        `^4 Executor\\(s\\), 4 up; cache hit ratio: (\\d{1,3}\\.\\d%|n/a); read from ${c.httpBase}/v1/executors$`,
+      ),
+    );
 
     const down = c.sim.executors[1]!;
     await down.stop();
@@ -270,21 +431,73 @@ describe("executors and connection failures", () => {
       await new Promise((res) => setTimeout(res, 60));
       const after = await cli(["executors", ...host, ...http, "--json"]);
       expect(after.code).toBe(0);
-      const data = JSON.parse(after.stdout) as { executors: { address: string; healthy: boolean }[] };
-      expect(data.executors.find((e) => e.address === down.address)!.healthy).toBe(false);
+      const data = JSON.parse(after.stdout) as {
+        executors: { address: string; healthy: boolean; lastError: string | null }[];
+      };
+      const gone = data.executors.find((e) => e.address === down.address)!;
+      expect(gone.healthy).toBe(false);
       expect(data.executors.filter((e) => e.healthy)).toHaveLength(3);
+      // LAST ERROR says what happened, without grpc-js's framing ("Last error:", "Resolution note:").
+      // (Either transport's words: grpc-js's cleaned, or the node:http2 transport's own.)
+      const refused = new RegExp(
+        `^(connection to ${down.address} failed: )?connect ECONNREFUSED ${down.address.replace(/\./g, "\\.")}$`,
+      );
+      expect(gone.lastError).toMatch(refused);
+      const table = parseTable((await cli(["executors", ...host, ...http])).stdout);
+      expect(table.find((row) => row[1] === down.address)![8]).toMatch(refused);
     } finally {
       await down.start();
     }
   });
 
-  test("no gateway at --host -> one line, exit 1", async () => {
+  test("no gateway at --host -> one line with the whole cause, exit 1", async () => {
     const r = await cli(["tasks", "list", "--host", "127.0.0.1:1", "--timeout", "5000"]);
     expect(r.code).toBe(1);
-    expect(oneErrorLine(r)).toMatch(/^dai-gateway: tasks list: cannot reach a gateway at 127\.0\.0\.1:1/);
+    expect(oneErrorLine(r)).toBe(
+      "dai-gateway: tasks list: cannot reach a gateway at 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1",
+    );
     const e = await cli(["executors", "--http", "http://127.0.0.1:1"]);
     expect(e.code).toBe(1);
-    expect(oneErrorLine(e)).toMatch(/ECONNREFUSED/);
+    expect(oneErrorLine(e)).toBe(
+      "dai-gateway: executors: cannot read http://127.0.0.1:1/v1/executors: connection refused (ECONNREFUSED)",
+    );
+  });
+
+  test("executors never guesses another gateway's HTTP port: --host off 8184 needs --http", async () => {
+    const r = await cli(["executors", "--host", "127.0.0.1:21184"]);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toBe(
+      "dai-gateway: executors: --host 127.0.0.1:21184 is not on the default gRPC port 8184, so its HTTP port is unknown: " +
+        "add --http http://127.0.0.1:<port of its httpListen>",
+    );
+    // On the default port it reads 9184 on that host and says so (nothing listens on 127.0.0.2 here).
+    const d = await cli(["executors", "--host", "127.0.0.2:8184", "--timeout", "3000"]);
+    expect(d.code).toBe(1);
+    expect(oneErrorLine(d)).toMatch(/^dai-gateway: executors: cannot read http:\/\/127\.0\.0\.2:9184\/v1\/executors: /);
+  });
+
+  test("a server that never answers -> the host and the time budget, not 'operation aborted'", async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((res) => silent.listen(0, "127.0.0.1", res));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const r = await cli(["tasks", "get", "x", "--host", `127.0.0.1:${port}`, "--timeout", "800"]);
+      expect(r.code).toBe(1);
+      expect(oneErrorLine(r)).toBe(`dai-gateway: tasks get: no answer from 127.0.0.1:${port} within --timeout 800 ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
+  test("an HTTP port given as --host -> 'Protocol error' with a hint, no timestamp", async () => {
+    const r = await cli(["tasks", "list", "--host", c.httpBase.replace("http://", ""), "--timeout", "5000"]);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r)).toBe(
+      `dai-gateway: tasks list: cannot reach a gateway at ${c.httpBase.replace("http://", "")}: ` +
+        "Protocol error (not a gRPC server: is this the HTTP port?)",
+    );
   });
 
   test("--ca verifies a TLS-terminated gateway; --tls without the CA fails cleanly", async () => {
@@ -329,6 +542,8 @@ describe("executors and connection failures", () => {
   test("--tls against a plain-text gateway fails cleanly", async () => {
     const r = await cli(["tasks", "list", ...host, "--tls", "--timeout", "5000"]);
     expect(r.code).toBe(1);
-    expect(oneErrorLine(r)).toMatch(/^dai-gateway: tasks list: cannot reach a gateway at .*TLS handshake failed/);
+    expect(oneErrorLine(r)).toBe(
+      `dai-gateway: tasks list: cannot reach a gateway at ${c.grpcAddress}: TLS handshake failed (wrong version number)`,
+    );
   });
 });
