@@ -91,6 +91,9 @@ export async function getJson(url: string, o: ConnectOptions, what: string): Pro
   } catch {
     throw new CliError(`${what}: --http: not a URL: ${url}`);
   }
+  // "localhost:9184" parses as a URL of scheme "localhost:"; say so rather than ERR_INVALID_PROTOCOL.
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new CliError(`${what}: --http: not an http:// or https:// URL: ${url}`);
   const secure = parsed.protocol === "https:";
   const tls = secure ? tlsMaterial(o) : undefined;
   const text = await new Promise<{ status: number; body: string }>((resolve, reject) => {
