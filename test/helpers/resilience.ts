@@ -2,7 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "./test-config";
 import type { ConfigInput } from "../../src/config/schema";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import type { SimCluster } from "../../src/sim/cluster";
@@ -80,7 +80,7 @@ export async function gatewayFor(
   } = {},
 ): Promise<RunningGateway> {
   const { seeds, ...rest } = extra;
-  const cfg = parseConfig({
+  const cfg = testConfig({
     ...rest,
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",

@@ -4,7 +4,7 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import fc from "fast-check";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask, GetTaskRequest, ListTaskRequest, PredictResponse, TaskRequest } from "../../src/gen/task/task";
 import { signPredictRequest } from "../../src/crypto/p256";
@@ -29,7 +29,7 @@ interface Gw {
 type Seed = string | { address: string; pubKey?: string };
 
 async function gateway(seeds: Seed[], executors: Record<string, unknown> = {}): Promise<Gw> {
-  const config = parseConfig({
+  const config = testConfig({
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
@@ -184,7 +184,7 @@ describe("discovery", () => {
     });
 
     test("addresses outside discoveryAllow are never contacted", async () => {
-      const config = parseConfig({
+      const config = testConfig({
         listen: "127.0.0.1:0",
         httpListen: "127.0.0.1:0",
         executors: { seeds: [chain[0]!.address], discoveryAllow: ["10.0.0.0/8"] },

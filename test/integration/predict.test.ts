@@ -7,7 +7,7 @@
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { signPredictRequest } from "../../src/crypto/p256";
 import type { PredictAttempt } from "../../src/predict/service";
 import { startGateway } from "../../src/gateway";
@@ -38,7 +38,7 @@ async function gateway(predict: Record<string, unknown> = {}, executors: Record<
       cb();
     },
   });
-  const config = parseConfig({
+  const config = testConfig({
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     executors: {
@@ -443,7 +443,7 @@ describe("the upstream request and the reply are relayed untouched", () => {
     tasks.set("model-r", Buffer.from(FLTask.encode(model).finish()));
     tasks.set("predict-r", Buffer.from(FLTask.encode(predict).finish()));
 
-    const config = parseConfig({
+    const config = testConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
       executors: { seeds: [`127.0.0.1:${port}`] },
