@@ -6,13 +6,14 @@
  * limit as one Executor would). GetTaskById: screen -> merge.
  *
  * The gather half (src/fanout/task-fanout.ts) adds replies as they arrive; the
- * property tests call `reduceList` directly.
+ * property tests call `reduceList` directly, with reply bytes.
  */
-import { INT64_MAX, matchesQuery, selectForList, type ListQuery } from "../merge/filter";
+import { INT64_MAX, matchesQuery, type ListQuery } from "../merge/filter";
 import { compareListOrder, mergeCopies } from "../merge/merge";
 import { countDrop, screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
 import { isTerminal } from "../merge/status";
-import type { TaskView } from "../wire/task-view";
+import { ListScan } from "../wire/list-scan";
+import { WireError, type TaskView } from "../wire/task-view";
 
 /**
  * What each Executor is asked for a client query. Status and limit are forwarded only
@@ -61,33 +62,69 @@ export function screenListReply(
   return { kept: valid, dropped };
 }
 
-/** Reduces ListTask replies incrementally; the answer is the same for every arrival order. */
+/**
+ * Reduces ListTask replies incrementally, from their bytes (src/wire/list-scan.ts): each
+ * task's (ID, publishTime) is read, and only the tasks that can still reach the answer
+ * are decoded, screened, cut and merged; the answer is today's, byte for byte, for every
+ * arrival order. `dropped` and `conflicts` count over the tasks that could reach the
+ * answer (the others were never looked at).
+ */
 export class ListReducer {
-  private readonly merged = new Map<string, TaskView>();
-  private readonly stats: Reduced = { dropped: 0, conflicts: 0, drops: {} };
+  private readonly scan: ListScan;
 
-  constructor(private readonly q: ListQuery) {}
+  constructor(q: ListQuery) {
+    this.scan = new ListScan(q);
+  }
 
-  /** Adds one Executor's reply to a query `sent`; returns the tasks it kept (what discovery may read). */
-  add(tasks: readonly TaskView[], sent: ListQuery): TaskView[] {
-    const { kept, dropped } = screenListReply(tasks, sent, this.stats.drops);
-    this.stats.dropped += dropped;
-    this.stats.conflicts += mergeCopies(kept, this.merged).conflicts;
-    return kept;
+  /**
+   * Adds one Executor's reply bytes to a query `sent`; throws WireError when the reply
+   * does not scan (none of it counts). Returns how many tasks it held.
+   */
+  add(reply: Buffer, sent: ListQuery, source?: string): number {
+    return this.scan.add(reply, sent, source);
+  }
+
+  /** Tasks scanned and decoded (how much the cutoff saved). */
+  get stats(): ListScan["stats"] {
+    return this.scan.stats;
+  }
+
+  /** The answer so far (may be asked again after more replies). */
+  peek(): TaskView[] {
+    return this.scan.answer();
+  }
+
+  /** Screened tasks decoded so far: what discovery reads at once. */
+  screened(): Iterable<[TaskView, string | undefined]> {
+    return this.scan.validTasks();
+  }
+
+  /** Task copies never decoded, for the bounded discovery pass. */
+  undecoded(): ReturnType<ListScan["undecoded"]> {
+    return this.scan.undecoded();
   }
 
   result(): Reduced & { tasks: TaskView[] } {
-    return { ...this.stats, tasks: selectForList(this.merged.values(), this.q) };
+    const tasks = this.scan.answer();
+    const drops = this.scan.stats.drops;
+    const dropped = Object.values(drops).reduce((a, n) => a + n, 0);
+    return { dropped, conflicts: this.scan.conflicts(), drops, tasks };
   }
 }
 
-/** The whole ListTask reduce over a set of replies (what the property tests check). */
+/** The whole ListTask reduce over a set of replies (what the property tests check); a reply that does not scan is skipped. */
 export function reduceList(
-  replies: Iterable<{ tasks: readonly TaskView[]; sent: ListQuery }>,
+  replies: Iterable<{ reply: Buffer; sent: ListQuery }>,
   q: ListQuery,
 ): Reduced & { tasks: TaskView[] } {
   const r = new ListReducer(q);
-  for (const reply of replies) r.add(reply.tasks, reply.sent);
+  for (const reply of replies) {
+    try {
+      r.add(reply.reply, reply.sent);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+    }
+  }
   return r.result();
 }
 

@@ -5,7 +5,8 @@
  *
  * Discovery: the tasks one round returns name Executors (`dataSets[].address`); they
  * are offered to the set's owner through `discover`, and allowed new ones are asked in
- * a further round of the same call, until no Executor is left unasked or
+ * a further round of the same call (ListTask: the tasks that can reach the answer at
+ * once, the undecoded rest through the bounded background pass, src/fanout/discovery-pass.ts), until no Executor is left unasked or
  * `executors.discoveryRounds` further rounds have run. Candidates and departed
  * Executors (not `live`) are asked too, but never waited for more than
  * `candidateWaitMs` after the live ones finished, and their failures are not the
@@ -25,6 +26,7 @@ import type { ExecutorClient } from "../upstream/executor-client";
 import { describeOutcome, type Outcome } from "../upstream/outcome";
 import { decodeTaskList, decodeTaskView, type TaskView } from "../wire/task-view";
 import { isTerminal } from "../merge/status";
+import { DISCOVERY_PASS_DEFAULTS, DiscoveryPass, type DiscoveryPassOptions } from "./discovery-pass";
 import { Hedge, HEDGE_REASON } from "./hedge";
 import { GetReducer, ListReducer, screenListReply, sentQuery } from "./reduce";
 
@@ -39,6 +41,8 @@ export interface FanoutOptions {
   hedgeDelayMs?: number;
   /** How long, after the live Executors finished, the fan-out waits for candidates (default 200). */
   candidateWaitMs?: number;
+  /** Bounds of the background discovery pass over undecoded tasks (default DISCOVERY_PASS_DEFAULTS). */
+  discoveryPass?: DiscoveryPassOptions;
 }
 
 /** One member of the Executor set as the fan-out sees it. */
@@ -61,6 +65,8 @@ export interface FanoutDone {
 export class TaskFanout implements TaskReader {
   /** Each finished fan-out (metrics: partial answers, conflicts, dropped tasks). */
   readonly done = new Topic<FanoutDone>();
+  /** Discovery over the tasks ListTask fan-outs did not decode (bounded, in the background). */
+  readonly pass: DiscoveryPass;
 
   constructor(
     /** The current Executor set, read again each round. */
@@ -69,7 +75,9 @@ export class TaskFanout implements TaskReader {
     private readonly discover: (tasks: readonly TaskView[], from: string) => void,
     private readonly opts: FanoutOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.pass = new DiscoveryPass(discover, opts.discoveryPass ?? DISCOVERY_PASS_DEFAULTS);
+  }
 
   /**
    * Asks, round by round, every target not yet asked that `eligible` accepts; stops
@@ -83,10 +91,13 @@ export class TaskFanout implements TaskReader {
     stop: () => boolean,
     rounds: number,
     settled?: Promise<void>,
+    /** Called before each further round (ListTask: discovery from the answer so far). */
+    beforeRound?: () => void,
   ): Promise<void> {
     const limit = this.opts.concurrency > 0 ? pLimit(this.opts.concurrency) : (fn: () => Promise<void>) => fn();
     const candidateWaitMs = this.opts.candidateWaitMs ?? 200;
     for (let round = 0; round <= rounds; round++) {
+      if (round > 0) beforeRound?.();
       const pending = this.targets().filter((t) => !asked.has(t.address) && eligible(t));
       if (pending.length === 0 || stop()) break;
       for (const t of pending) asked.add(t.address);
@@ -110,12 +121,32 @@ export class TaskFanout implements TaskReader {
     log.warn({ executor: o.address, reason, ms: Math.round(o.durationMs) }, "executor failed");
   }
 
+  /**
+   * ListTask: each reply is scanned, not decoded (src/fanout/reduce.ts); a reply that
+   * does not scan is a malformed reply of that Executor. Discovery reads the screened
+   * tasks that can reach the answer at once — before each further round and at the end —
+   * and hands the undecoded rest to the bounded background pass (src/fanout/discovery-pass.ts).
+   */
   async list(q: ListQuery, ctx: CallContext): Promise<ListAnswer> {
     const report = new FanoutReport();
     const clusterView = q.pubKey.length === 0;
     const reducer = new ListReducer(q);
     const log = this.log.child({ requestId: ctx.requestId, method: "ListTask" });
     let closed = false;
+    const offered = new Set<TaskView>();
+    const discoverCandidates = (): void => {
+      reducer.peek();
+      const bySource = new Map<string, TaskView[]>();
+      for (const [t, source] of reducer.screened()) {
+        if (offered.has(t)) continue;
+        offered.add(t);
+        const from = source ?? "";
+        const list = bySource.get(from);
+        if (list) list.push(t);
+        else bySource.set(from, [t]);
+      }
+      for (const [from, tasks] of bySource) this.discover(tasks, from);
+    };
     await this.gather(
       new Set(),
       (t) => !clusterView || t.pubKey !== undefined,
@@ -126,23 +157,34 @@ export class TaskFanout implements TaskReader {
           t.generation ?? "v2",
           sentQuery(q, clusterView ? (t.pubKey ?? Buffer.alloc(0)) : q.pubKey),
         );
-        const o = await t.client.call("listTask", bytes, ctx, { decode: decodeTaskList });
-        // A candidate answering after the answer was made: its reply is not part of it, but
-        // what it names is still discovered (within its budget).
-        if (closed) {
-          if (o.kind === "answered") this.discover(screenListReply(o.value, sent, {}).kept, t.address);
+        const o = await t.client.call("listTask", bytes, ctx, {
+          // Scanning is the decode: a reply that does not scan fails (WireError) as malformed.
+          // A candidate answering after the answer was made is decoded as before: its reply
+          // is not part of the answer, but what it names is still discovered (within its budget).
+          decode: (b): { tasks: number } | { late: TaskView[] } =>
+            closed ? { late: decodeTaskList(b) } : { tasks: reducer.add(b, sent, t.address) },
+        });
+        if (o.kind === "answered" && "late" in o.value) {
+          this.discover(screenListReply(o.value.late, sent, {}).kept, t.address);
           return;
         }
+        if (closed) return;
         if (o.kind !== "answered") return t.live ? this.failed(report, log, o) : undefined;
-        this.discover(reducer.add(o.value, sent), t.address);
         report.answered.push(t.address);
-        log.debug({ executor: t.address, tasks: o.value.length, ms: Math.round(o.durationMs) }, "executor answered");
+        log.debug(
+          { executor: t.address, tasks: "tasks" in o.value ? o.value.tasks : 0, ms: Math.round(o.durationMs) },
+          "executor answered",
+        );
       },
       () => ctx.signal?.aborted === true,
       this.opts.discoveryRounds,
+      undefined,
+      discoverCandidates,
     );
     closed = true;
     const r = reducer.result();
+    discoverCandidates();
+    this.pass.offer(reducer.undecoded());
     report.dropped = r.dropped;
     report.conflicts = r.conflicts;
     if (r.dropped > 0) log.warn({ dropped: r.dropped, reasons: r.drops }, "dropped tasks from Executors");

@@ -26,9 +26,11 @@
  * whose nested bytes turn out malformed is dropped alone (today the whole reply would
  * fail). Drop and conflict counts cover the decoded tasks only.
  *
- * Discovery: today every valid task's data-set addresses feed discovery. Tasks this scan
- * never decodes are available from `undecoded()` (views into the replies), for a
- * bounded background pass by the caller; the decoded ones from `decodedTasks()`.
+ * Discovery: today every valid task's data-set addresses feed discovery. The screened
+ * decoded tasks are `validTasks()` (the fan-out offers them at once); the tasks this scan
+ * never decoded are `undecoded()` (views into the replies, one per distinct copy, with the
+ * queries they were sent), for the bounded background pass (src/fanout/discovery-pass.ts).
+ * Together they are exactly the tasks today's discovery reads (property-tested).
  */
 import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
 import { compareAdvancement, compareListOrder, compareUtf8 } from "../merge/merge";
@@ -40,6 +42,10 @@ interface Copy {
   start: number;
   end: number;
   sent: ListQuery;
+  /** The Executor whose reply held it (discovery charges its budget). */
+  source?: string;
+  /** Screened against what it was sent (once). */
+  valid?: boolean;
   /** Decoded (once). */
   view?: TaskView;
   /** From a reply decoded whole: screened valid there already. */
@@ -52,8 +58,10 @@ interface Group {
   copies: Copy[];
   /** Every copy has the same bytes. */
   identical: boolean;
-  /** For groups whose copies differ: the merged copy (decided when the group is built). */
+  /** For groups whose copies differ: the merged copy (undefined: not decided since the last copy came). */
   merged?: TaskView | null;
+  /** Copies that differed from the one kept so far, when merged (today's conflict count). */
+  conflicts: number;
 }
 
 function sameBytes(a: Copy, b: Copy): boolean {
@@ -77,6 +85,7 @@ export interface ListScanStats {
 export class ListScan {
   private readonly groups = new Map<string, Group>();
   private readonly decodedViews: TaskView[] = [];
+  private readonly validViews = new Map<TaskView, string | undefined>();
   readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {} };
 
   /** `q`: the client's query (final filter, order and limit). */
@@ -87,21 +96,17 @@ export class ListScan {
    * reply's framing is malformed (the Executor failed; none of its tasks count).
    * Returns how many tasks the reply held.
    */
-  add(reply: Buffer, sent: ListQuery): number {
-    if (sent.limit > 0n) {
-      const keys = scanTaskList(reply);
-      if (BigInt(keys.length) > sent.limit) return this.addDecoded(reply, keys, sent);
-      this.stats.scanned += keys.length;
-      for (const k of keys) this.put(k.id, k.publishTime, reply, k.start, k.end, sent);
-      return keys.length;
-    }
-    const n = scanTaskList(reply, (start, end, id, publishTime) => this.put(id, publishTime, reply, start, end, sent));
-    this.stats.scanned += n;
-    return n;
+  add(reply: Buffer, sent: ListQuery, source?: string): number {
+    // The whole reply is scanned before any of it counts: a malformed one adds nothing.
+    const keys = scanTaskList(reply);
+    if (sent.limit > 0n && BigInt(keys.length) > sent.limit) return this.addDecoded(reply, keys, sent, source);
+    this.stats.scanned += keys.length;
+    for (const k of keys) this.put(k.id, k.publishTime, reply, k.start, k.end, sent, source);
+    return keys.length;
   }
 
   /** An Executor that ignored its limit: today's rule keeps its newest valid tasks. */
-  private addDecoded(reply: Buffer, keys: readonly TaskKey[], sent: ListQuery): number {
+  private addDecoded(reply: Buffer, keys: readonly TaskKey[], sent: ListQuery, source?: string): number {
     this.stats.scanned += keys.length;
     const tasks = keys.map((k) => decodeTaskView(Buffer.from(reply.subarray(k.start, k.end))));
     this.stats.decoded += tasks.length;
@@ -112,22 +117,33 @@ export class ListScan {
       valid.length = Number(sent.limit);
     }
     for (const v of valid) {
-      const c = this.put(v.id, v.publishTime, v.raw, 0, v.raw.length, sent);
+      const c = this.put(v.id, v.publishTime, v.raw, 0, v.raw.length, sent, source);
       c.view = v;
       c.prevalidated = true;
+      c.valid = true;
+      this.validViews.set(v, source);
     }
     return keys.length;
   }
 
-  private put(id: string, publishTime: bigint, buf: Buffer, start: number, end: number, sent: ListQuery): Copy {
-    const c: Copy = { buf, start, end, sent };
+  private put(
+    id: string,
+    publishTime: bigint,
+    buf: Buffer,
+    start: number,
+    end: number,
+    sent: ListQuery,
+    source: string | undefined,
+  ): Copy {
+    const c: Copy = { buf, start, end, sent, source };
     const g = this.groups.get(id);
     if (g === undefined) {
-      this.groups.set(id, { id, publishTime, copies: [c], identical: true });
+      this.groups.set(id, { id, publishTime, copies: [c], identical: true, conflicts: 0 });
       return c;
     }
     if (g.identical && !sameBytes(g.copies[0]!, c)) g.identical = false;
     g.copies.push(c);
+    g.merged = undefined;
     return c;
   }
 
@@ -149,31 +165,35 @@ export class ListScan {
   /** Today's mergeCopies over the valid copies: the most advanced one (order-independent). */
   private mergeGroup(g: Group): TaskView | null {
     let best: TaskView | null = null;
+    let conflicts = 0;
     for (const c of g.copies) {
       const v = this.decode(c);
       if (v === undefined) continue;
       if (!this.copyValid(c, v)) continue;
-      if (best === null || (!best.raw.equals(v.raw) && compareAdvancement(v, best) > 0)) best = v;
+      if (best === null) best = v;
+      else if (!best.raw.equals(v.raw)) {
+        conflicts++;
+        if (compareAdvancement(v, best) > 0) best = v;
+      }
     }
+    g.conflicts = conflicts;
     return best;
   }
 
   /** Today's screenTasks for one copy against what its Executor was sent. */
   private copyValid(c: Copy, v: TaskView): boolean {
-    if (c.prevalidated) return true;
-    const problem = taskProblem(v);
-    if (problem !== undefined) {
-      this.stats.drops[problem] = (this.stats.drops[problem] ?? 0) + 1;
-      return false;
-    }
-    if (!matchesQuery(v, c.sent)) {
-      this.stats.drops["off filter"] = (this.stats.drops["off filter"] ?? 0) + 1;
-      return false;
-    }
-    return true;
+    if (c.valid !== undefined) return c.valid;
+    const problem = taskProblem(v) ?? (matchesQuery(v, c.sent) ? undefined : "off filter");
+    c.valid = problem === undefined;
+    if (problem !== undefined) this.stats.drops[problem] = (this.stats.drops[problem] ?? 0) + 1;
+    else if (!this.validViews.has(v)) this.validViews.set(v, c.source);
+    return c.valid;
   }
 
-  /** The answer: what selectForList over today's merge gives, in order. */
+  /**
+   * The answer: what selectForList over today's merge gives, in order. May be asked
+   * again after more replies (each copy is decoded and screened at most once).
+   */
   answer(): TaskView[] {
     const q = this.q;
     const limit = q.limit > 0n ? Number(q.limit) : Infinity;
@@ -186,7 +206,7 @@ export class ListScan {
         if (g.publishTime < q.timeStart || g.publishTime > windowEnd(q.timeEnd)) continue;
         heap.push({ publishTime: g.publishTime, id: g.id, g });
       } else {
-        g.merged = this.mergeGroup(g);
+        if (g.merged === undefined) g.merged = this.mergeGroup(g);
         if (g.merged) heap.push({ publishTime: g.merged.publishTime, id: g.merged.id, g });
       }
     }
@@ -211,14 +231,44 @@ export class ListScan {
     return null;
   }
 
-  /** Tasks decoded so far (e.g. for discovery). */
+  /** Tasks decoded so far (valid or not). */
   decodedTasks(): readonly TaskView[] {
     return this.decodedViews;
   }
 
-  /** The bytes of task copies never decoded (views into the replies), for a bounded discovery pass. */
-  *undecoded(): Generator<Buffer> {
-    for (const g of this.groups.values()) for (const c of g.copies) if (!c.view) yield c.buf.subarray(c.start, c.end);
+  /** Decoded tasks that passed the screen for what their Executor was sent (what discovery reads at once). */
+  validTasks(): Iterable<[TaskView, string | undefined]> {
+    return this.validViews;
+  }
+
+  /** Copies whose bytes differed from the copy kept so far, over the merged groups (today's count). */
+  conflicts(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.conflicts;
+    return n;
+  }
+
+  /**
+   * The task bytes never read beyond (ID, publishTime), one per distinct copy (views
+   * into the replies), with every query the copy was sent (a task is valid for
+   * discovery if it passes the screen for any of them) and the Executor that sent it.
+   * A group whose bytes were read already (decoded, merged) is not repeated.
+   */
+  *undecoded(): Generator<{ bytes: Buffer; sent: ListQuery[]; source?: string }> {
+    for (const g of this.groups.values()) {
+      if (g.identical) {
+        const first = g.copies[0]!;
+        if (first.view) continue;
+        yield {
+          bytes: first.buf.subarray(first.start, first.end),
+          sent: g.copies.map((c) => c.sent),
+          source: first.source,
+        };
+      } else {
+        for (const c of g.copies)
+          if (!c.view) yield { bytes: c.buf.subarray(c.start, c.end), sent: [c.sent], source: c.source };
+      }
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 /** A gateway in front of a simulated cluster, and an independent expected answer from the ledger. */
 import { createChannel, createClient, Metadata, type Client } from "nice-grpc";
 import pino from "pino";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "./test-config";
 import type { ConfigInput } from "../../src/config/schema";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask, TaskDefinition, type ListTaskRequest } from "../../src/gen/task/task";
@@ -19,7 +19,7 @@ export interface GatewayHandle {
 /** Seeded with executor-0 only (with its key); the rest are discovered on loopback. */
 export async function startCachedGateway(sim: SimCluster, input: ConfigInput = {}): Promise<GatewayHandle> {
   const seed = sim.executors[0]!;
-  const config = parseConfig({
+  const config = testConfig({
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     ...input,

@@ -110,6 +110,8 @@ export interface MemoryCluster {
   members: { address: string; pubKey?: Buffer }[];
   fanout: TaskFanout;
   discovered: TaskView[];
+  /** The Executor each discovered batch was charged to, in order. */
+  discoveredFrom: string[];
 }
 
 /** A fan-out over in-memory ExecutorClients; `discover` adds any new address (with its key) to the set. */
@@ -130,9 +132,11 @@ export function memoryCluster(
   });
   const set = [...members];
   const discovered: TaskView[] = [];
+  const discoveredFrom: string[] = [];
   const fanout = new TaskFanout(
     () => set.map((m) => ({ ...m, client: clients.get(m.address), live: true })),
-    (tasks) => {
+    (tasks, from) => {
+      discoveredFrom.push(from);
       for (const t of tasks) {
         discovered.push(t);
         for (const ds of t.dataSets) {
@@ -146,8 +150,9 @@ export function memoryCluster(
       discoveryRounds: opts.discoveryRounds ?? 3,
       concurrency: opts.concurrency ?? 0,
       hedgeDelayMs: opts.hedgeDelayMs ?? 0,
+      discoveryPass: opts.discoveryPass,
     },
     silent,
   );
-  return { transport, clients, members: set, fanout, discovered };
+  return { transport, clients, members: set, fanout, discovered, discoveredFrom };
 }

@@ -3,7 +3,7 @@
  * and a real gateway with its HTTP side on free loopback ports.
  */
 import { createChannel, createClient } from "nice-grpc";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "./test-config";
 import type { ConfigInput } from "../../src/config/schema";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { TaskDefinition } from "../../src/gen/task/task";
@@ -27,7 +27,7 @@ export async function startPeopleCluster(
     seed: opts.seed ?? 11,
     trainingTasks: opts.trainingTasks ?? 12,
   });
-  const config = parseConfig({
+  const config = testConfig({
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     ...opts.config,
@@ -44,7 +44,7 @@ export async function startPeopleCluster(
     },
     // Tests compare a scrape with the calls just before it: render every scrape; no lag
     // shedding (a loaded CI machine must not turn a route test into a 503).
-    http: { metricsRenderMs: 0, shedLagMs: 0, ...opts.config?.http },
+    http: { metricsRenderMs: 0, ...opts.config?.http },
     log: { level: "silent" },
   });
   const gw = await startGateway(config, createLogger("silent"));

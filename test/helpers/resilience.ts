@@ -2,11 +2,10 @@
 import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "./test-config";
 import type { ConfigInput } from "../../src/config/schema";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import type { SimCluster } from "../../src/sim/cluster";
-import { withApiServer } from "./api-server";
 
 export const silent = pino({ level: "silent" });
 
@@ -81,21 +80,19 @@ export async function gatewayFor(
   } = {},
 ): Promise<RunningGateway> {
   const { seeds, ...rest } = extra;
-  const cfg = parseConfig(
-    withApiServer({
-      ...rest,
-      listen: "127.0.0.1:0",
-      httpListen: "127.0.0.1:0",
-      log: { level: "silent" },
-      executors: {
-        ...rest.executors,
-        seeds:
-          seeds ??
-          sim?.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })) ??
-          [],
-      },
-    }),
-  );
+  const cfg = testConfig({
+    ...rest,
+    listen: "127.0.0.1:0",
+    httpListen: "127.0.0.1:0",
+    log: { level: "silent" },
+    executors: {
+      ...rest.executors,
+      seeds:
+        seeds ??
+        sim?.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })) ??
+        [],
+    },
+  });
   return startGateway(cfg, silent);
 }
 

@@ -6,7 +6,7 @@
  */
 import crypto from "node:crypto";
 import { status as Status } from "@grpc/grpc-js";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { TaskType } from "../../src/gen/common/common";
 import { FLTask, GetTaskRequest, ListTaskRequest } from "../../src/gen/task/task";
@@ -34,7 +34,7 @@ async function gatewayOver(
   version: ExecutorVersion = "v2",
 ): Promise<RunningGateway> {
   return startGateway(
-    parseConfig({
+    testConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
       executors: {

@@ -4,7 +4,7 @@
  */
 import { status as Status } from "@grpc/grpc-js";
 import fc from "fast-check";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask, GetTaskRequest, ListTaskRequest, PredictResponse, TaskRequest } from "../../src/gen/task/task";
 import { signPredictRequest } from "../../src/crypto/p256";
@@ -16,7 +16,6 @@ import { fakeKey } from "../helpers/ledger-gen";
 import { flTasksOf, RawClient } from "../helpers/raw-client";
 import { bytesOf, involves, refList, refMerge, type RefQuery } from "../helpers/reference";
 import { wire } from "../helpers/fixtures";
-import { withApiServer } from "../helpers/api-server";
 
 const MAX_I64 = 9_223_372_036_854_775_807n;
 const LAGGING = 4;
@@ -30,14 +29,12 @@ interface Gw {
 type Seed = string | { address: string; pubKey?: string };
 
 async function gateway(seeds: Seed[], executors: Record<string, unknown> = {}): Promise<Gw> {
-  const config = parseConfig(
-    withApiServer({
-      listen: "127.0.0.1:0",
-      httpListen: "127.0.0.1:0",
-      executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
-      log: { level: "silent" },
-    }),
-  );
+  const config = testConfig({
+    listen: "127.0.0.1:0",
+    httpListen: "127.0.0.1:0",
+    executors: { seeds, discoveryAllow: ["127.0.0.1/32"], callTimeoutMs: 2000, ...executors },
+    log: { level: "silent" },
+  });
   // GW_LOG=debug shows what the gateway did when a test fails.
   const gw = await startGateway(config, createLogger(process.env.GW_LOG ?? "silent"));
   const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
@@ -187,14 +184,12 @@ describe("discovery", () => {
     });
 
     test("addresses outside discoveryAllow are never contacted", async () => {
-      const config = parseConfig(
-        withApiServer({
-          listen: "127.0.0.1:0",
-          httpListen: "127.0.0.1:0",
-          executors: { seeds: [chain[0]!.address], discoveryAllow: ["10.0.0.0/8"] },
-          log: { level: "silent" },
-        }),
-      );
+      const config = testConfig({
+        listen: "127.0.0.1:0",
+        httpListen: "127.0.0.1:0",
+        executors: { seeds: [chain[0]!.address], discoveryAllow: ["10.0.0.0/8"] },
+        log: { level: "silent" },
+      });
       const gw = await startGateway(config, createLogger("silent"));
       const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
       try {

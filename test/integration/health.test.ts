@@ -7,7 +7,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway } from "../../src/gateway";
 import { createLogger } from "../../src/log";
 import { startRig, type ObsRig } from "../helpers/obs-gateway";
@@ -90,7 +90,7 @@ describe("health and readiness", () => {
 
   it("is not ready with an empty Executor set (alive, but nothing to serve from)", async () => {
     const gw = await startGateway(
-      parseConfig({ listen: "127.0.0.1:0", httpListen: "127.0.0.1:0" }),
+      testConfig({ listen: "127.0.0.1:0", httpListen: "127.0.0.1:0" }),
       createLogger("silent"),
     );
     try {

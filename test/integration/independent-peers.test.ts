@@ -8,7 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import path from "node:path";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { createLogger } from "../../src/log";
 import { signature, wire } from "../helpers/fixtures";
@@ -280,7 +280,7 @@ describe("independent Executors and an independent client", () => {
 
   beforeAll(async () => {
     for (const [i, h] of HOLDINGS.entries()) executors.push(await startExecutor(h, i === SLOPPY));
-    const config = parseConfig({
+    const config = testConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
       // The fixtures name 10.0.0.x Executors; they are outside the allow-list and never contacted.

@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { status as Status } from "@grpc/grpc-js";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
@@ -136,7 +136,7 @@ async function rig(keepaliveTimeMs: number): Promise<Rig> {
   const exec = await startEnforcingExecutor();
   const relay = await frameRelay(exec.port);
   const gw = await startGateway(
-    parseConfig({
+    testConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
       executors: {
@@ -177,7 +177,7 @@ async function busy(r: Rig, n: number): Promise<void> {
 describe("keepalive toward an enforcing Executor", () => {
   test("the default ping interval respects grpc-go's MinTime", () => {
     expect(DEFAULT_KEEPALIVE_TIME_MS).toBeGreaterThan(GRPC_GO_MIN_PING_INTERVAL_MS);
-    expect(parseConfig({}).executors.keepaliveTimeMs).toBe(DEFAULT_KEEPALIVE_TIME_MS);
+    expect(testConfig({}).executors.keepaliveTimeMs).toBe(DEFAULT_KEEPALIVE_TIME_MS);
   });
 
   test("busy, idle, busy, idle, busy: the server never sends GOAWAY, one connection throughout", async () => {

@@ -7,7 +7,7 @@
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { RAW_TASK_SERVICE } from "../../src/api/task-service";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { signPredictRequest } from "../../src/crypto/p256";
 import type { PredictAttempt } from "../../src/predict/service";
 import { startGateway } from "../../src/gateway";
@@ -25,7 +25,6 @@ import {
   startPredictScenario,
   type PredictScenario,
 } from "../helpers/predict-scenario";
-import { withApiServer } from "../helpers/api-server";
 
 const S = grpc.status;
 
@@ -39,21 +38,19 @@ async function gateway(predict: Record<string, unknown> = {}, executors: Record<
       cb();
     },
   });
-  const config = parseConfig(
-    withApiServer({
-      listen: "127.0.0.1:0",
-      httpListen: "127.0.0.1:0",
-      executors: {
-        // E0 and the outsider E4 are seeds; E1..E3 are found in the tasks' data sets.
-        seeds: [sc.executors[0]!.address, sc.executors[4]!.address],
-        discoveryAllow: ["127.0.0.1"],
-        callTimeoutMs: 2000,
-        ...executors,
-      },
-      predict,
-      log: { level: "trace" },
-    }),
-  );
+  const config = testConfig({
+    listen: "127.0.0.1:0",
+    httpListen: "127.0.0.1:0",
+    executors: {
+      // E0 and the outsider E4 are seeds; E1..E3 are found in the tasks' data sets.
+      seeds: [sc.executors[0]!.address, sc.executors[4]!.address],
+      discoveryAllow: ["127.0.0.1"],
+      callTimeoutMs: 2000,
+      ...executors,
+    },
+    predict,
+    log: { level: "trace" },
+  });
   const gw = await startGateway(config, createLogger("trace", sink));
   const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
   const predictions = gw.predictions;
@@ -446,14 +443,12 @@ describe("the upstream request and the reply are relayed untouched", () => {
     tasks.set("model-r", Buffer.from(FLTask.encode(model).finish()));
     tasks.set("predict-r", Buffer.from(FLTask.encode(predict).finish()));
 
-    const config = parseConfig(
-      withApiServer({
-        listen: "127.0.0.1:0",
-        httpListen: "127.0.0.1:0",
-        executors: { seeds: [`127.0.0.1:${port}`] },
-        log: { level: "silent" },
-      }),
-    );
+    const config = testConfig({
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      executors: { seeds: [`127.0.0.1:${port}`] },
+      log: { level: "silent" },
+    });
     const gw = await startGateway(config, createLogger("silent"));
     const client = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
     try {

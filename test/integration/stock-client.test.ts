@@ -10,7 +10,7 @@
  */
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
@@ -113,7 +113,7 @@ async function gatewayOver(
   version: ExecutorVersion = "v2",
 ): Promise<RunningGateway> {
   return startGateway(
-    parseConfig({
+    testConfig({
       listen: "127.0.0.1:0",
       httpListen: "127.0.0.1:0",
       ...extra,

@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { status as Status } from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import fc from "fast-check";
-import { parseConfig } from "../../src/config/load";
+import { testConfig } from "../helpers/test-config";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { FLTask, TaskRequest } from "../../src/gen/task/task";
 import { signWithRule } from "../../src/generations/signature";
@@ -52,7 +52,7 @@ beforeAll(async () => {
     v2: new RawClient(union.v2.address),
     v3: new RawClient(union.v3.address),
   };
-  const config = parseConfig({
+  const config = testConfig({
     listen: "127.0.0.1:0",
     httpListen: "127.0.0.1:0",
     executors: {

@@ -149,6 +149,83 @@ describe("TaskFanout.list", () => {
     expect(a.cache).toBe("bypass");
   });
 
+  describe("discovery when only the answer's tasks are decoded", () => {
+    // Limit 1: A's t1 is the answer; B's older task (naming C) never reaches it and is not decoded.
+    const naming = (id: string, over: Partial<FLTask> = {}): FLTask => ({
+      ...task(id, { publishTime: 10n, executors: [{ key: 7, address: C }] }),
+      ...over,
+    });
+    const PASS = { maxQueuedBytes: 1 << 20, tasksPerInterval: 1, intervalMs: 3_600_000, rememberTasks: 100 };
+
+    test("an Executor named only by a task that does not reach the answer is discovered by the bounded pass", async () => {
+      const m = memoryCluster([{ address: A }, { address: B }], { discoveryPass: PASS });
+      m.transport.on(A, () => listReply([t1]));
+      m.transport.on(B, () => listReply([naming("old")]));
+      m.transport.on(C, () => listReply([t3]));
+      const a = await m.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(a.tasks.map((t) => t.id)).toEqual(["t1"]);
+      // Not at once (the task was never decoded), so C is not asked in this call ...
+      expect(a.report.asked.sort()).toEqual([A, B]);
+      expect(m.discovered.map((t) => t.id)).toEqual(["t1"]);
+      expect(m.fanout.pass.pending).toBe(1);
+      // ... but the background pass reads it, charged to the Executor that sent it.
+      m.fanout.pass.step();
+      expect(m.discovered.map((t) => t.id)).toEqual(["t1", "old"]);
+      expect(m.discoveredFrom).toEqual([A, B]);
+      expect(m.members.map((e) => e.address)).toContain(C);
+      const next = await m.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(next.report.asked.sort()).toEqual([A, B, C]);
+      m.fanout.pass.close();
+    });
+
+    test("the pass is bounded per interval and in bytes, screens as today, and reads a task once", async () => {
+      // Each reply within its cap of 1 (a reply over its cap is decoded whole, as today's cut needs).
+      const D = "10.0.0.4:8184";
+      const E = "10.0.0.5:8184";
+      const m = memoryCluster([{ address: A }, { address: B }, { address: D }, { address: E }], {
+        discoveryPass: { ...PASS, tasksPerInterval: 2 },
+      });
+      m.transport.on(A, () => listReply([t1]));
+      m.transport.on(B, () => listReply([naming("o1")]));
+      m.transport.on(D, () => listReply([naming("o2", { publishTime: 8n })]));
+      m.transport.on(E, () => listReply([naming("bad", { publishTime: 9n, requester: Buffer.alloc(3) })]));
+      await m.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(m.fanout.pass.pending).toBe(3);
+      m.fanout.pass.step();
+      expect(m.fanout.pass.pending).toBe(1);
+      m.fanout.pass.step();
+      expect(m.fanout.pass.pending).toBe(0);
+      // The implausible task feeds no discovery, as today.
+      expect(m.discovered.map((t) => t.id).sort()).toEqual(["o1", "o2", "t1"]);
+      expect(m.fanout.pass.stats.dropped).toBe(1);
+      // The same tasks in the next fan-out are not read again.
+      await m.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(m.fanout.pass.pending).toBe(0);
+
+      const small = memoryCluster([{ address: A }, { address: B }], {
+        discoveryPass: { ...PASS, maxQueuedBytes: 1 },
+      });
+      small.transport.on(A, () => listReply([t1]));
+      small.transport.on(B, () => listReply([naming("o1")]));
+      await small.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(small.fanout.pass.pending).toBe(0);
+      expect(small.fanout.pass.stats.overflow).toBe(1);
+      m.fanout.pass.close();
+      small.fanout.pass.close();
+    });
+
+    test("a candidate's addresses are discovered at once and asked in the same call", async () => {
+      const m = memoryCluster([{ address: A }, { address: B }], { discoveryPass: PASS });
+      m.transport.on(A, () => listReply([naming("new", { publishTime: 40n })]));
+      m.transport.on(B, () => listReply([t2]));
+      m.transport.on(C, () => listReply([t1]));
+      const a = await m.fanout.list(keyed({ limit: 1n }), ctx());
+      expect(a.report.asked.sort()).toEqual([A, B, C]);
+      expect(a.tasks.map((t) => t.id)).toEqual(["new"]);
+      m.fanout.pass.close();
+    });
+  });
+
   test("each Executor of the cluster-wide view is sent its own key, and non-terminal filters are applied after merging", async () => {
     const m = memoryCluster([
       { address: A, pubKey: KEY(5) },

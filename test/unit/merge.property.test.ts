@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { reduceList, upstreamQuery } from "../../src/fanout/reduce";
 import { selectForList, type ListQuery } from "../../src/merge/filter";
 import { mergeCopies } from "../../src/merge/merge";
-import { decodeTaskView, type TaskView } from "../../src/wire/task-view";
+import { decodeTaskView, encodeTaskList, type TaskView } from "../../src/wire/task-view";
 import { FLTask } from "../../src/gen/task/task";
 import { ledgerArb, queryArb, STATUSES, type Query, type RandomLedger, type Snapshot } from "../helpers/ledger-gen";
 
@@ -86,7 +86,7 @@ function gatewayAnswer(
   const replies = order.map((e) => {
     const key = q.pubKey.length === 0 ? ledger.executors[e]!.key : q.pubKey;
     const sent = { ...q, pubKey: key, status: fwd.status, limit: fwd.limit, timeEnd: fwd.timeEnd ?? q.timeEnd };
-    return { tasks: refList(ledger.holdings[e]!, sent).map(view), sent };
+    return { reply: encodeTaskList(refList(ledger.holdings[e]!, sent).map(view)), sent };
   });
   const reduced = reduceList(replies, q);
   // The generated ledgers are plausible: the screen must not drop anything the reference keeps.
