@@ -145,10 +145,12 @@ test("config/local.yaml seeds exactly what `simulate --seed 1 --base-port 7101` 
     });
   });
   child.kill("SIGTERM");
-  const printed = [...out.matchAll(/^ {2}(executor-\d) {2}127\.0\.0\.1:\d+ {2}key ([0-9a-f]{128})$/gm)].map((m) => ({
-    name: m[1],
-    pubKey: m[2],
-  }));
+  const printed = [...out.matchAll(/^ {2}(executor-\d) {2}127\.0\.0\.1:\d+ {2}v2 {2}key ([0-9a-f]{128})$/gm)].map(
+    (m) => ({
+      name: m[1],
+      pubKey: m[2],
+    }),
+  );
   expect(printed).toHaveLength(5);
   expect(local.executors.seeds).toEqual(
     printed.map((p, i) => ({ name: p.name, address: `127.0.0.1:${7101 + i}`, pubKey: p.pubKey })),

@@ -84,6 +84,7 @@ describe("GET /v1/executors", () => {
           lastCallAt: "2026-01-02T03:04:05.000Z",
           lastError: null,
           circuit: "closed",
+          generation: "v2",
           tasks: 7,
         },
         {
@@ -96,6 +97,7 @@ describe("GET /v1/executors", () => {
           lastCallAt: null,
           lastError: null,
           circuit: "open",
+          generation: "v2",
           tasks: null,
         },
       ]);

@@ -13,7 +13,8 @@ describe("Executor versions", () => {
     ["V2", false],
     ["v2.0.1", false],
     ["", false],
-    ["v3", false],
+    ["v3", true],
+    ["v4", false],
     ["toString", false],
   ])("isExecutorVersion(%p) = %p", (s, ok) => {
     expect(isExecutorVersion(s)).toBe(ok);
@@ -27,6 +28,7 @@ describe("Executor versions", () => {
   test.each([
     ["v1", "XDAT", false],
     ["v2", "1000", true],
+    ["v3", "1000", true],
   ] as const)("%s: codes in its family, timeEnd <= 0 open-ended = %p", (v, family, open) => {
     const b = EXECUTOR_BEHAVIOUR[v];
     for (const code of Object.values(b.codes)) expect(code.startsWith(family)).toBe(true);
