@@ -77,6 +77,28 @@ export interface Http2TransportOptions {
 
 const USER_AGENT = "dai-gateway-http2/0.1";
 
+/** The request headers of one call (unary or streamed): the same for both, from one place. */
+function requestHeaders(
+  channel: Channel,
+  path: string,
+  deadline: number,
+  metadata: grpc.Metadata | undefined,
+): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = {
+    ":method": "POST",
+    ":scheme": channel.scheme,
+    ":path": path,
+    ":authority": channel.authority,
+    "content-type": "application/grpc",
+    te: "trailers",
+    "grpc-accept-encoding": "identity",
+    "user-agent": USER_AGENT,
+    "grpc-timeout": encodeTimeout(deadline - Date.now()),
+  };
+  if (metadata) metadataToHeaders(metadata, headers);
+  return headers;
+}
+
 /** The GOAWAY a session received: which of its streams the server never processed, and why. */
 const GOAWAYS = new WeakMap<http2.ClientHttp2Session, { errorCode: number; lastStreamID: number; debug: string }>();
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, HTTP2_HEADER_STATUS } = http2.constants;
@@ -367,18 +389,7 @@ class UnaryCall implements PendingCall {
       channel.release(session);
       return;
     }
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":scheme": channel.scheme,
-      ":path": this.path,
-      ":authority": channel.authority,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "grpc-accept-encoding": "identity",
-      "user-agent": USER_AGENT,
-      "grpc-timeout": encodeTimeout(this.deadline - Date.now()),
-    };
-    if (this.metadata) metadataToHeaders(this.metadata, headers);
+    const headers = requestHeaders(channel, this.path, this.deadline, this.metadata);
     let stream: http2.ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: false });
@@ -628,18 +639,7 @@ class StreamCall implements PendingCall {
 
   start(session: http2.ClientHttp2Session, channel: Channel): void {
     if (this.done) return channel.release(session);
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":scheme": channel.scheme,
-      ":path": this.path,
-      ":authority": channel.authority,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "grpc-accept-encoding": "identity",
-      "user-agent": USER_AGENT,
-      "grpc-timeout": encodeTimeout(this.deadline - Date.now()),
-    };
-    if (this.metadata) metadataToHeaders(this.metadata, headers);
+    const headers = requestHeaders(channel, this.path, this.deadline, this.metadata);
     let stream: http2.ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: false });
