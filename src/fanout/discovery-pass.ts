@@ -35,6 +35,8 @@ export const DISCOVERY_PASS_DEFAULTS: DiscoveryPassOptions = {
 };
 
 interface Pending {
+  /** The task's ID as the scan read it ("" when unknown: no dedup). */
+  id: string;
   bytes: Buffer;
   sent: ListQuery[];
   source?: string;
@@ -73,11 +75,20 @@ export class DiscoveryPass {
     private readonly opts: DiscoveryPassOptions = DISCOVERY_PASS_DEFAULTS,
   ) {}
 
-  /** Queues task copies a fan-out did not decode. Cheap: an ID peek and one copy per new task. */
-  offer(items: Iterable<{ bytes: Buffer; sent: ListQuery[]; source?: string }>): void {
+  /**
+   * True when a copy of task `id` with this byte length was read lately: offering it again
+   * adds nothing (the fan-out skips such copies before building anything for them).
+   */
+  readonly knows = (id: string, length: number): boolean => id !== "" && this.seen.get(id) === length;
+
+  /**
+   * Queues task copies a fan-out did not decode. Cheap: an ID check and one copy per new
+   * task. `id`: the task's ID as the fan-out's scan read it (else peeked from the bytes).
+   */
+  offer(items: Iterable<{ id?: string; bytes: Buffer; sent: ListQuery[]; source?: string }>): void {
     const pendingIds = new Set<string>();
     for (const it of items) {
-      const id = taskId(it.bytes);
+      const id = it.id ?? taskId(it.bytes);
       if (id !== "") {
         if (this.seen.get(id) === it.bytes.length || pendingIds.has(id)) continue;
         pendingIds.add(id);
@@ -86,7 +97,7 @@ export class DiscoveryPass {
         this.stats.overflow++;
         continue;
       }
-      this.queue.push({ bytes: Buffer.from(it.bytes), sent: it.sent, source: it.source });
+      this.queue.push({ id, bytes: Buffer.from(it.bytes), sent: it.sent, source: it.source });
       this.queuedBytes += it.bytes.length;
       this.stats.queued++;
     }
@@ -124,8 +135,7 @@ export class DiscoveryPass {
         this.stats.dropped++;
         continue;
       }
-      const id = taskId(p.bytes);
-      if (id !== "") this.remember(id, p.bytes.length);
+      if (p.id !== "") this.remember(p.id, p.bytes.length);
       if (taskProblem(t) !== undefined || !p.sent.some((s) => matchesQuery(t, s))) {
         this.stats.dropped++;
         continue;

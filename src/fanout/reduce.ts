@@ -99,9 +99,9 @@ export class ListReducer {
     return this.scan.validTasks();
   }
 
-  /** Task copies never decoded, for the bounded discovery pass. */
-  undecoded(): ReturnType<ListScan["undecoded"]> {
-    return this.scan.undecoded();
+  /** Task copies never decoded, for the bounded discovery pass (without those `skip` says it knows). */
+  undecoded(skip?: (id: string, length: number) => boolean): ReturnType<ListScan["undecoded"]> {
+    return this.scan.undecoded(skip);
   }
 
   result(): Reduced & { tasks: TaskView[] } {

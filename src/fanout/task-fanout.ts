@@ -184,7 +184,7 @@ export class TaskFanout implements TaskReader {
     closed = true;
     const r = reducer.result();
     discoverCandidates();
-    this.pass.offer(reducer.undecoded());
+    this.pass.offer(reducer.undecoded(this.pass.knows));
     report.dropped = r.dropped;
     report.conflicts = r.conflicts;
     if (r.dropped > 0) log.warn({ dropped: r.dropped, reasons: r.drops }, "dropped tasks from Executors");

@@ -35,21 +35,25 @@
 import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
 import { compareAdvancement, compareListOrder, compareUtf8 } from "../merge/merge";
 import { screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
-import { decodeTaskView, scanTaskList, WireError, type TaskKey, type TaskView } from "./task-view";
+import { decodeTaskView, scanTaskList, WireError, type TaskView } from "./task-view";
 
-interface Copy {
-  buf: Buffer;
-  start: number;
-  end: number;
-  sent: ListQuery;
-  /** The Executor whose reply held it (discovery charges its budget). */
-  source?: string;
+/** One task copy: a view into an Executor's reply (a class: one shape for ~10k copies per fan-out). */
+class Copy {
   /** Screened against what it was sent (once). */
-  valid?: boolean;
+  valid: boolean | undefined = undefined;
   /** Decoded (once). */
-  view?: TaskView;
+  view: TaskView | undefined = undefined;
   /** From a reply decoded whole: screened valid there already. */
-  prevalidated?: boolean;
+  prevalidated = false;
+
+  constructor(
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly sent: ListQuery,
+    /** The Executor whose reply held it (discovery charges its budget). */
+    readonly source: string | undefined,
+  ) {}
 }
 
 interface Group {
@@ -86,6 +90,8 @@ export class ListScan {
   private readonly groups = new Map<string, Group>();
   private readonly decodedViews: TaskView[] = [];
   private readonly validViews = new Map<TaskView, string | undefined>();
+  /** The answer since the last reply was added (answer() is pure between replies). */
+  private answered: TaskView[] | undefined;
   readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {} };
 
   /** `q`: the client's query (final filter, order and limit). */
@@ -98,15 +104,23 @@ export class ListScan {
    */
   add(reply: Buffer, sent: ListQuery, source?: string): number {
     // The whole reply is scanned before any of it counts: a malformed one adds nothing.
-    const keys = scanTaskList(reply);
-    if (sent.limit > 0n && BigInt(keys.length) > sent.limit) return this.addDecoded(reply, keys, sent, source);
-    this.stats.scanned += keys.length;
-    for (const k of keys) this.put(k.id, k.publishTime, reply, k.start, k.end, sent, source);
-    return keys.length;
+    const copies: Copy[] = [];
+    const ids: string[] = [];
+    const times: bigint[] = [];
+    scanTaskList(reply, (start, end, id, publishTime) => {
+      copies.push(new Copy(reply, start, end, sent, source));
+      ids.push(id);
+      times.push(publishTime);
+    });
+    this.answered = undefined;
+    if (sent.limit > 0n && BigInt(copies.length) > sent.limit) return this.addDecoded(reply, copies, sent, source);
+    this.stats.scanned += copies.length;
+    for (let i = 0; i < copies.length; i++) this.put(ids[i]!, times[i]!, copies[i]!);
+    return copies.length;
   }
 
   /** An Executor that ignored its limit: today's rule keeps its newest valid tasks. */
-  private addDecoded(reply: Buffer, keys: readonly TaskKey[], sent: ListQuery, source?: string): number {
+  private addDecoded(reply: Buffer, keys: readonly Copy[], sent: ListQuery, source?: string): number {
     this.stats.scanned += keys.length;
     const tasks = keys.map((k) => decodeTaskView(Buffer.from(reply.subarray(k.start, k.end))));
     this.stats.decoded += tasks.length;
@@ -117,7 +131,7 @@ export class ListScan {
       valid.length = Number(sent.limit);
     }
     for (const v of valid) {
-      const c = this.put(v.id, v.publishTime, v.raw, 0, v.raw.length, sent, source);
+      const c = this.put(v.id, v.publishTime, new Copy(v.raw, 0, v.raw.length, sent, source));
       c.view = v;
       c.prevalidated = true;
       c.valid = true;
@@ -126,16 +140,7 @@ export class ListScan {
     return keys.length;
   }
 
-  private put(
-    id: string,
-    publishTime: bigint,
-    buf: Buffer,
-    start: number,
-    end: number,
-    sent: ListQuery,
-    source: string | undefined,
-  ): Copy {
-    const c: Copy = { buf, start, end, sent, source };
+  private put(id: string, publishTime: bigint, c: Copy): Copy {
     const g = this.groups.get(id);
     if (g === undefined) {
       this.groups.set(id, { id, publishTime, copies: [c], identical: true, conflicts: 0 });
@@ -195,6 +200,13 @@ export class ListScan {
    * again after more replies (each copy is decoded and screened at most once).
    */
   answer(): TaskView[] {
+    // Asked again with no reply added since (discovery before a round, then the result): the same answer.
+    if (this.answered !== undefined) return this.answered;
+    this.answered = this.computeAnswer();
+    return this.answered;
+  }
+
+  private computeAnswer(): TaskView[] {
     const q = this.q;
     const limit = q.limit > 0n ? Number(q.limit) : Infinity;
     // Candidates in a heap by list order. A group whose copies differ is merged now: its
@@ -252,21 +264,27 @@ export class ListScan {
    * The task bytes never read beyond (ID, publishTime), one per distinct copy (views
    * into the replies), with every query the copy was sent (a task is valid for
    * discovery if it passes the screen for any of them) and the Executor that sent it.
-   * A group whose bytes were read already (decoded, merged) is not repeated.
+   * A group whose bytes were read already (decoded, merged) is not repeated. `skip`: copies
+   * the caller already knows (by ID and byte length) are left out before anything is built
+   * for them (the same tasks come back in every fan-out).
    */
-  *undecoded(): Generator<{ bytes: Buffer; sent: ListQuery[]; source?: string }> {
+  *undecoded(
+    skip?: (id: string, length: number) => boolean,
+  ): Generator<{ id: string; bytes: Buffer; sent: ListQuery[]; source?: string }> {
     for (const g of this.groups.values()) {
       if (g.identical) {
         const first = g.copies[0]!;
-        if (first.view) continue;
+        if (first.view || skip?.(g.id, first.end - first.start)) continue;
         yield {
+          id: g.id,
           bytes: first.buf.subarray(first.start, first.end),
           sent: g.copies.map((c) => c.sent),
           source: first.source,
         };
       } else {
         for (const c of g.copies)
-          if (!c.view) yield { bytes: c.buf.subarray(c.start, c.end), sent: [c.sent], source: c.source };
+          if (!c.view && !skip?.(g.id, c.end - c.start))
+            yield { id: g.id, bytes: c.buf.subarray(c.start, c.end), sent: [c.sent], source: c.source };
       }
     }
   }
