@@ -20,7 +20,7 @@ import type { UpstreamMethod } from "../wire/facts";
 import { WireError } from "../wire/task-view";
 import { upstreamDeadline } from "./deadline";
 import { CIRCUIT_OPEN, type ExecutorHealth } from "./health";
-import { classifyFailure, verdict, type Outcome, type OutcomeEvent, type OutcomeInfo } from "./outcome";
+import { classifyFailure, verdict, type Outcome, type OutcomeEvent } from "./outcome";
 import type { UnaryTransport } from "./transport";
 
 export interface ExecutorClientOptions {
@@ -102,42 +102,23 @@ export class ExecutorClient {
   async call<T>(method: UpstreamMethod, request: Buffer, ctx: CallContext, o: CallOptions<T>): Promise<Outcome<T>> {
     const signal = o.signal ?? ctx.signal;
     const started = performance.now();
-    const info = (extra: Partial<OutcomeInfo> = {}): OutcomeInfo => ({
-      address: this.address,
-      method,
-      code: Status.OK,
-      wireCode: Status.OK,
-      message: "",
-      sent: false,
-      durationMs: performance.now() - started,
-      ...extra,
-    });
     let outcome: Outcome<T>;
     if (signal?.aborted) {
-      outcome = {
-        ...info({ code: Status.CANCELLED, wireCode: Status.CANCELLED, message: "cancelled by the client" }),
-        kind: "shortfall",
-        shortfall: "cancelled",
-      };
+      outcome = notSent(this.address, method, Status.CANCELLED, "cancelled by the client", started, "shortfall");
+      outcome.shortfall = "cancelled";
     } else if (o.probe) {
       outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait()));
     } else {
       const r = await this.circuits.run<Outcome<T>>(
         this.address,
         () => this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait())),
-        (x) => verdict(x.kind),
-        (x) => x.message,
+        verdictOf,
+        messageOf,
       );
       outcome =
-        r === CIRCUIT_OPEN
-          ? {
-              ...info({ code: Status.UNAVAILABLE, wireCode: Status.UNAVAILABLE, message: "circuit open" }),
-              kind: "circuit-open",
-            }
-          : r;
+        r === CIRCUIT_OPEN ? notSent(this.address, method, Status.UNAVAILABLE, "circuit open", started, "circuit-open") : r;
     }
-    const { value: _value, ...event } = outcome as Outcome<T> & { value?: T };
-    this.outcomes.publish(event);
+    this.outcomes.publish(eventOf(outcome));
     return outcome;
   }
 
@@ -157,31 +138,23 @@ export class ExecutorClient {
     const timeout = this.opts.callTimeoutMs[method];
     const now = this.now();
     const deadline = upstreamDeadline(ctx.deadline, timeout, now);
-    const base = { address: this.address, method, message: "", durationMs: 0 };
     if (signal?.aborted) {
-      return {
-        ...base,
-        code: Status.CANCELLED,
-        wireCode: Status.CANCELLED,
-        message: "cancelled by the client",
-        sent: false,
-        kind: "shortfall",
-        shortfall: "cancelled",
-      };
+      const o = notSent<T>(this.address, method, Status.CANCELLED, "cancelled by the client", 0, "shortfall");
+      o.shortfall = "cancelled";
+      return o;
     }
     if (deadline.getTime() <= now) {
       // No time left (after waiting for a slot, or already on arrival): the gateway's shortfall.
-      return {
-        ...base,
-        code: Status.DEADLINE_EXCEEDED,
-        wireCode: Status.DEADLINE_EXCEEDED,
-        message: waited
-          ? "waited for an upstream call slot until no time was left"
-          : "no time left in the client's deadline",
-        sent: false,
-        kind: "shortfall",
-        shortfall: waited ? "queued" : "no-time",
-      };
+      const o = notSent<T>(
+        this.address,
+        method,
+        Status.DEADLINE_EXCEEDED,
+        waited ? "waited for an upstream call slot until no time was left" : "no time left in the client's deadline",
+        0,
+        "shortfall",
+      );
+      o.shortfall = waited ? "queued" : "no-time";
+      return o;
     }
     // A timeout counts against the Executor only if it had a fair share of the call timeout:
     // a client sending tiny deadlines must not be able to open every circuit.
@@ -199,15 +172,78 @@ export class ExecutorClient {
       const stalled = stall.stalledMs() - stalledBefore;
       const overloaded = stalled >= Math.max(20, budget / 4);
       const c = classifyFailure(err, { aborted: signal?.aborted === true, cutShort, overloaded });
-      return { ...base, ...c, durationMs: performance.now() - started };
+      return { address: this.address, method, ...c, durationMs: performance.now() - started };
     }
-    const sent = { ...base, code: Status.OK, wireCode: Status.OK, sent: true, durationMs: performance.now() - started };
+    const durationMs = performance.now() - started;
+    let value: T;
     try {
-      return { ...sent, kind: "answered", value: o.decode(reply) };
+      value = o.decode(reply);
     } catch (err) {
       const message =
         err instanceof WireError ? `malformed reply: ${err.message}` : `bad reply: ${(err as Error).message}`;
-      return { ...sent, code: Status.INTERNAL, message: message.slice(0, 200), kind: "failed" };
+      return {
+        address: this.address,
+        method,
+        code: Status.INTERNAL,
+        wireCode: Status.OK,
+        message: message.slice(0, 200),
+        sent: true,
+        durationMs,
+        kind: "failed",
+      };
     }
+    // One object per answered call, one shape (the hot path: every Executor of every fan-out).
+    return {
+      address: this.address,
+      method,
+      code: Status.OK,
+      wireCode: Status.OK,
+      message: "",
+      sent: true,
+      durationMs,
+      kind: "answered",
+      value,
+    };
   }
+}
+
+const verdictOf = (x: Outcome<unknown>): "success" | "failure" | "neutral" => verdict(x.kind);
+const messageOf = (x: Outcome<unknown>): string => x.message;
+
+/** A call that never went out (cancelled before, no time, circuit open); `started`: 0 for no duration. */
+function notSent<T>(
+  address: string,
+  method: UpstreamMethod,
+  code: Status,
+  message: string,
+  started: number,
+  kind: "shortfall" | "circuit-open",
+): Outcome<T> & { kind: "shortfall" | "circuit-open" } {
+  return {
+    address,
+    method,
+    code,
+    wireCode: code,
+    message,
+    sent: false,
+    durationMs: started === 0 ? 0 : performance.now() - started,
+    kind,
+  };
+}
+
+/** What observers see: the outcome without its value (field by field: no generic rest copy per call). */
+function eventOf(o: Outcome<unknown>): OutcomeEvent {
+  const e: OutcomeEvent = {
+    address: o.address,
+    method: o.method,
+    code: o.code,
+    wireCode: o.wireCode,
+    message: o.message,
+    sent: o.sent,
+    durationMs: o.durationMs,
+    kind: o.kind,
+  };
+  if (o.upstreamCode !== undefined) e.upstreamCode = o.upstreamCode;
+  if (o.shortfall !== undefined) e.shortfall = o.shortfall;
+  return e;
 }
