@@ -17,6 +17,12 @@ export const METRIC_PREFIX = "dai_gateway_";
 /** Label used once the Executor label budget is spent (should never show in practice). */
 export const OVERFLOW_EXECUTOR = "_other";
 
+/** One Executor's upstream series for one method and code. */
+interface UpstreamSeries {
+  requests: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
 export type CacheResult = "hit" | "miss" | "stale" | "bypass" | "error";
 export type CircuitState = "closed" | "half-open" | "open";
 
@@ -95,7 +101,8 @@ export class GatewayMetrics {
 
   /** Executor -> the (method, code) pairs it has series for; bounded by maxExecutors. */
   private readonly shed: Counter<"reason">;
-  private readonly labelled = new Map<string, Set<string>>();
+  /** Executor label -> its upstream series, by `method\ncode` (children kept: no label lookup per call). */
+  private readonly labelled = new Map<string, Map<string, UpstreamSeries>>();
   private readonly reachable = new Map<string, boolean>();
   private readonly circuitStates = new Map<string, CircuitState>();
   private cacheStore?: CacheStoreSource;
@@ -280,13 +287,26 @@ export class GatewayMetrics {
     // The status as the Executor (or the transport) returned it, as before: Executors send their errors as UNKNOWN.
     const code = statusName(e.wireCode);
     const executor = this.executorLabel(e.address);
-    this.labelled.get(executor)?.add(`${method}\n${code}`);
-    this.upstreamRequests.inc({ executor, method, code });
-    this.upstreamDuration.observe({ executor, method }, e.durationMs / 1000);
+    const series = this.labelled.get(executor)!;
+    const pair = `${method}\n${code}`;
+    let s = series.get(pair);
+    if (s === undefined) {
+      s = {
+        requests: this.upstreamRequests.labels({ executor, method, code }),
+        duration: this.upstreamDuration.labels({ executor, method }),
+      };
+      series.set(pair, s);
+    }
+    s.requests.inc();
+    s.duration.observe(e.durationMs / 1000);
     if (e.kind !== "shortfall") {
       const up = e.kind !== "unreachable";
-      this.executorUp.set({ executor }, up ? 1 : 0);
-      if (executor !== OVERFLOW_EXECUTOR) this.reachable.set(executor, up);
+      // Set on change only (the gauge keeps its value); the overflow label is shared, so always.
+      if (executor === OVERFLOW_EXECUTOR) this.executorUp.set({ executor }, up ? 1 : 0);
+      else if (this.reachable.get(executor) !== up) {
+        this.executorUp.set({ executor }, up ? 1 : 0);
+        this.reachable.set(executor, up);
+      }
     }
   };
 
@@ -334,7 +354,7 @@ export class GatewayMetrics {
   forgetExecutor(address: string): void {
     const pairs = this.labelled.get(address);
     if (!pairs) return;
-    for (const pair of pairs) {
+    for (const pair of pairs.keys()) {
       const [method, code] = pair.split("\n") as [string, string];
       this.upstreamRequests.remove({ executor: address, method, code });
       this.upstreamDuration.remove({ executor: address, method });
@@ -380,7 +400,7 @@ export class GatewayMetrics {
     if (this.labelled.has(address)) return address;
     if (this.labelled.size >= this.opts.maxExecutors) this.forgetDeparted();
     const key = this.labelled.size >= this.opts.maxExecutors ? OVERFLOW_EXECUTOR : address;
-    if (!this.labelled.has(key)) this.labelled.set(key, new Set());
+    if (!this.labelled.has(key)) this.labelled.set(key, new Map());
     return key;
   }
 }
