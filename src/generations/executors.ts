@@ -22,6 +22,8 @@ export class ExecutorGenerations {
   }
 
   of(address: string): Generation {
+    // No seed says its own generation (the usual case): nothing to parse, per Executor per fan-out.
+    if (this.overrides.size === 0) return this.defaultGeneration;
     return (
       this.overrides.get(address) ??
       this.overrides.get(parseAddress(address)?.canonical ?? address) ??
