@@ -44,6 +44,7 @@ import {
   metadataToHeaders,
   rstCodeToGrpc,
 } from "./status";
+import { UnaryFrameDecoder } from "./framing";
 
 export { ResponseTooLargeError };
 
@@ -341,13 +342,8 @@ class UnaryCall implements PendingCall {
   private grpcMessage = "";
   private statusHeaders?: http2.IncomingHttpHeaders;
   private localError?: ServiceErrorLike;
-  /** Reply assembly: the 5-byte prefix, then the message. */
-  private head = Buffer.allocUnsafe(5);
-  private headLen = 0;
-  private message?: Buffer;
-  private messageLen = -1;
-  private got = 0;
-  private messages = 0;
+  /** Reply assembly (the size limit read from the prefix). */
+  private readonly reply: UnaryFrameDecoder;
   private retried = false;
   private onAbort?: () => void;
 
@@ -355,13 +351,14 @@ class UnaryCall implements PendingCall {
     private readonly path: string,
     private readonly frame: Buffer,
     private readonly deadline: number,
-    private readonly limit: number,
+    limit: number,
     private readonly metadata: grpc.Metadata | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly settle: (err: ServiceErrorLike | null, reply?: Buffer) => void,
-    private readonly requeue: (call: UnaryCall) => void,
-    private readonly withdraw: (call: UnaryCall) => void,
+    /** Where it waits for a stream (requeued there once when refused, withdrawn when cancelled). */
+    private readonly channel: Channel,
   ) {
+    this.reply = new UnaryFrameDecoder(limit);
     const left = deadline - Date.now();
     if (left <= 0) {
       this.finish(new TransportError(Status.DEADLINE_EXCEEDED, "deadline exceeded before the call started"));
@@ -437,61 +434,22 @@ class UnaryCall implements PendingCall {
 
   private onData(chunk: Buffer): void {
     if (this.done) return;
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.messageLen < 0) {
-        // The 5-byte prefix, possibly split across chunks.
-        const take = Math.min(5 - this.headLen, chunk.length - pos);
-        chunk.copy(this.head, this.headLen, pos, pos + take);
-        this.headLen += take;
-        pos += take;
-        if (this.headLen < 5) return;
-        if (++this.messages > 1)
-          return this.cancel(new TransportError(Status.INTERNAL, "more than one reply message in a unary call"));
-        if (this.head[0] !== 0) {
-          return this.cancel(
-            new TransportError(
-              Status.INTERNAL,
-              "compressed reply message refused (the gateway accepts only grpc-encoding identity)",
-            ),
-          );
-        }
-        const len = this.head.readUInt32BE(1);
-        if (len > this.limit) {
-          // Refused from the prefix: the message's bytes are never read.
-          this.localError = new ResponseTooLargeError(`reply of ${len} bytes exceeds the limit of ${this.limit} bytes`);
-          return this.cancel(this.localError);
-        }
-        this.messageLen = len;
-        this.got = 0;
-        if (len === 0) {
-          this.message = Buffer.alloc(0);
-          continue;
-        }
-        if (chunk.length - pos >= len) {
-          // The whole message in this chunk: a view, no copy.
-          this.message = chunk.subarray(pos, pos + len);
-          this.got = len;
-          pos += len;
-          continue;
-        }
-        this.message = Buffer.allocUnsafe(len);
-      }
-      if (this.got < this.messageLen) {
-        const take = Math.min(this.messageLen - this.got, chunk.length - pos);
-        chunk.copy(this.message!, this.got, pos, pos + take);
-        this.got += take;
-        pos += take;
-      } else {
-        // Bytes after the message: the start of a second one.
-        this.headLen = 0;
-        this.messageLen = -1;
-      }
-    }
-    if (this.messageLen >= 0 && this.got === this.messageLen) {
-      this.headLen = 0;
-      this.messageLen = -1;
-    }
+    const problem = this.reply.push(chunk);
+    if (problem === undefined) return;
+    if (problem.kind === "second-message")
+      return this.cancel(new TransportError(Status.INTERNAL, "more than one reply message in a unary call"));
+    if (problem.kind === "compressed")
+      return this.cancel(
+        new TransportError(
+          Status.INTERNAL,
+          "compressed reply message refused (the gateway accepts only grpc-encoding identity)",
+        ),
+      );
+    // Refused from the prefix: the message's bytes are never read.
+    this.localError = new ResponseTooLargeError(
+      `reply of ${problem.length} bytes exceeds the limit of ${problem.limit} bytes`,
+    );
+    return this.cancel(this.localError);
   }
 
   private onClose(stream: http2.ClientHttp2Stream, session: http2.ClientHttp2Session, channel: Channel): void {
@@ -508,15 +466,12 @@ class UnaryCall implements PendingCall {
           ),
         );
       }
-      if (this.message === undefined || this.messageLen >= 0 || this.headLen > 0) {
-        return this.finish(
-          new TransportError(
-            this.message === undefined ? Status.UNIMPLEMENTED : Status.INTERNAL,
-            this.message === undefined ? "the reply carried no message" : "the reply message was cut short",
-          ),
-        );
-      }
-      return this.finish(null, this.message);
+      const message = this.reply.result();
+      if (message === "none")
+        return this.finish(new TransportError(Status.UNIMPLEMENTED, "the reply carried no message"));
+      if (message === "partial")
+        return this.finish(new TransportError(Status.INTERNAL, "the reply message was cut short"));
+      return this.finish(null, message);
     }
     const rst = stream.rstCode ?? 0;
     const away = GOAWAYS.get(session);
@@ -528,7 +483,7 @@ class UnaryCall implements PendingCall {
     if (refused && !this.retried && this.deadline > Date.now()) {
       this.retried = true;
       this.stream = undefined;
-      this.requeue(this);
+      this.channel.submit(this);
       return;
     }
     if (away !== undefined && away.errorCode !== http2.constants.NGHTTP2_NO_ERROR) {
@@ -563,7 +518,7 @@ class UnaryCall implements PendingCall {
       // 'close' follows and settles with localError.
       return;
     }
-    if (!this.stream) this.withdraw(this);
+    if (!this.stream) this.channel.withdraw(this);
     this.finish(this.localError);
   }
 
@@ -689,6 +644,8 @@ export class Http2Transport implements UnaryTransport {
   private readonly channels = new Map<string, Channel>();
   private readonly observers: CallObserver[] = [];
   private readonly opts: Required<Omit<Http2TransportOptions, "connector">>;
+  /** Connector answers that never change for an address (bounded like `channels`, dropped with it). */
+  private readonly fixed = new Map<string, ConnectTarget>();
 
   constructor(private readonly options: Http2TransportOptions) {
     this.opts = { ...DEFAULTS, ...stripUndefined(options) } as Required<Omit<Http2TransportOptions, "connector">>;
@@ -714,6 +671,7 @@ export class Http2Transport implements UnaryTransport {
   }
 
   drop(address: string): void {
+    this.fixed.delete(address);
     const ch = this.channels.get(address);
     if (ch) {
       ch.close();
@@ -738,24 +696,23 @@ export class Http2Transport implements UnaryTransport {
     deadline: Date,
     opts: UnaryCallOptions = {},
   ): Promise<Buffer> {
-    const started = performance.now();
-    const observe = (code: Status): void => {
-      for (const o of this.observers) {
-        o({ address, method, ok: code === Status.OK, code, durationMs: performance.now() - started });
-      }
-    };
+    // Timed only when someone observes (no clock reads per call otherwise).
+    const started = this.observers.length > 0 ? performance.now() : 0;
     if (opts.signal?.aborted) {
-      observe(Status.CANCELLED);
+      this.notify(address, method, Status.CANCELLED, started);
       throw new TransportError(Status.CANCELLED, "cancelled by caller");
     }
-    let conn: ConnectTarget | undefined;
-    try {
-      conn = this.options.connector
-        ? await this.options.connector.connect(address, deadline.getTime() - Date.now())
-        : undefined;
-    } catch (err) {
-      observe(Status.UNAVAILABLE);
-      throw err;
+    let conn = this.fixed.get(address);
+    if (conn === undefined && this.options.connector) {
+      try {
+        conn = await this.options.connector.connect(address, deadline.getTime() - Date.now());
+      } catch (err) {
+        this.notify(address, method, Status.UNAVAILABLE, started);
+        throw err;
+      }
+      // An IP literal in canonical spelling: the same answer every time, so it is not asked
+      // again per call (parsing, TLS rules). Names are asked every call (DNS checks, trust).
+      if (conn.target === address && net.isIP(conn.dial.host) !== 0) this.fixed.set(address, conn);
     }
     const ch = this.channel(address, conn);
     const limit = method === "getPredictResult" ? this.opts.maxPredictBytes : this.opts.maxResponseBytes;
@@ -772,15 +729,20 @@ export class Http2Transport implements UnaryTransport {
         opts.metadata,
         opts.signal,
         (err, reply) => {
-          observe(err ? err.code : Status.OK);
+          if (started !== 0) this.notify(address, method, err ? err.code : Status.OK, started);
           if (err) reject(err);
           else resolve(reply!);
         },
-        (c) => ch.submit(c),
-        (c) => ch.withdraw(c),
+        ch,
       );
       if (!call.finished) ch.submit(call);
     });
+  }
+
+  private notify(address: string, method: UpstreamMethod, code: Status, started: number): void {
+    if (this.observers.length === 0) return;
+    const durationMs = performance.now() - started;
+    for (const o of this.observers) o({ address, method, ok: code === Status.OK, code, durationMs });
   }
 
   /**
@@ -822,6 +784,7 @@ export class Http2Transport implements UnaryTransport {
   close(): void {
     for (const ch of this.channels.values()) ch.close();
     this.channels.clear();
+    this.fixed.clear();
   }
 }
 
