@@ -10,7 +10,7 @@ import { ListTaskRequest } from "../../src/gen/task/task";
 import { callRaw } from "../lib/grpc-raw";
 import type { GoalFigures } from "../lib/goals";
 import { h2load, type LoadResult } from "../lib/h2load";
-import { CATEGORIES, categorize } from "../lib/profile";
+import { CATEGORIES, categorize, PARTS, parts } from "../lib/profile";
 import { cpuMs } from "../lib/procfs";
 import { row, type Row, type ScenarioResult } from "../lib/report";
 import { startExecutors, startGatewayProc, type BenchOptions, type GatewayProc } from "../lib/setup";
@@ -75,7 +75,23 @@ interface Shape {
   ledger(n: number): { trainingTasks: number; overlap: number };
 }
 
+/**
+ * `BENCH_S2_FULL_N=100,500`: only the 100-task shape, at these N (a targeted run: N = 500
+ * without the whole non-quick sweep on a shared machine).
+ */
 function shapes(quick: boolean): Shape[] {
+  const targeted = process.env.BENCH_S2_FULL_N?.split(",")
+    .map(Number)
+    .filter((n) => n > 0);
+  if (targeted?.length)
+    return [
+      {
+        id: "full",
+        label: "100-task replies",
+        ns: targeted,
+        ledger: (n) => ({ trainingTasks: 35 * Math.max(2, n), overlap: 0 }),
+      },
+    ];
   return [
     {
       id: "small",
@@ -128,7 +144,12 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
   const replyShapes: Record<string, { n: number; tasksPerReply: number; bytesPerReply: number }[]> = {};
   let direct: LoadResult | undefined;
   const coldFailures: { n: number; variant: string; attempt: number; error: string; upstream: string }[] = [];
-  const breakdowns: { n: number; variant: string; usPerReply: Record<string, number> }[] = [];
+  const breakdowns: {
+    n: number;
+    variant: string;
+    usPerReply: Record<string, number>;
+    parts?: Record<string, number>;
+  }[] = [];
 
   for (const shape of shapes(opts.quick))
     for (const n of shape.ns) {
@@ -176,12 +197,15 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
                     ]
                   : []),
               ]
-            : (["grpc-js", "http2"] as const).map((t) => ({
-                name: `transport ${t}`,
-                executors: { transport: t },
-                kind: "all at once" as const,
-                transport: t,
-              }));
+            : (["grpc-js", "http2"] as const)
+                // BENCH_S2_TRANSPORT=http2: only that transport (a targeted run).
+                .filter((t) => !process.env.BENCH_S2_TRANSPORT || process.env.BENCH_S2_TRANSPORT === t)
+                .map((t) => ({
+                  name: `transport ${t}`,
+                  executors: { transport: t },
+                  kind: "all at once" as const,
+                  transport: t,
+                }));
         for (const v of variants) {
           const seeds = ex.executors.slice(0, n);
           const gw = await startGatewayProc(seeds, { executors: v.executors });
@@ -256,6 +280,7 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
           points.push(p);
           const usPerReply = (p.cpuMsPerRequest * 1000) / n;
           let breakdown = "";
+          let fine = "";
           if (profileFile) {
             // A second window of the same load under the sampling profiler (which costs CPU
             // itself): its shares split this window's unprofiled CPU per reply. What /proc
@@ -270,11 +295,25 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
             const us: Record<string, number> = {};
             for (const c of CATEGORIES) us[c] = (usPerReply * ms[c]) / total;
             us["other threads (GC helpers, I/O)"] = (usPerReply * Math.max(0, pcpu - totalMs)) / total;
-            breakdowns.push({ n, variant: v.name, usPerReply: us });
+            // The finer split (issue 15's question: what is the node:http2 floor, what is ours).
+            // Shares of the main thread's samples (the profiler's own excluded), applied to
+            // the unprofiled window's main-thread part; other threads as above.
+            const f = parts(profileFile);
+            const mainUs = (usPerReply * Math.min(pcpu, f.totalMs)) / Math.max(pcpu, f.totalMs);
+            const fineUs: Record<string, number> = {};
+            for (const pt of PARTS)
+              if (pt !== "profiler itself (inspector)" && f.ms[pt] > 0) fineUs[pt] = (mainUs * f.ms[pt]) / f.totalMs;
+            fineUs["other threads (GC helpers, I/O)"] = Math.max(0, usPerReply - mainUs);
+            breakdowns.push({ n, variant: v.name, usPerReply: us, parts: fineUs });
             breakdown = Object.entries(us)
               .map(([k, x]) => `${k} ${Math.round(x)}`)
               .join(", ");
+            fine = Object.entries(fineUs)
+              .sort((a, b) => b[1] - a[1])
+              .map(([k, x]) => `${k} ${Math.round(x)} (${Math.round((100 * x) / usPerReply)} %)`)
+              .join("; ");
             opts.log(`s2: N=${n} ${v.name}: µs per reply by category: ${breakdown}`);
+            opts.log(`s2: N=${n} ${v.name}: µs per reply by part: ${fine}`);
           }
           opts.log(
             `s2: ${shape.id} N=${n} ${v.name}: p50 ${round(res.latencyMs.p50)} ms, cpu ${round(p.cpuMsPerRequest)} ms/req (${Math.round(usPerReply)} µs per reply), asked ${p.asked} answered ${p.answered}`,
@@ -300,6 +339,29 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
                 ratio: NaN,
               }),
             );
+          if (profileFile)
+            rows.push(
+              row({
+                scenario: "2 uncached fan-out",
+                measure: `CPU per upstream reply by part, ${shape.label}, N = ${n}, ${v.name} (µs, share)`,
+                gateway: fine,
+                baseline: `${Math.round(usPerReply)} µs per reply in all (/proc)`,
+                ratio: NaN,
+              }),
+            );
+          if (shape.id === "full" && n >= 100)
+            // Executors on other machines: their CPU is not ours; every reply arrives after
+            // about L, and the gateway's CPU per request is paid on its one event loop after that.
+            rows.push(
+              row({
+                scenario: "2 uncached fan-out",
+                measure: `model: p50 ÷ L with the Executors on other machines, ${shape.label}, N = ${n}, ${v.name}`,
+                gateway: `(L + gateway CPU ${round(p.cpuMsPerRequest)} ms per request) = ${round(LATENCY_MS + p.cpuMsPerRequest)} ms`,
+                baseline: `L = ${LATENCY_MS} ms`,
+                ratio: (LATENCY_MS + p.cpuMsPerRequest) / LATENCY_MS,
+                target: TARGETS[n],
+              }),
+            );
           if (shape.id === "full" && (n === 100 || n === 500)) {
             // The best variant counts (a wave-free default is issue 15's goal); both are in the rows.
             const id = n === 100 ? "p50n100" : "p50n500";
@@ -321,7 +383,7 @@ export async function fanout(opts: BenchOptions, date: string): Promise<Scenario
               goals.cpuPerReply = {
                 value: usPerReply,
                 detail: `gateway CPU (/proc, all threads) ÷ ${requests} requests ÷ N = ${n}, ${v.name}, ${round(tasksPerReply, 0)}-task ${Math.round(bytesPerReply / 1000)} KB replies`,
-                note: breakdown ? `by category (µs): ${breakdown}` : "run with --profile for the breakdown",
+                note: fine ? `by part (µs, share): ${fine}` : "run with --profile for the breakdown",
               };
           }
         }
