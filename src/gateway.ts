@@ -226,7 +226,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         fallback: `127.0.0.1:${fallbackPort}`,
         tls: serverTlsMaterial(config.tls),
         admission,
-        defaultDeadlineMs: defaultDeadlines(config).defaultDeadlineMs,
+        ...defaultDeadlines(config),
+        predict: { service: predictions, stallMs: config.predict.writeTimeoutMs },
       },
     );
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
