@@ -302,6 +302,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         allowCors: config.v3.allowCors,
         maxListTasks: config.api.maxListTasks,
         maxRequestBytes: config.api.maxRequestBytes,
+        predictWriteTimeoutMs: config.predict.writeTimeoutMs,
       },
     );
     const l = parseListen(config.v3.httpListen);

@@ -23,16 +23,20 @@ import type { PredictService } from "../predict/service";
 import { errorEnvelope, parseJsonObject, reportJson, successEnvelope } from "./json-api";
 import type { HttpServer } from "./server";
 import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, taskJson } from "./task-json";
+import { responseDelivery, type Delivery } from "../api/delivery";
 
 export interface JsonRouteOptions {
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
+  /** A client that has not taken its prediction reply this long after it was ready is cut off (predict.writeTimeoutMs). */
+  predictWriteTimeoutMs: number;
 }
 
 type JsonHandler = (body: Record<string, unknown>, ctx: ServedContext) => Promise<Record<string, unknown>>;
 
 /** A fastify request as the pipeline sees it. */
 function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
+  let delivery: Delivery | undefined;
   return {
     method,
     transport: "http",
@@ -42,6 +46,7 @@ function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): S
       return typeof v === "string" ? v : undefined;
     },
     clientDeadline: undefined,
+    delivery: () => (delivery ??= responseDelivery(reply.raw)),
     onGone(fn) {
       reply.raw.on("close", () => {
         if (!reply.raw.writableFinished) fn();
@@ -138,7 +143,10 @@ export function registerTaskRoutes(
     const req = parsePredictBody(body);
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await predictions.handle(raw, req, ctx);
+    // The relay's slot and bytes are held until the response is out (or the client gone).
+    const delivery = ctx.call.delivery?.();
+    const reply = await predictions.handle(raw, req, ctx, delivery?.ended);
+    delivery?.deadline(opts.predictWriteTimeoutMs);
     return { data: predictResponseJson(reply) };
   });
 }

@@ -33,12 +33,15 @@ import type { PredictService } from "../predict/service";
 import { GoJsonUnsupportedValue, goJsonString } from "./go-json";
 import { FLTaskSpec, PredictResponseSpec, renderMessage, renderTaskList } from "./render";
 import { JsonRequestError, parseRequestJson } from "./request-json";
+import { responseDelivery, type Delivery } from "../api/delivery";
 
 export interface V3HttpOptions {
   allowCors: boolean;
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
   maxRequestBytes: number;
+  /** A client that has not taken its prediction reply this long after it was ready is cut off (predict.writeTimeoutMs). */
+  predictWriteTimeoutMs: number;
 }
 
 export interface V3HttpDeps {
@@ -124,6 +127,7 @@ const ROUTES = ["/v1/task/list", "/v1/task/getbyid", "/v1/task/predictres/get"] 
 
 /** A fastify request as the pipeline sees it (no client deadline: grpc-gateway forwards none unless Grpc-Timeout). */
 function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
+  let delivery: Delivery | undefined;
   return {
     method,
     transport: "http",
@@ -133,6 +137,7 @@ function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): S
       return typeof v === "string" ? v : undefined;
     },
     clientDeadline: undefined,
+    delivery: () => (delivery ??= responseDelivery(reply.raw)),
     onGone(fn) {
       // The response's close: the request's fires once its body has been read.
       reply.raw.on("close", () => {
@@ -263,7 +268,10 @@ export class V3HttpServer {
     };
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await this.deps.predictions.handle(raw, req, ctx);
+    // The relay's slot and bytes are held until the response is out (or the client gone).
+    const delivery = ctx.call.delivery?.();
+    const reply = await this.deps.predictions.handle(raw, req, ctx, delivery?.ended);
+    delivery?.deadline(this.opts.predictWriteTimeoutMs);
     return () => renderMessage(PredictResponseSpec, reply);
   }
 

@@ -11,6 +11,8 @@
  * budget), never the whole result; on grpc-js it holds the result until delivered.
  */
 import * as http2 from "node:http2";
+import * as net from "node:net";
+import { signWithRule } from "../../src/generations/signature";
 import { status as Status } from "@grpc/grpc-js";
 import type { RunningGateway } from "../../src/gateway";
 import { STREAMED_RELAY_BYTES } from "../../src/predict/service";
@@ -131,5 +133,43 @@ describe("clients that do not read their prediction result (case 5)", () => {
     const again = await reader.status(request);
     expect(again.code).toBe(Status.OK);
     reader.close();
+  }, 30_000);
+
+  test("the HTTP/JSON route holds its slot until the response is out, and cuts a non-reader off", async () => {
+    const body = JSON.stringify({
+      pubKey: sc.me.publicKey.toString("hex"),
+      taskID: sc.ids.mine,
+      signature: signWithRule(sc.me, sc.ids.mine, "v2").toString("base64"),
+    });
+    const served = gw.predictions.stats.served;
+    // A client that sends the request and never reads the ≈ 11 MB JSON reply.
+    const sock = net.connect(gw.httpPort, "127.0.0.1");
+    sock.setNoDelay(true);
+    sock.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => sock.on("close", () => resolve()));
+    sock.write(
+      `POST /v1/task/predictres/get HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    sock.pause();
+    const until = Date.now() + 10_000;
+    while (gw.predictions.stats.served === served && Date.now() < until) await sleep(10);
+    expect(gw.predictions.stats.served).toBe(served + 1);
+    // The handler is done, but the reply is not out: before, the slot was freed here.
+    await sleep(300);
+    expect(gw.predictions.holding.relays).toBe(1);
+    // Past predict.writeTimeoutMs (2 s) the response is destroyed, and the slot freed (the
+    // paused client would not notice its connection closing until it reads).
+    const freed = Date.now() + 6000;
+    while (gw.predictions.holding.relays > 0 && Date.now() < freed) await sleep(20);
+    expect(gw.predictions.holding).toEqual({ relays: 0, bytes: 0 });
+    sock.resume();
+    expect(
+      await within(
+        closed.then(() => "closed"),
+        5000,
+        "still open",
+      ),
+    ).toBe("closed");
   }, 30_000);
 });
