@@ -14,6 +14,7 @@ import { STREAMED_RELAY_BYTES } from "../../src/predict/service";
 import { gatewayFor } from "../helpers/resilience";
 import {
   predictResponseBytes,
+  rawPredictStream,
   signedRequest,
   startPredictScenario,
   type PredictScenario,
@@ -32,20 +33,7 @@ function slowCall(
   session: http2.ClientHttp2Session;
   done: Promise<{ body: Buffer; trailers: http2.IncomingHttpHeaders; headers: http2.IncomingHttpHeaders }>;
 } {
-  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 64 * 1024 } });
-  session.on("error", () => undefined);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/task.Task/GetPredictResult",
-    "content-type": "application/grpc",
-    te: "trailers",
-    "grpc-timeout": "20S",
-  });
-  stream.on("error", () => undefined);
-  const frame = Buffer.alloc(5 + request.length);
-  frame.writeUInt32BE(request.length, 1);
-  request.copy(frame, 5);
-  stream.end(frame);
+  const { session, stream } = rawPredictStream(port, request, 64 * 1024, { "grpc-timeout": "20S" });
   const done = new Promise<{ body: Buffer; trailers: http2.IncomingHttpHeaders; headers: http2.IncomingHttpHeaders }>(
     (resolve) => {
       const chunks: Buffer[] = [];

@@ -21,6 +21,7 @@ import { gatewayFor } from "../helpers/resilience";
 import {
   predictResponseBytes,
   RawPredictClient,
+  rawPredictStream,
   signedRequest,
   startPredictScenario,
   type PredictScenario,
@@ -44,19 +45,7 @@ interface NonReader {
 
 /** A client that sends one GetPredictResult and never reads the reply. */
 function nonReader(port: number, request: Buffer): NonReader {
-  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 1024 } });
-  session.on("error", () => undefined);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/task.Task/GetPredictResult",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
-  stream.on("error", () => undefined);
-  const frame = Buffer.alloc(5 + request.length);
-  frame.writeUInt32BE(request.length, 1);
-  request.copy(frame, 5);
-  stream.end(frame);
+  const { session, stream } = rawPredictStream(port, request, 1024);
   stream.pause();
   const status = new Promise<string | undefined>((resolve) =>
     stream.on("response", (h) => resolve(h["grpc-status"] as string | undefined)),
