@@ -129,7 +129,7 @@ test("a 24 MiB reply relayed to a grpc-js client byte for byte, trailers passed 
     expect(r.reply!.length).toBe(24 * MiB);
     expect(r.reply!.every((b) => b === 0x62)).toBe(true);
     await new Promise((res) => setTimeout(res, 50));
-    expect(relay.done).toEqual([{ ok: true, bytes: 24 * MiB + 5 }]);
+    expect(relay.done).toEqual([{ ok: true, bytes: 24 * MiB + 5, code: 0, details: "" }]);
   } finally {
     await relay.server.close();
     t.close();
