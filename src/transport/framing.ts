@@ -13,9 +13,7 @@
  */
 
 export type FrameProblem =
-  | { kind: "compressed" }
-  | { kind: "too-large"; length: number; limit: number }
-  | { kind: "second-message" };
+  { kind: "compressed" } | { kind: "too-large"; length: number; limit: number } | { kind: "second-message" };
 
 const EMPTY = Buffer.alloc(0);
 

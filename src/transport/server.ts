@@ -19,6 +19,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { UpstreamStream } from "./client";
+import { UnaryFrameDecoder } from "./framing";
 import {
   Status,
   TransportError,
@@ -297,22 +298,20 @@ class UnaryServerCall {
   private readonly ac = new AbortController();
   private timer?: NodeJS.Timeout;
   private done = false;
-  private head = Buffer.allocUnsafe(5);
-  private headLen = 0;
-  private message?: Buffer;
-  private messageLen = -1;
-  private got = 0;
-  private messages = 0;
+  /** The request (the size limit read from the prefix; src/transport/framing.ts). */
+  private readonly request: UnaryFrameDecoder;
   private deadline?: Date;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly headers: http2.IncomingHttpHeaders,
     private readonly handler: UnaryHandler,
-    private readonly limit: number,
+    limit: number,
     private readonly peer: string,
     private readonly admitted?: () => void,
-  ) {}
+  ) {
+    this.request = new UnaryFrameDecoder(limit);
+  }
   private started = false;
 
   run(): void {
@@ -340,61 +339,28 @@ class UnaryServerCall {
 
   private onData(chunk: Buffer, enc: string | string[] | undefined): void {
     if (this.done) return;
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.messageLen < 0) {
-        const take = Math.min(5 - this.headLen, chunk.length - pos);
-        chunk.copy(this.head, this.headLen, pos, pos + take);
-        this.headLen += take;
-        pos += take;
-        if (this.headLen < 5) return;
-        if (++this.messages > 1) return this.fail(Status.INTERNAL, "more than one request message in a unary call");
-        if (this.head[0] !== 0) {
-          return this.fail(
-            Status.UNIMPLEMENTED,
-            `compressed requests are not supported (grpc-encoding ${String(enc ?? "?").slice(0, 20)})`,
-            { "grpc-accept-encoding": "identity" },
-          );
-        }
-        const len = this.head.readUInt32BE(1);
-        if (len > this.limit) {
-          // Refused from the prefix: the rest of the request is not read.
-          return this.fail(Status.RESOURCE_EXHAUSTED, `request of ${len} bytes exceeds the limit of ${this.limit}`);
-        }
-        this.messageLen = len;
-        this.got = 0;
-        if (chunk.length - pos >= len) {
-          this.message = chunk.subarray(pos, pos + len);
-          this.got = len;
-          pos += len;
-          continue;
-        }
-        this.message = Buffer.allocUnsafe(len);
-      }
-      if (this.got < this.messageLen) {
-        const take = Math.min(this.messageLen - this.got, chunk.length - pos);
-        chunk.copy(this.message!, this.got, pos, pos + take);
-        this.got += take;
-        pos += take;
-      } else {
-        this.headLen = 0;
-        this.messageLen = -1;
-      }
-    }
-    if (this.messageLen >= 0 && this.got === this.messageLen) {
-      this.headLen = 0;
-      this.messageLen = -1;
-    }
+    const problem = this.request.push(chunk);
+    if (problem === undefined) return;
+    if (problem.kind === "second-message")
+      return this.fail(Status.INTERNAL, "more than one request message in a unary call");
+    if (problem.kind === "compressed")
+      return this.fail(
+        Status.UNIMPLEMENTED,
+        `compressed requests are not supported (grpc-encoding ${String(enc ?? "?").slice(0, 20)})`,
+        { "grpc-accept-encoding": "identity" },
+      );
+    // Refused from the prefix: the rest of the request is not read.
+    return this.fail(
+      Status.RESOURCE_EXHAUSTED,
+      `request of ${problem.length} bytes exceeds the limit of ${problem.limit}`,
+    );
   }
 
   private onEnd(): void {
     if (this.done) return;
-    if (this.message === undefined || this.messageLen >= 0 || this.headLen > 0) {
-      return this.fail(
-        Status.INTERNAL,
-        this.message === undefined ? "no request message" : "request message cut short",
-      );
-    }
+    const message = this.request.result();
+    if (message === "none") return this.fail(Status.INTERNAL, "no request message");
+    if (message === "partial") return this.fail(Status.INTERNAL, "request message cut short");
     const call: ServerCall = {
       metadata: headersToMetadata(this.headers),
       deadline: this.deadline,
@@ -405,7 +371,7 @@ class UnaryServerCall {
     this.started = true;
     let p: Promise<UnaryReply | RelayReply>;
     try {
-      p = this.handler(this.message, call);
+      p = this.handler(message, call);
     } catch (err) {
       p = Promise.reject(err);
     }
