@@ -19,17 +19,26 @@
  *   code would also have had to consider, so the accepted set and its order are today's.
  * - A reply with more tasks than the limit it was sent is decoded whole (today's cap
  *   keeps its newest valid tasks, which needs every task's validity).
+ * - The running cutoff across replies: the k-th newest publish time among the groups so
+ *   far (k = the client's limit). A copy older than it, of an ID not grouped yet, is set
+ *   aside as it is scanned — no group, no copy object, no byte comparison (at N = 100 most
+ *   copies). The answer then checks the guess: it must be full, every group it looked at
+ *   newer than every copy set aside, and none of those groups' IDs among them; otherwise
+ *   (implausible or off-filter tasks above the cutoff, rewritten times) every copy set
+ *   aside is grouped and the answer is made again, exactly as without the cutoff.
  *
  * Differences from today, by design: a reply's framing and each task's top-level fields
  * are checked while scanning (a malformed reply still fails as a whole, WireError), but
  * the nested messages of a task that is never decoded are not looked at; a candidate
  * whose nested bytes turn out malformed is dropped alone (today the whole reply would
- * fail). Drop and conflict counts cover the decoded tasks only.
+ * fail). Drop and conflict counts cover the decoded tasks only (a copy set aside is never
+ * compared with its group).
  *
  * Discovery: today every valid task's data-set addresses feed discovery. The screened
  * decoded tasks are `validTasks()` (the fan-out offers them at once); the tasks this scan
- * never decoded are `undecoded()` (views into the replies, one per distinct copy, with the
- * queries they were sent), for the bounded background pass (src/fanout/discovery-pass.ts).
+ * never decoded are `undecoded()` (views into the replies, one per distinct grouped copy and
+ * one per copy set aside, with the queries they were sent), for the bounded background pass
+ * (src/fanout/discovery-pass.ts).
  * Together they are exactly the tasks today's discovery reads (property-tested).
  */
 import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
@@ -84,6 +93,23 @@ export interface ListScanStats {
   decoded: number;
   /** Tasks that failed the sanity checks or the filter they were sent, among the decoded. */
   drops: DropCounts;
+  /** Task copies set aside below the running cutoff, never grouped (unless the cutoff guessed wrong). */
+  setAside: number;
+}
+
+/**
+ * One reply's copies below the running cutoff: indexes into the reply's scan arrays (one
+ * object per reply, none per copy).
+ */
+interface Aside {
+  buf: Buffer;
+  sent: ListQuery;
+  source?: string;
+  ids: readonly string[];
+  times: readonly bigint[];
+  starts: readonly number[];
+  ends: readonly number[];
+  idx: number[];
 }
 
 export class ListScan {
@@ -92,10 +118,19 @@ export class ListScan {
   private readonly validViews = new Map<TaskView, string | undefined>();
   /** The answer since the last reply was added (answer() is pure between replies). */
   private answered: TaskView[] | undefined;
-  readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {} };
+  /** The running cutoff: a min-heap of the newest `k` grouped publish times in the window. */
+  private readonly cut: bigint[] = [];
+  private readonly k: number;
+  /** Copies set aside below the cutoff, by reply; the newest of their publish times. */
+  private aside: Aside[] = [];
+  private asideMax: bigint | undefined;
+  readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {}, setAside: 0 };
 
   /** `q`: the client's query (final filter, order and limit). */
-  constructor(private readonly q: ListQuery) {}
+  constructor(private readonly q: ListQuery) {
+    // No limit (or an absurd one): no cutoff, every copy is grouped.
+    this.k = q.limit > 0n && q.limit <= 100_000n ? Number(q.limit) : 0;
+  }
 
   /**
    * Adds one Executor's reply to the query it was `sent`. Throws WireError when the
@@ -104,25 +139,51 @@ export class ListScan {
    */
   add(reply: Buffer, sent: ListQuery, source?: string): number {
     // The whole reply is scanned before any of it counts: a malformed one adds nothing.
-    const copies: Copy[] = [];
+    const starts: number[] = [];
+    const ends: number[] = [];
     const ids: string[] = [];
     const times: bigint[] = [];
     scanTaskList(reply, (start, end, id, publishTime) => {
-      copies.push(new Copy(reply, start, end, sent, source));
+      starts.push(start);
+      ends.push(end);
       ids.push(id);
       times.push(publishTime);
     });
     this.answered = undefined;
-    if (sent.limit > 0n && BigInt(copies.length) > sent.limit) return this.addDecoded(reply, copies, sent, source);
-    this.stats.scanned += copies.length;
-    for (let i = 0; i < copies.length; i++) this.put(ids[i]!, times[i]!, copies[i]!);
-    return copies.length;
+    const n = starts.length;
+    if (sent.limit > 0n && BigInt(n) > sent.limit) return this.addDecoded(reply, starts, ends, sent, source);
+    this.stats.scanned += n;
+    let aside: Aside | undefined;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      const publishTime = times[i]!;
+      // Below the running cutoff, of an ID not grouped yet: set aside without a Copy or a
+      // group (most copies of a large fan-out); answer() checks it could not have counted.
+      if (this.k > 0 && this.cut.length === this.k && publishTime < this.cut[0]! && !this.groups.has(id)) {
+        aside ??= { buf: reply, sent, source, ids, times, starts, ends, idx: [] };
+        aside.idx.push(i);
+        if (this.asideMax === undefined || publishTime > this.asideMax) this.asideMax = publishTime;
+        continue;
+      }
+      this.put(id, publishTime, new Copy(reply, starts[i]!, ends[i]!, sent, source));
+    }
+    if (aside) {
+      this.aside.push(aside);
+      this.stats.setAside += aside.idx.length;
+    }
+    return n;
   }
 
   /** An Executor that ignored its limit: today's rule keeps its newest valid tasks. */
-  private addDecoded(reply: Buffer, keys: readonly Copy[], sent: ListQuery, source?: string): number {
-    this.stats.scanned += keys.length;
-    const tasks = keys.map((k) => decodeTaskView(Buffer.from(reply.subarray(k.start, k.end))));
+  private addDecoded(
+    reply: Buffer,
+    starts: readonly number[],
+    ends: readonly number[],
+    sent: ListQuery,
+    source?: string,
+  ): number {
+    this.stats.scanned += starts.length;
+    const tasks = starts.map((start, i) => decodeTaskView(Buffer.from(reply.subarray(start, ends[i]))));
     this.stats.decoded += tasks.length;
     this.decodedViews.push(...tasks);
     const valid = screenTasks(tasks, (t) => matchesQuery(t, sent), this.stats.drops);
@@ -137,13 +198,51 @@ export class ListScan {
       c.valid = true;
       this.validViews.set(v, source);
     }
-    return keys.length;
+    return starts.length;
+  }
+
+  /** Every copy set aside becomes a grouped copy (the cutoff guessed wrong: the exact path). */
+  private materialize(): void {
+    const aside = this.aside;
+    this.aside = [];
+    this.asideMax = undefined;
+    for (const a of aside)
+      for (const i of a.idx)
+        this.put(a.ids[i]!, a.times[i]!, new Copy(a.buf, a.starts[i]!, a.ends[i]!, a.sent, a.source));
+  }
+
+  /** A new group in the query's window: its place feeds the running cutoff (the k-th newest). */
+  private feedCut(publishTime: bigint): void {
+    const h = this.cut;
+    if (h.length < this.k) {
+      h.push(publishTime);
+      for (let i = h.length - 1; i > 0;) {
+        const p = (i - 1) >> 1;
+        if (h[p]! <= h[i]!) break;
+        [h[p], h[i]] = [h[i]!, h[p]!];
+        i = p;
+      }
+      return;
+    }
+    if (publishTime <= h[0]!) return;
+    h[0] = publishTime;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) return;
+      const r = l + 1;
+      const m = r < h.length && h[r]! < h[l]! ? r : l;
+      if (h[i]! <= h[m]!) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
   }
 
   private put(id: string, publishTime: bigint, c: Copy): Copy {
     const g = this.groups.get(id);
     if (g === undefined) {
       this.groups.set(id, { id, publishTime, copies: [c], identical: true, conflicts: 0 });
+      if (this.k > 0 && publishTime >= this.q.timeStart && publishTime <= windowEnd(this.q.timeEnd))
+        this.feedCut(publishTime);
       return c;
     }
     if (g.identical && !sameBytes(g.copies[0]!, c)) g.identical = false;
@@ -224,12 +323,32 @@ export class ListScan {
     }
     heapify(heap);
     const out: TaskView[] = [];
+    const popped = this.aside.length > 0 ? new Set<string>() : undefined;
+    let last: bigint | undefined;
     while (out.length < limit && heap.length > 0) {
-      const { g } = pop(heap);
-      const t = g.identical ? this.identicalMerged(g) : g.merged;
+      const e = pop(heap);
+      popped?.add(e.id);
+      last = e.publishTime;
+      const t = e.g.identical ? this.identicalMerged(e.g) : e.g.merged;
       if (t && matchesQuery(t, q)) out.push(t);
     }
+    if (popped && !this.asideCannotCount(out.length === limit, last, popped)) {
+      this.materialize();
+      return this.computeAnswer();
+    }
     return out;
+  }
+
+  /**
+   * The copies set aside could not have changed the answer: it is full, every group it
+   * looked at is newer than every copy set aside (so none of them, or a group of them,
+   * could come before), and none of them has the ID of a group it looked at (so no merge
+   * it used could change).
+   */
+  private asideCannotCount(full: boolean, last: bigint | undefined, popped: ReadonlySet<string>): boolean {
+    if (!full || last === undefined || this.asideMax === undefined || last <= this.asideMax) return false;
+    for (const a of this.aside) for (const i of a.idx) if (popped.has(a.ids[i]!)) return false;
+    return true;
   }
 
   /** A group of identical copies: the copy, if any of them was valid for what it was sent. */
@@ -287,6 +406,13 @@ export class ListScan {
             yield { id: g.id, bytes: c.buf.subarray(c.start, c.end), sent: [c.sent], source: c.source };
       }
     }
+    // The copies set aside (each with what its Executor was sent; the pass reads one per ID).
+    for (const a of this.aside)
+      for (const i of a.idx) {
+        const id = a.ids[i]!;
+        if (skip?.(id, a.ends[i]! - a.starts[i]!)) continue;
+        yield { id, bytes: a.buf.subarray(a.starts[i], a.ends[i]), sent: [a.sent], source: a.source };
+      }
   }
 }
 

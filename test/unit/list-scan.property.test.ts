@@ -167,6 +167,7 @@ function repliesFor(ledger: RandomLedger, q: ListQuery, order: number[], modes: 
 
 describe("the reduce on ListScan equals today's reduce", () => {
   test("byte for byte over random ledgers, queries, limits, arrival orders and Executor behaviours", () => {
+    let withCutoff = 0;
     fc.assert(
       fc.property(caseArb, ([ledger, q, order, modes]) => {
         const replies = repliesFor(ledger, q, order, modes);
@@ -174,9 +175,12 @@ describe("the reduce on ListScan equals today's reduce", () => {
         expect(bytes.equals(todayAnswer(replies, q))).toBe(true);
         // Discovery (at once + the background pass) reads exactly the tasks today's does.
         expect([...scanDiscovered(scan)].sort()).toEqual([...todayDiscovered(replies)].sort());
+        if (scan.stats.setAside > 0) withCutoff++;
       }),
       { numRuns: 1500 },
     );
+    // The running cutoff was exercised (copies set aside), not only the exact path.
+    expect(withCutoff).toBeGreaterThan(10);
   });
 
   test("with honest, in-sync Executors and a limit, only tasks up to the cutoff are decoded", () => {
@@ -210,6 +214,64 @@ describe("the reduce on ListScan equals today's reduce", () => {
     expect(bytes.equals(todayAnswer(replies, q))).toBe(true);
     expect(scan.stats.scanned).toBe(300);
     expect(scan.stats.decoded).toBe(10);
+  });
+
+  test("the running cutoff sets most copies aside, and the answer is still today's", () => {
+    // 20 Executors × 100 tasks, each task held by 2 neighbours; limit 10.
+    const task = (i: number, requester = Buffer.alloc(64, 1)): Buffer =>
+      Buffer.from(
+        FLTask.encode(
+          FLTask.fromPartial({
+            iD: `t-${String(i).padStart(5, "0")}`,
+            requester,
+            status: "Finished",
+            publishTime: 1_000_000n + BigInt(i),
+          }),
+        ).finish(),
+      );
+    const q: ListQuery = { pubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd: 1n << 62n, limit: 10n };
+    const sent = { ...q, pubKey: Buffer.alloc(64, 1), limit: 100n };
+    const replies = Array.from({ length: 20 }, (_, e) => ({
+      buf: encodeTaskList(
+        Array.from({ length: 100 }, (_, j) => ({ raw: task(e * 50 + j) })).sort((a, b) => b.raw.compare(a.raw)),
+      ),
+      sent,
+    }));
+    const { bytes, scan } = scanAnswer(replies, q);
+    expect(bytes.equals(todayAnswer(replies, q))).toBe(true);
+    expect(scan.stats.scanned).toBe(2000);
+    expect(scan.stats.setAside).toBeGreaterThan(1000);
+    // Every order: the same answer.
+    const reversed = scanAnswer([...replies].reverse(), q);
+    expect(reversed.bytes.equals(bytes)).toBe(true);
+    // The newest tasks implausible (a bad requester key): the cutoff guessed wrong, every copy
+    // set aside is grouped, and the answer is still today's.
+    const bad = replies.map((r, e) => ({
+      ...r,
+      buf: encodeTaskList(
+        Array.from({ length: 100 }, (_, j) => {
+          const i = e * 50 + j;
+          return { raw: i >= 990 ? task(i, Buffer.alloc(3)) : task(i) };
+        }),
+      ),
+    }));
+    const guessed = scanAnswer(bad, q);
+    expect(guessed.bytes.equals(todayAnswer(bad, q))).toBe(true);
+    expect(guessed.scan.result().tasks).toHaveLength(10);
+    // The first reply all implausible and newest: every copy of the second is set aside,
+    // then grouped when the answer finds nothing valid above the cutoff.
+    const first = {
+      buf: encodeTaskList(Array.from({ length: 100 }, (_, j) => ({ raw: task(200 + j, Buffer.alloc(3)) }))),
+      sent,
+    };
+    const second = { buf: encodeTaskList(Array.from({ length: 100 }, (_, j) => ({ raw: task(j) }))), sent };
+    const wrong = scanAnswer([first, second], q);
+    expect(wrong.scan.stats.setAside).toBe(100);
+    expect(wrong.bytes.equals(todayAnswer([first, second], q))).toBe(true);
+    expect(wrong.scan.result().tasks.map((t) => t.id)[0]).toBe("t-00099");
+    // Discovery still reads what today's reads.
+    expect([...scanDiscovered(scan)].sort()).toEqual([...todayDiscovered(replies)].sort());
+    expect([...scanDiscovered(guessed.scan)].sort()).toEqual([...todayDiscovered(bad)].sort());
   });
 
   test("a reply with malformed framing fails whole, as decodeTaskList does", () => {
