@@ -166,7 +166,9 @@ export class ExecutorClient {
         messageOf,
       );
       outcome =
-        r === CIRCUIT_OPEN ? notSent(this.address, method, Status.UNAVAILABLE, "circuit open", started, "circuit-open") : r;
+        r === CIRCUIT_OPEN
+          ? notSent(this.address, method, Status.UNAVAILABLE, "circuit open", started, "circuit-open")
+          : r;
     }
     this.outcomes.publish(eventOf(outcome));
     return outcome;
