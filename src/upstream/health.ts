@@ -70,6 +70,7 @@ export interface CircuitChange {
 
 interface Entry {
   breaker: CircuitBreakerPolicy;
+  listener: { dispose(): void };
   view: ExecutorHealthState;
 }
 
@@ -90,27 +91,36 @@ export class ExecutorHealth {
   private entry(address: string): Entry {
     let e = this.entries.get(address);
     if (e === undefined) {
-      const breaker = circuitBreaker(
-        handleWhen((err) => err instanceof Judged && err.counted),
-        {
-          breaker: new ConsecutiveBreaker(this.opts.failures),
-          halfOpenAfter: new ExponentialBackoff({
-            // Each Executor has its own circuit, so there is no herd to spread out.
-            generator: noJitterGenerator,
-            initialDelay: this.opts.halfOpenAfterMs,
-            maxDelay: Math.max(this.opts.halfOpenAfterMs, this.opts.maxHalfOpenAfterMs),
-          }),
-        },
-      );
       const view: ExecutorHealthState = { address, state: "closed", consecutiveFailures: 0, skipped: 0 };
-      breaker.onStateChange((s) => {
-        view.state = STATE_NAMES[s];
-        this.changes.publish({ address, state: view.state });
-      });
-      e = { breaker, view };
+      e = { view, ...this.breaker(view) };
       this.entries.set(address, e);
     }
     return e;
+  }
+
+  /** A circuit for `view` (from a saved state: `initialState`), publishing its changes. */
+  private breaker(
+    view: ExecutorHealthState,
+    initialState?: unknown,
+  ): { breaker: CircuitBreakerPolicy; listener: { dispose(): void } } {
+    const breaker = circuitBreaker(
+      handleWhen((err) => err instanceof Judged && err.counted),
+      {
+        breaker: new ConsecutiveBreaker(this.opts.failures),
+        halfOpenAfter: new ExponentialBackoff({
+          // Each Executor has its own circuit, so there is no herd to spread out.
+          generator: noJitterGenerator,
+          initialDelay: this.opts.halfOpenAfterMs,
+          maxDelay: Math.max(this.opts.halfOpenAfterMs, this.opts.maxHalfOpenAfterMs),
+        }),
+        initialState,
+      },
+    );
+    const listener = breaker.onStateChange((s) => {
+      view.state = STATE_NAMES[s];
+      this.changes.publish({ address: view.address, state: view.state });
+    });
+    return { breaker, listener };
   }
 
   /**
@@ -131,6 +141,8 @@ export class ExecutorHealth {
       e.view.skipped++;
       return CIRCUIT_OPEN;
     }
+    // An open circuit's state before a possible probe: a neutral probe puts it back (see below).
+    const wasOpen = e.breaker.state === CircuitState.Open ? e.breaker.toJSON() : undefined;
     const started = performance.now();
     let ran = false;
     try {
@@ -152,6 +164,10 @@ export class ExecutorHealth {
       }
       if (!(err instanceof Judged)) throw err;
       const result = err.result as T;
+      // cockatiel closes a half-open circuit on any error it does not count ("task failed
+      // successfully"), resetting the back-off: a probe ended by the gateway's own shortfall
+      // would let the whole load through to a failing Executor. It said nothing: reopen as before.
+      if (!err.counted && wasOpen !== undefined && ran) this.reopen(e, wasOpen);
       if (err.counted) {
         e.view.lastLatencyMs = Math.round(performance.now() - started);
         e.view.consecutiveFailures++;
@@ -159,6 +175,16 @@ export class ExecutorHealth {
         e.view.lastFailure = describe(result).slice(0, 200);
       }
       return result;
+    }
+  }
+
+  /** Puts a circuit back in a saved open state (its back-off elapsed: the next call probes). */
+  private reopen(e: Entry, saved: unknown): void {
+    e.listener.dispose();
+    Object.assign(e, this.breaker(e.view, saved));
+    if (e.view.state !== "open") {
+      e.view.state = "open";
+      this.changes.publish({ address: e.view.address, state: "open" });
     }
   }
 
