@@ -305,6 +305,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         maxListTasks: config.api.maxListTasks,
         maxRequestBytes: config.api.maxRequestBytes,
         predictWriteTimeoutMs: config.predict.writeTimeoutMs,
+        maxConnections: config.http.maxConnections,
+        headersTimeoutMs: config.http.headersTimeoutMs,
+        requestTimeoutMs: config.http.requestTimeoutMs,
+        keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
       },
     );
     const l = parseListen(config.v3.httpListen);
