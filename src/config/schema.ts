@@ -145,6 +145,11 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
     })
+    // The back-off doubles from the first up to the longest: a longest below the first means neither.
+    .refine((e) => e.circuitMaxHalfOpenAfterMs >= e.circuitHalfOpenAfterMs, {
+      message: "executors.circuitMaxHalfOpenAfterMs must be at least executors.circuitHalfOpenAfterMs",
+      path: ["circuitMaxHalfOpenAfterMs"],
+    })
     .prefault({}),
   /** TLS for the gateway's own gRPC port; plain text when `cert` is empty. */
   tls: z

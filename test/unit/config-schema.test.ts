@@ -123,3 +123,15 @@ describe("config schema: Executor address patterns outside discoveryAllow", () =
     expect(c.executors.dns.resolvedAllow).toHaveLength(4);
   });
 });
+
+describe("config schema: bounds that contradict each other", () => {
+  test("circuitMaxHalfOpenAfterMs below circuitHalfOpenAfterMs is refused, naming the key", () => {
+    expect(errorOf({ executors: { circuitHalfOpenAfterMs: 120_000 } })).toContain(
+      "executors.circuitMaxHalfOpenAfterMs:",
+    );
+    expect(
+      parseConfig({ executors: { circuitHalfOpenAfterMs: 60_000, circuitMaxHalfOpenAfterMs: 60_000 } }).executors
+        .circuitMaxHalfOpenAfterMs,
+    ).toBe(60_000);
+  });
+});
