@@ -83,6 +83,8 @@ const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
 
 export class ExecutorHealth {
   private readonly entries = new Map<string, Entry>();
+  /** Executors whose circuit probe is ending neutral right now (at most the probes in flight). */
+  private readonly neutralProbes = new Set<string>();
   /** Every circuit state change (metrics, logs). */
   readonly changes = new Topic<CircuitChange>();
 
@@ -117,6 +119,8 @@ export class ExecutorHealth {
       },
     );
     const listener = breaker.onStateChange((s) => {
+      // A neutral probe's "closed" is undone at once (`reopen`): not a change to report.
+      if (s === CircuitState.Closed && this.neutralProbes.has(view.address)) return;
       view.state = STATE_NAMES[s];
       this.changes.publish({ address: view.address, state: view.state });
     });
@@ -145,11 +149,14 @@ export class ExecutorHealth {
     const wasOpen = e.breaker.state === CircuitState.Open ? e.breaker.toJSON() : undefined;
     const started = performance.now();
     let ran = false;
+    let neutralProbe = false;
     try {
       const result = await e.breaker.execute(async () => {
         ran = true;
         const r = await attempt();
         const verdict = judge(r);
+        neutralProbe = verdict === "neutral" && wasOpen !== undefined;
+        if (neutralProbe) this.neutralProbes.add(address);
         if (verdict !== "success") throw new Judged(r, verdict === "failure");
         return r;
       });
@@ -175,6 +182,8 @@ export class ExecutorHealth {
         e.view.lastFailure = describe(result).slice(0, 200);
       }
       return result;
+    } finally {
+      if (neutralProbe) this.neutralProbes.delete(address);
     }
   }
 
