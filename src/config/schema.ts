@@ -48,23 +48,29 @@ const seed = z.union(
 /** A listen address, or "" for off. */
 const optionalListen = z.union([z.literal(""), listenAddress]);
 
-const allowPattern = z.string().superRefine((s, ctx) => {
+function checkPattern(s: string, ctx: z.RefinementCtx): void {
   try {
     checkAllowPattern(s);
   } catch (err) {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
   }
-});
+}
+
+const allowPattern = z.string().superRefine(checkPattern);
 
 /** An IP or CIDR allow pattern: what a resolved IP can match (a host-name pattern never does). */
-const ipAllowPattern = allowPattern.refine((s) => ipPatterns([s]).length === 1, {
-  message: "expected an IP or CIDR pattern (a resolved IP never matches a host name)",
-});
+const ipAllowPattern = z
+  .string()
+  .min(1)
+  .superRefine(checkPattern)
+  .refine((s) => ipPatterns([s]).length === 1, {
+    message: "expected an IP or CIDR pattern (a resolved IP never matches a host name)",
+  });
 
 const upstreamTls = z
   .strictObject({
     /** Address pattern, same forms as discoveryAllow. */
-    match: allowPattern.refine((s) => s.trim() !== "", { message: "expected an address pattern" }),
+    match: z.string().min(1).superRefine(checkPattern),
     /** CA bundle (PEM file) that signs the Executor's certificate. */
     ca: z.string().min(1),
     /** Client certificate and key (PEM files) for Executors that require mutual TLS. */
