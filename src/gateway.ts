@@ -203,7 +203,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const server = new grpc.Server(serverOptions);
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: config.api.generation }),
+    createTaskService(
+      { reader, hits: cache, predictions, pipeline },
+      { ...serviceOptions, generation: config.api.generation },
+    ),
   );
   readiness.addToServer(server);
   addReflection(server);
@@ -219,7 +222,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     });
     own = createHttp2TaskServer(
       pipeline,
-      taskReadHandlers(reader, { ...serviceOptions, generation: config.api.generation }),
+      taskReadHandlers(reader, { ...serviceOptions, generation: config.api.generation }, cache),
       {
         maxRequestBytes: config.api.maxRequestBytes,
         maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
@@ -247,7 +250,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     const v3 = new grpc.Server(serverOptions);
     v3.addService(
       RAW_TASK_SERVICE,
-      createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
+      createTaskService({ reader, hits: cache, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
     );
     readiness.addToServer(v3);
     const v3Listen = parseListen(config.v3.listen);
