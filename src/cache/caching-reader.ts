@@ -73,6 +73,7 @@ export class CachingReader implements TaskReader, RenderedHits {
       clog,
       now,
       config.executors.departAfterMs,
+      config.executors.forgetAfterMs,
     );
     this.lists = new ListAnswerCache(
       this.store,
