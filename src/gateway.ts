@@ -205,33 +205,37 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const server = new grpc.Server(serverOptions);
   server.addService(
     RAW_TASK_SERVICE,
-    createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: config.api.generation }),
+    createTaskService(
+      { reader, hits: cache, predictions, pipeline },
+      { ...serviceOptions, generation: config.api.generation },
+    ),
   );
   readiness.addToServer(server);
   addReflection(server);
   const listen = parseListen(config.listen);
+  /** The own node:http2 server (api.server "http2") for a listener of `generation`; the rest relayed to `fallbackPort`. */
+  const ownServer = (generation: "v2" | "v3", fallbackPort: number): Http2GrpcServer =>
+    createHttp2TaskServer(pipeline, taskReadHandlers(reader, { ...serviceOptions, generation }, cache), {
+      maxRequestBytes: config.api.maxRequestBytes,
+      maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
+      fallback: `127.0.0.1:${fallbackPort}`,
+      tls: serverTlsMaterial(config.tls),
+      admission,
+      ...defaultDeadlines(config),
+      predict: { service: predictions, stallMs: config.predict.writeTimeoutMs },
+    });
+  const bindLoopback = (s: grpc.Server): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      s.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
   let own: Http2GrpcServer | undefined;
   let grpcPort: number;
   if (config.api.server === "http2") {
     // grpc-js answers on loopback what the own server relays to it (predictions, health, reflection).
-    const fallbackPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      );
-    });
-    own = createHttp2TaskServer(
-      pipeline,
-      taskReadHandlers(reader, { ...serviceOptions, generation: config.api.generation }),
-      {
-        maxRequestBytes: config.api.maxRequestBytes,
-        maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
-        fallback: `127.0.0.1:${fallbackPort}`,
-        tls: serverTlsMaterial(config.tls),
-        admission,
-        ...defaultDeadlines(config),
-        predict: { service: predictions, stallMs: config.predict.writeTimeoutMs },
-      },
-    );
+    const fallbackPort = await bindLoopback(server);
+    own = ownServer(config.api.generation, fallbackPort);
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
       throw new Error(`listen ${config.listen}: ${bindFailure(err)}`);
     });
@@ -244,24 +248,35 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
 
   // v3 clients' own listener: the same service; requests without layout evidence read as v3.
+  // With api.server "http2" the own server answers it too, the v3 grpc-js service on loopback behind it.
   let v3Server: grpc.Server | undefined;
+  let v3Own: Http2GrpcServer | undefined;
   let v3GrpcPort: number | undefined;
   if (config.v3.listen !== "") {
     const v3 = new grpc.Server(serverOptions);
     v3.addService(
       RAW_TASK_SERVICE,
-      createTaskService({ reader, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
+      createTaskService({ reader, hits: cache, predictions, pipeline }, { ...serviceOptions, generation: "v3" }),
     );
     readiness.addToServer(v3);
-    const v3Listen = parseListen(config.v3.listen);
-    v3GrpcPort = await new Promise<number>((resolve, reject) => {
-      v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) => {
-        if (!err) return resolve(port);
-        server.forceShutdown();
-        reject(new Error(`v3.listen ${config.v3.listen}: ${bindFailure(err)}`));
-      });
-    });
     v3Server = v3;
+    const v3Listen = parseListen(config.v3.listen);
+    const failed = (err: unknown): never => {
+      server.forceShutdown();
+      v3.forceShutdown();
+      void own?.close(0);
+      throw new Error(`v3.listen ${config.v3.listen}: ${bindFailure(err)}`);
+    };
+    if (config.api.server === "http2") {
+      v3Own = ownServer("v3", await bindLoopback(v3));
+      v3GrpcPort = await v3Own.listen(v3Listen.host, v3Listen.port).catch(failed);
+    } else {
+      v3GrpcPort = await new Promise<number>((resolve, reject) => {
+        v3.bindAsync(v3Listen.target, serverCredentials(config.tls), (err, port) =>
+          err ? reject(err) : resolve(port),
+        );
+      }).catch(failed);
+    }
   }
 
   readiness.markServing();
@@ -370,10 +385,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       if (!drained) log.warn({ inFlight: admission.active }, "shutdown grace ran out; cancelling calls in flight");
       readiness.endWatches();
       // GOAWAY to the own server's clients; relayed streams end with the grpc-js server's.
-      const ownClosed = own?.close(1000);
+      const ownClosed = Promise.all([own?.close(1000), v3Own?.close(1000)]);
       await shutdownGrpcServer(server, 1000);
-      await ownClosed;
       if (v3Server) await shutdownGrpcServer(v3Server, 1000);
+      await ownClosed;
       await http.close();
       await v3Http?.close();
       clients.close();

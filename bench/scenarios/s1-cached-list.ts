@@ -2,10 +2,12 @@
  * Scenario 1: ListTask answered from the gateway's cache (100 tasks in the answer),
  * against a bare grpc-js server that returns the same reply bytes and does nothing else.
  */
+import { readFileSync } from "node:fs";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { Worker } from "../lib/child";
 import { callRaw } from "../lib/grpc-raw";
-import { h2load } from "../lib/h2load";
+import { h2load, type LoadResult } from "../lib/h2load";
+import { cpuMs } from "../lib/procfs";
 import { row, type ScenarioResult } from "../lib/report";
 import { startExecutors, startGatewayProc, type BenchOptions } from "../lib/setup";
 import { round } from "../lib/stats";
@@ -13,8 +15,78 @@ import { round } from "../lib/stats";
 const PATH = "/task.Task/ListTask";
 const INT64_MAX = 9_223_372_036_854_775_807n;
 
+/**
+ * The three servers are measured in alternating rounds (bare, gateway, own; then the
+ * other way round), each figure the mean of its rounds: on a machine shared with other
+ * work, load that drifts during the run shifts every target alike instead of one.
+ */
+async function alternating(
+  rounds: number,
+  targets: { name: string; pid: number; run: () => Promise<LoadResult> }[],
+  log: (line: string) => void,
+): Promise<Measured[]> {
+  const runs: LoadResult[][] = targets.map(() => []);
+  const cpu = targets.map(() => ({ ms: 0, mainMs: 0, replies: 0 }));
+  for (let r = 0; r < rounds; r++) {
+    const order = targets.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) {
+      const t = targets[i]!;
+      const cpu0 = cpuMs(t.pid);
+      const main0 = mainThreadCpuMs(t.pid);
+      const res = await t.run();
+      // The server's own CPU (all its threads), per reply: unlike req/s, not what other work on the machine took.
+      cpu[i]!.ms += cpuMs(t.pid) - cpu0;
+      cpu[i]!.mainMs += mainThreadCpuMs(t.pid) - main0;
+      cpu[i]!.replies += res.okPerSec * res.wallSec; // the warm-up counted at the measured rate
+      log(`s1 round ${r + 1}: ${t.name} ${Math.round(res.okPerSec)} OK/s`);
+      runs[i]!.push(res);
+    }
+  }
+  return runs.map((rs, i) => ({
+    ...mean(rs),
+    cpuUsPerReply: (cpu[i]!.ms * 1000) / cpu[i]!.replies,
+    mainCpuUsPerReply: (cpu[i]!.mainMs * 1000) / cpu[i]!.replies,
+  }));
+}
+
+/** CPU time of a process's main thread (its JavaScript), in ms: /proc/<pid>/task/<pid>/stat. */
+function mainThreadCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function mean(rs: LoadResult[]): LoadResult {
+  const avg = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0) / rs.length;
+  const sum = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0);
+  return {
+    reqPerSec: avg((r) => r.reqPerSec),
+    succeeded: sum((r) => r.succeeded),
+    failed: sum((r) => r.failed),
+    shortReplies: sum((r) => r.shortReplies),
+    okPerSec: avg((r) => r.okPerSec),
+    latencyMs: {
+      count: sum((r) => r.latencyMs.count),
+      p50: avg((r) => r.latencyMs.p50),
+      p90: avg((r) => r.latencyMs.p90),
+      p99: avg((r) => r.latencyMs.p99),
+      max: Math.max(...rs.map((r) => r.latencyMs.max)),
+    },
+    wallSec: sum((r) => r.wallSec),
+    dataBytesPerSec: avg((r) => r.dataBytesPerSec),
+  };
+}
+
+type Measured = LoadResult & { cpuUsPerReply: number; mainCpuUsPerReply: number };
+
 export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
-  const durationSec = opts.quick ? 4 : 15;
+  const rounds = opts.quick ? 2 : 3;
+  const durationSec = opts.quick ? 3 : 10;
   const load = { clients: 4, streams: 16, durationSec, warmupSec: 1 };
   // The cluster-wide view over 4 Executors, capped at 100 of ~130 tasks.
   const ex = await startExecutors({ executors: 4, trainingTasks: 90, overlap: 0.2 });
@@ -54,16 +126,28 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
       throw new Error("own http2 server reply differs");
 
     const expectReplyBytes = probe.body.length;
-    const base = await h2load({ target: bareAddr, path: PATH, message, ...load, expectReplyBytes });
-    const gwRes = await h2load({ target: gw.address, path: PATH, message, ...load, expectReplyBytes });
-    const ownRes = await h2load({ target: ownAddr, path: PATH, message, ...load, expectReplyBytes });
+    const target = (name: string, address: string, pid: number) => ({
+      name,
+      pid,
+      run: () => h2load({ target: address, path: PATH, message, ...load, expectReplyBytes }),
+    });
+    const [base, gwRes, ownRes] = (await alternating(
+      rounds,
+      [
+        target("bare grpc-js", bareAddr, bare.pid),
+        target("gateway", gw.address, gw.worker.pid),
+        target("own http2 alone", ownAddr, own.pid),
+      ],
+      opts.log,
+    )) as [Measured, Measured, Measured];
     const ratio = gwRes.okPerSec / base.okPerSec;
     const notes = [
       `Reply: ${tasks} tasks, ${probe.body.length} bytes; gateway's \`dai-cache\` trailer on a repeated call: \`${cacheState}\`` +
         (cacheState === "hit"
           ? "."
           : " — the cache was NOT serving these calls, so this measures the uncached fan-out to 4 Executors."),
-      `h2load: ${load.clients} connections × ${load.streams} streams, ${durationSec} s after ${load.warmupSec} s warm-up, one h2load thread.`,
+      `h2load: ${load.clients} connections × ${load.streams} streams, ${durationSec} s after ${load.warmupSec} s warm-up, one h2load thread; ` +
+        `${rounds} rounds alternating bare, gateway, own (then reversed), each figure the mean of its rounds.`,
       `Latency gateway p50/p90/p99 ${round(gwRes.latencyMs.p50)}/${round(gwRes.latencyMs.p90)}/${round(gwRes.latencyMs.p99)} ms; ` +
         `bare ${round(base.latencyMs.p50)}/${round(base.latencyMs.p90)}/${round(base.latencyMs.p99)} ms.`,
     ];
@@ -89,6 +173,16 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
           baseline: `${Math.round(base.okPerSec)} OK/s bare grpc-js`,
           ratio: ownRes.okPerSec / base.okPerSec,
           target: ">= 1.5",
+        }),
+        row({
+          scenario: "1 cached ListTask",
+          measure:
+            "CPU per reply of the serving process (/proc, all threads; bare ÷ gateway: above 1 = cheaper than bare grpc-js)",
+          gateway:
+            `${Math.round(gwRes.cpuUsPerReply)} µs per hit, main thread ${Math.round(gwRes.mainCpuUsPerReply)} ` +
+            `(own server alone: ${Math.round(ownRes.cpuUsPerReply)} µs, main thread ${Math.round(ownRes.mainCpuUsPerReply)})`,
+          baseline: `${Math.round(base.cpuUsPerReply)} µs bare grpc-js (main thread ${Math.round(base.mainCpuUsPerReply)})`,
+          ratio: base.cpuUsPerReply / gwRes.cpuUsPerReply,
         }),
       ],
       data: { cacheState, replyBytes: probe.body.length, tasks, load, gateway: gwRes, bare: base, ownHttp2: ownRes },

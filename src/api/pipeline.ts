@@ -43,6 +43,11 @@ export interface ServedCall {
   readonly clientDeadline?: number;
   /** Calls `fn` if the client goes away before it was answered. */
   onGone(fn: () => void): void;
+  /**
+   * onGone may be asked late: it calls `fn` at once when the client already went away.
+   * The pipeline then asks only when something needs the call's abort signal.
+   */
+  readonly lateGone?: boolean;
   /** The call was admitted by its transport already (from its headers): this releases its slot. */
   readonly admitted?: () => void;
   /** When the side can tell: settles once the client has the reply or has gone (prediction relays hold their bytes until then). */
@@ -172,13 +177,60 @@ export function errorStep(log: Logger): Step {
 export function deadlineStep(defaultDeadlineMs: (call: ServedCall) => number, now: () => number = Date.now): Step {
   return (ctx, next) => {
     ctx.deadline = ctx.call.clientDeadline ?? now() + defaultDeadlineMs(ctx.call);
-    const abort = new AbortController();
-    // One abort listener per upstream call; their number is bounded by the Executor cap.
-    setMaxListeners(0, abort.signal);
-    ctx.call.onGone(() => abort.abort());
-    ctx.signal = abort.signal;
+    if (ctx instanceof CallState) ctx.abortWhenGone();
+    else {
+      const abort = abortController();
+      ctx.call.onGone(() => abort.abort());
+      ctx.signal = abort.signal;
+    }
     return next();
   };
+}
+
+function abortController(): AbortController {
+  const abort = new AbortController();
+  // One abort listener per upstream call; their number is bounded by the Executor cap.
+  setMaxListeners(0, abort.signal);
+  return abort;
+}
+
+/**
+ * The context the pipeline makes for each call. Its abort signal is made when something
+ * asks for it (a fan-out does; a cache hit never does): no AbortController per hit.
+ */
+class CallState implements ServedContext {
+  deadline = 0;
+  requestId = "";
+  cache?: CacheStatus;
+  clientRequestId?: boolean;
+  private abort?: AbortController;
+  private gone = false;
+
+  constructor(readonly call: ServedCall) {}
+
+  private watching = false;
+
+  /** From now on the client going away aborts the signal (deadlineStep). */
+  abortWhenGone(): void {
+    this.watching = true;
+    if (!this.call.lateGone) this.watchGone();
+  }
+
+  private watchGone(): void {
+    this.call.onGone(() => {
+      this.gone = true;
+      this.abort?.abort();
+    });
+  }
+
+  get signal(): AbortSignal {
+    if (this.abort === undefined) {
+      this.abort = abortController();
+      if (this.watching && this.call.lateGone) this.watchGone();
+      if (this.gone) this.abort.abort();
+    }
+    return this.abort.signal;
+  }
 }
 
 /**
@@ -237,7 +289,6 @@ export class RequestPipeline {
 
   /** Serves one call: resolves with the handler's result or rejects with a GatewayError. */
   serve<R>(call: ServedCall, handler: (ctx: ServedContext) => Promise<R>): Promise<R> {
-    const ctx: ServedContext = { call, deadline: 0, requestId: "" };
-    return this.run(ctx, handler);
+    return this.run(new CallState(call), handler);
   }
 }

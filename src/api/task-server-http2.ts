@@ -56,11 +56,14 @@ function servedCall(method: string, call: ServerCall): ServedCall {
     transport: "grpc",
     peer: call.peer,
     header(h) {
-      const v = call.metadata.get(h)[0];
-      return typeof v === "string" ? v : undefined;
+      // The raw header (as metadata would hold it), without building the metadata.
+      const v = call.headers[h];
+      const one = Array.isArray(v) ? v[0] : v;
+      return h.endsWith("-bin") ? undefined : one;
     },
     clientDeadline: call.deadline?.getTime(),
     admitted: call.admitted,
+    lateGone: true,
     onGone(fn) {
       // Aborted by the client's RST_STREAM, the deadline or the server closing; after a
       // reply was written the call is done and the signal is not aborted.
@@ -70,11 +73,19 @@ function servedCall(method: string, call: ServerCall): ServedCall {
   };
 }
 
-/** grpc.Metadata → the string trailers the own server writes (`-bin` values as Buffers). */
+/**
+ * grpc.Metadata → the string trailers the own server writes (`-bin` values as Buffers),
+ * once per Metadata: a kept hit reply's trailers are one object served again.
+ */
+const trailerRecords = new WeakMap<grpc.Metadata, Record<string, string | Buffer>>();
 function trailersOf(md: grpc.Metadata | undefined): Record<string, string | Buffer> | undefined {
   if (!md) return undefined;
-  const out: Record<string, string | Buffer> = {};
-  for (const [k, v] of Object.entries(md.getMap())) out[k] = v;
+  let out = trailerRecords.get(md);
+  if (out === undefined) {
+    out = {};
+    for (const [k, v] of Object.entries(md.getMap())) out[k] = v;
+    trailerRecords.set(md, out);
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
  *   GetPredictResult      -> the PredictService (src/predict/service.ts)
  */
 import * as grpc from "@grpc/grpc-js";
+import type { RenderedHits } from "../cache/caching-reader";
 import { GatewayError } from "../core/errors";
 import type { CacheStatus, TaskReader } from "../core/reader";
 import type { FanoutReport } from "../core/report";
@@ -70,6 +71,8 @@ export interface TaskServiceOptions {
 
 export interface TaskServiceDeps {
   reader: TaskReader;
+  /** The cache's kept hit replies (taskReadHandlers). */
+  hits?: RenderedHits;
   predictions?: PredictService;
   pipeline: RequestPipeline;
 }
@@ -110,9 +113,14 @@ function servedCall(name: string, call: grpc.ServerUnaryCall<Buffer, Buffer>, an
       const ms = d instanceof Date ? d.getTime() : d;
       return Number.isFinite(ms) ? ms : undefined;
     },
+    lateGone: true,
     onGone(fn) {
       // grpc-js also reports "cancelled" after a call it has already answered; only a
       // client going away mid-call should cancel upstream work.
+      if (call.cancelled) {
+        if (!answered()) fn();
+        return;
+      }
       call.on("cancelled", () => {
         if (!answered()) fn();
       });
@@ -120,6 +128,7 @@ function servedCall(name: string, call: grpc.ServerUnaryCall<Buffer, Buffer>, an
   };
 }
 
+/** A kept reply (a cache hit's) is served again as it is: neither its body nor its trailers may be changed. */
 export type Reply = { body: Buffer; trailers?: grpc.Metadata };
 
 /** A handler of one Task API method, whichever server delivers it: request bytes in, reply out. */
@@ -136,23 +145,40 @@ export function errorTrailers(err: GatewayError): grpc.Metadata | undefined {
 
 /**
  * ListTask and GetTaskById, shared by the grpc-js service and the own node:http2 server
- * (src/api/task-server-http2.ts).
+ * (src/api/task-server-http2.ts). With `hits` (the cache), a ListTask hit is answered
+ * from the reply made for the same request from the same cache entry: one lookup, and
+ * the bytes and trailers as they were (src/cache/list-cache.ts says when that holds).
  */
 export function taskReadHandlers(
   reader: TaskReader,
   opts: TaskServiceOptions,
+  hits?: RenderedHits,
 ): { ListTask: TaskHandler; GetTaskById: TaskHandler } {
   const strict = (ctx: ServedContext): boolean =>
     ctx.call.header(REQUEST_HEADER.consistency)?.toLowerCase() === "strict";
   const noCache = (ctx: ServedContext): boolean =>
     ctx.call.header(REQUEST_HEADER.cacheControl)?.toLowerCase() === "no-cache";
+  const generation = opts.generation ?? "v2";
   return {
     async ListTask(request, ctx) {
-      const q = listQueryFromWire(request, opts.generation ?? "v2");
-      const answer = await readList(reader, q, ctx, { noCache: noCache(ctx) });
-      checkListAnswer(q, answer, strict(ctx), opts.maxListTasks);
+      const fresh = noCache(ctx);
+      const isStrict = strict(ctx);
+      // The request as far as its answer goes: the listener's generation, its bytes, dai-consistency.
+      const name = hits && !fresh ? `${generation}|${isStrict ? "s" : ""}|${request.toString("latin1")}` : undefined;
+      if (name !== undefined) {
+        const kept = (await hits!.renderedListHit(name)) as Reply | undefined;
+        if (kept !== undefined) {
+          ctx.cache = "hit";
+          return kept;
+        }
+      }
+      const q = listQueryFromWire(request, generation);
+      const answer = await readList(reader, q, ctx, { noCache: fresh });
+      checkListAnswer(q, answer, isStrict, opts.maxListTasks);
       ctx.cache = answer.cache;
-      return { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
+      const reply = { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
+      if (name !== undefined && answer.cache === "hit") hits!.keepListRendering(name, answer, reply);
+      return reply;
     },
     async GetTaskById(request, ctx) {
       const taskID = validateGetRequest(decode(GetTaskRequest, request, "GetTaskRequest"));
@@ -193,7 +219,7 @@ export function createTaskService(deps: TaskServiceDeps, opts: TaskServiceOption
         );
     };
 
-  const reads = taskReadHandlers(reader, opts);
+  const reads = taskReadHandlers(reader, opts, deps.hits);
 
   return {
     ListTask: unary("listTask", (call, ctx) => reads.ListTask(call.request, ctx)),

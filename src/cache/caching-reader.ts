@@ -37,7 +37,19 @@ export function storeFromConfig(config: GatewayConfig, stats: CacheStats, log: L
     : new MemoryStore(cache.memoryMaxBytes);
 }
 
-export class CachingReader implements TaskReader {
+/**
+ * Cache hits served from what the API made of them once (src/cache/list-cache.ts): the
+ * API names a request (its bytes and the headers that change the answer) and keeps its
+ * rendering of a hit; it gets it back while the same cache entry would answer it as a hit.
+ */
+export interface RenderedHits {
+  /** The kept rendering for request `name`, counted as a hit; undefined: ask the reader. */
+  renderedListHit(name: string): Promise<unknown>;
+  /** Keeps `value`, made from `answer` (a hit `list` returned), for request `name`. */
+  keepListRendering(name: string, answer: ListAnswer, value: unknown): void;
+}
+
+export class CachingReader implements TaskReader, RenderedHits {
   readonly stats = new CacheStats();
   readonly store: CacheStore;
   readonly lists: ListAnswerCache;
@@ -84,16 +96,36 @@ export class CachingReader implements TaskReader {
     );
   }
 
+  private departedAt = -1;
+  private departedCount = 0;
+
+  /** The registry's departed Executors now (a count over the set, redone only when the set changed). */
+  private departed(): number {
+    if (this.departedAt !== this.registry.version) {
+      this.departedCount = this.registry.counts().departed;
+      this.departedAt = this.registry.version;
+    }
+    return this.departedCount;
+  }
+
   async list(q: ListQuery, ctx: CallContext, opts?: ReadOptions): Promise<ListAnswer> {
     const a = await this.lists.list(q, ctx, opts);
-    a.report.departed = this.registry.counts().departed;
+    a.report.departed = this.departed();
     return a;
   }
 
   async get(taskID: string, ctx: CallContext, opts?: ReadOptions): Promise<GetAnswer> {
     const a = await this.tasks.get(taskID, ctx, opts);
-    a.report.departed = this.registry.counts().departed;
+    a.report.departed = this.departed();
     return a;
+  }
+
+  renderedListHit(name: string): Promise<unknown> {
+    return this.lists.renderedHit(name, this.departed());
+  }
+
+  keepListRendering(name: string, answer: ListAnswer, value: unknown): void {
+    this.lists.keepRendering(name, answer, answer.report.departed, value);
   }
 
   close(): Promise<void> {

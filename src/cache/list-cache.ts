@@ -9,11 +9,18 @@ import type { ListAnswer, ReadOptions } from "../core/reader";
 import { FanoutReport, type CallContext } from "../core/report";
 import type { ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
-import { leasedFetch, readEntry } from "./cached-read";
+import { leasedFetch, readEntry, type ReadEntry } from "./cached-read";
 import { decodeListEntry, encodeListEntry, FORMAT, type ListEntry } from "./entry-codec";
 import type { ExecutorSetView } from "./executor-set";
 import { SingleFlight } from "./flight";
-import { answerFromSnapshot, planListFetch, wasCut, type ListFetchPlan, type ListRuleOptions } from "./list-rule";
+import {
+  answerFromSnapshot,
+  liveUntilMs as liveUntilMsOf,
+  planListFetch,
+  wasCut,
+  type ListFetchPlan,
+  type ListRuleOptions,
+} from "./list-rule";
 import type { CacheStats, CacheStore } from "./store";
 
 /** The reader the cache decorates, as far as lists go. */
@@ -41,6 +48,37 @@ interface Fetched {
 
 const reportFromEntry = (answered: readonly string[]): FanoutReport => FanoutReport.fromAnswered(answered);
 
+/**
+ * Hits answered from kept renderings (the API's framed reply and trailers): a request
+ * (its bytes, as the API names it) maps to the entry key it was answered from, and a
+ * rendering is kept *with the snapshot* it was made from (a WeakMap on the decoded
+ * entry). So a rendering is served only while the store still returns that very entry:
+ * one replaced (a refill, no-cache, another replica's write through Redis), expired or
+ * evicted is another object or none, and its renderings go with it.
+ */
+const MAX_REQUESTS = 1024;
+/** Renderings kept per snapshot (requests differing in limit or timeEnd). */
+const MAX_RENDERINGS = 8;
+/** Shared stores hand back fresh bytes on every read: the last decoded entry per key, while its bytes are equal. */
+const MAX_DECODED = 64;
+const MAX_DECODED_BYTES = 32 * 1024 * 1024;
+
+/** Where a request's hit was answered from. */
+interface HitRef {
+  q: ListQuery;
+  key: string;
+  setId: string;
+  /** A timed class: "live" (true) or "at:" (false), which changes once, at liveUntilMs (list-rule.ts). */
+  live?: boolean;
+  liveUntilMs: number;
+}
+
+interface Rendering {
+  /** Departed Executors when it was made (its trailers say so). */
+  departed: number;
+  value: unknown;
+}
+
 export class ListAnswerCache {
   private readonly flights = new SingleFlight<Fetched>();
 
@@ -67,20 +105,92 @@ export class ListAnswerCache {
 
   /** The in-process store hands back the same Buffer on every hit: decode it once. */
   private readonly decoded = new WeakMap<Buffer, ListEntry>();
+  /** Shared stores: key -> the bytes last read and their entry (bounded in count and bytes). */
+  private readonly lastRead = new Map<string, { bytes: Buffer; entry: ListEntry }>();
+  private lastReadBytes = 0;
 
-  private readonly decode = (buf: Buffer): ListEntry => {
+  private decodeOnce(buf: Buffer): ListEntry {
     const known = this.decoded.get(buf);
     if (known) return known;
     const entry = decodeListEntry(buf); // another format or damaged: throws, a miss
     this.decoded.set(buf, entry);
     return entry;
-  };
+  }
+
+  /** The entry stored under `key`: the same object for as long as the stored bytes are the same. */
+  private readKey(key: string): Promise<ReadEntry<ListEntry>> {
+    if (!this.store.shared) return readEntry(this.store, key, (b) => this.decodeOnce(b));
+    return readEntry(this.store, key, (bytes) => {
+      const last = this.lastRead.get(key);
+      if (last && last.bytes.equals(bytes)) return last.entry;
+      const entry = decodeListEntry(bytes);
+      if (last) {
+        this.lastRead.delete(key);
+        this.lastReadBytes -= last.bytes.length;
+      }
+      this.lastRead.set(key, { bytes, entry });
+      this.lastReadBytes += bytes.length;
+      for (const [k, v] of this.lastRead) {
+        if (this.lastRead.size <= MAX_DECODED && this.lastReadBytes <= MAX_DECODED_BYTES) break;
+        this.lastRead.delete(k);
+        this.lastReadBytes -= v.bytes.length;
+      }
+      return entry;
+    });
+  }
+
+  private readonly refs = new Map<string, HitRef>();
+  private readonly renderings = new WeakMap<ListEntry, Map<string, Rendering>>();
+  /** The HitRef of each hit answer `list` returned (until the answer is dropped). */
+  private readonly hitOf = new WeakMap<ListAnswer, HitRef & { entry: ListEntry }>();
+
+  /**
+   * The rendering kept for request `name` when it would be answered now, as a hit, from
+   * the snapshot the rendering was made from (counted as a hit; refreshed ahead as
+   * `list` does); undefined otherwise (then ask `list`).
+   */
+  async renderedHit(name: string, departed: number): Promise<unknown> {
+    const ref = this.refs.get(name);
+    if (ref === undefined) return undefined;
+    if (this.store.shared) await this.set.pull();
+    // The key `list` would read now: the same set, the same window class.
+    if (this.set.setId() !== ref.setId) return undefined;
+    const liveNow = Math.floor(this.now()) <= ref.liveUntilMs;
+    if (ref.live !== undefined && liveNow !== ref.live) return undefined;
+    const got = await this.readKey(ref.key);
+    const entry = got.entry;
+    if (entry === undefined) return undefined;
+    const kept = this.renderings.get(entry)?.get(name);
+    if (kept === undefined || kept.departed !== departed) return undefined;
+    const age = this.now() - entry.fetchedAtMs;
+    const { listTtlMs: ttl, refreshAheadMs } = this.opts;
+    if (!(age < ttl)) return undefined;
+    if (age >= ttl - refreshAheadMs) this.revalidate(ref.key, ref.q, planListFetch(ref.q, this.now(), this.opts));
+    this.stats.hits++;
+    return kept.value;
+  }
+
+  /** Keeps `value`, made from the hit `answer` (from `list`), for request `name`. */
+  keepRendering(name: string, answer: ListAnswer, departed: number, value: unknown): void {
+    const hit = this.hitOf.get(answer);
+    if (hit === undefined) return;
+    const { entry, ...ref } = hit;
+    if (!this.refs.has(name) && this.refs.size >= MAX_REQUESTS) {
+      this.refs.delete(this.refs.keys().next().value as string);
+    }
+    this.refs.set(name, ref);
+    let kept = this.renderings.get(entry);
+    if (kept === undefined) this.renderings.set(entry, (kept = new Map()));
+    if (!kept.has(name) && kept.size >= MAX_RENDERINGS) kept.delete(kept.keys().next().value as string);
+    kept.set(name, { departed, value });
+  }
 
   async list(q: ListQuery, ctx: CallContext, ro: ReadOptions = {}): Promise<ListAnswer> {
     await this.set.pull();
     const plan = planListFetch(q, this.now(), this.opts);
-    const key = this.key(this.set.setId(), q, plan.windowClass);
-    const got = await readEntry(this.store, key, this.decode);
+    const setId = this.set.setId();
+    const key = this.key(setId, q, plan.windowClass);
+    const got = await this.readKey(key);
     let bypass = !got.ok;
     const old = got.entry;
     const oldAnswer = old && answerFromSnapshot(old, q);
@@ -91,7 +201,11 @@ export class ListAnswerCache {
       if (age < ttl) {
         if (age >= ttl - refreshAheadMs) this.revalidate(key, q, plan);
         this.stats.hits++;
-        return { tasks: oldAnswer, report: reportFromEntry(old.answered), cache: "hit" };
+        const answer: ListAnswer = { tasks: oldAnswer, report: reportFromEntry(old.answered), cache: "hit" };
+        const live = plan.windowClass === "live" ? true : plan.windowClass === "open" ? undefined : false;
+        const liveUntilMs = live === undefined ? Infinity : liveUntilMsOf(q, this.opts);
+        this.hitOf.set(answer, { q, key, setId, live, liveUntilMs, entry: old });
+        return answer;
       }
       if (age < ttl + staleGraceMs) {
         this.revalidate(key, q, plan);

@@ -41,7 +41,7 @@ export function planListFetch(q: ListQuery, nowMs: number, opts: ListRuleOptions
   if (q.timeEnd <= 0n) return { windowClass: "open", fetch: { ...q, timeEnd: 0n, limit: fetchLimit } };
   const nowNs = BigInt(Math.floor(nowMs)) * NS_PER_MS;
   const horizonNs = BigInt(opts.liveHorizonMs) * NS_PER_MS;
-  const live = q.timeEnd >= nowNs - horizonNs;
+  const live = isLive(q, nowMs, opts);
   let fetchEnd = q.timeEnd;
   if (live && nowNs + horizonNs > fetchEnd) fetchEnd = nowNs + horizonNs;
   if (fetchEnd > INT64_MAX) fetchEnd = INT64_MAX;
@@ -49,6 +49,20 @@ export function planListFetch(q: ListQuery, nowMs: number, opts: ListRuleOptions
     windowClass: live ? "live" : `at:${q.timeEnd}`,
     fetch: { ...q, timeEnd: fetchEnd, limit: fetchLimit },
   };
+}
+
+/**
+ * The last whole millisecond at which a request with this timeEnd (> 0) is "live":
+ * timeEnd >= now - liveHorizon, i.e. floor(now) <= floor((timeEnd + horizon) / 1 ms).
+ * A request's class changes once, from live to "at:", when the clock passes it.
+ */
+export function liveUntilMs(q: ListQuery, opts: ListRuleOptions): number {
+  return Number((q.timeEnd + BigInt(opts.liveHorizonMs) * NS_PER_MS) / NS_PER_MS);
+}
+
+/** Is `q` (timeEnd > 0) in the live class at `nowMs`? */
+export function isLive(q: ListQuery, nowMs: number, opts: ListRuleOptions): boolean {
+  return Math.floor(nowMs) <= liveUntilMs(q, opts);
 }
 
 export interface ListSnapshot {

@@ -73,10 +73,24 @@ export class TaskCache {
     return age < this.opts.taskTtlMs && e.setId === this.set.setId();
   }
 
+  /**
+   * The in-process store hands back the same Buffer on every hit: decode it once, so a
+   * hit's task (and its bytes, which the own server frames once per Buffer) is the same.
+   */
+  private readonly decoded = new WeakMap<Buffer, TaskEntry>();
+  private readonly decodeOnce = (buf: Buffer): TaskEntry => {
+    let e = this.decoded.get(buf);
+    if (e === undefined) {
+      e = decodeTaskEntry(buf); // another format or damaged: throws, a miss
+      this.decoded.set(buf, e);
+    }
+    return e;
+  };
+
   async get(taskID: string, ctx: CallContext, ro: ReadOptions = {}): Promise<GetAnswer> {
     await this.set.pull();
     const key = this.taskKey(taskID);
-    const got = await readEntry(this.store, key, decodeTaskEntry);
+    const got = await readEntry(this.store, key, this.store.shared ? decodeTaskEntry : this.decodeOnce);
     let bypass = !got.ok;
     const old = got.entry && got.entry.task.id === taskID ? got.entry : undefined;
     if (old && !ro.noCache && this.fresh(old, taskID)) {

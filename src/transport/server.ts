@@ -47,11 +47,14 @@ export class FramedReply {
 }
 
 export interface ServerCall {
-  metadata: grpc.Metadata;
+  /** The request headers as metadata (built when first read). */
+  readonly metadata: grpc.Metadata;
+  /** The request headers as they came (lower-case names). */
+  readonly headers: http2.IncomingHttpHeaders;
   /** From `grpc-timeout`; undefined when the client sent none. */
   deadline?: Date;
-  /** Aborted when the client cancels (RST_STREAM), the deadline passes or the server closes. */
-  signal: AbortSignal;
+  /** Aborted when the client cancels (RST_STREAM), the deadline passes or the server closes (made when first read). */
+  readonly signal: AbortSignal;
   /** The peer's address (for logs and rate limits). */
   peer: string;
   /** Set when `admit` admitted the call from its headers: the slot, released once (idempotent). */
@@ -111,9 +114,51 @@ export interface Http2GrpcServerOptions {
   admit?: (path: string, headers: http2.IncomingHttpHeaders, peer: string) => Admission;
 }
 
+/** The peer of each session, read once (a session's `socket` is a proxy: costly per call). */
+const peers = new WeakMap<http2.Http2Session, string>();
 function peerOf(stream: http2.ServerHttp2Stream): string {
-  const sock = stream.session?.socket;
-  return `${sock?.remoteAddress ?? "?"}:${sock?.remotePort ?? "?"}`;
+  const session = stream.session;
+  let peer = session && peers.get(session);
+  if (peer === undefined) {
+    const sock = session?.socket;
+    peer = `${sock?.remoteAddress ?? "?"}:${sock?.remotePort ?? "?"}`;
+    if (session) peers.set(session, peer);
+  }
+  return peer;
+}
+
+/** A call as its handler sees it; metadata and signal are made only when read (a cache hit reads neither). */
+class Call implements ServerCall {
+  private md?: grpc.Metadata;
+  constructor(
+    readonly headers: http2.IncomingHttpHeaders,
+    private readonly ac: AbortController,
+    readonly peer: string,
+    readonly deadline: Date | undefined,
+    readonly admitted: (() => void) | undefined,
+  ) {}
+  get metadata(): grpc.Metadata {
+    return (this.md ??= headersToMetadata(this.headers));
+  }
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+}
+
+const REPLY_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({ ":status": 200, "content-type": "application/grpc" });
+const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ "grpc-status": "0" });
+/** A reply's trailers block, made once per trailers object (a kept hit reply passes the same one again). */
+const trailerBlocks = new WeakMap<Record<string, string | Buffer>, http2.OutgoingHttpHeaders>();
+function trailerBlock(t: Record<string, string | Buffer> | undefined): http2.OutgoingHttpHeaders {
+  if (t === undefined) return OK_TRAILERS;
+  let block = trailerBlocks.get(t);
+  if (block === undefined) {
+    const b: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+    for (const [k, v] of Object.entries(t)) b[k] = Buffer.isBuffer(v) ? v.toString("base64") : v;
+    block = Object.freeze(b);
+    trailerBlocks.set(t, block);
+  }
+  return block;
 }
 
 /** A ServiceError-shaped failure thrown by a handler → its status. */
@@ -361,13 +406,7 @@ class UnaryServerCall {
     const message = this.request.result();
     if (message === "none") return this.fail(Status.INTERNAL, "no request message");
     if (message === "partial") return this.fail(Status.INTERNAL, "request message cut short");
-    const call: ServerCall = {
-      metadata: headersToMetadata(this.headers),
-      deadline: this.deadline,
-      signal: this.ac.signal,
-      peer: this.peer,
-      admitted: this.admitted,
-    };
+    const call = new Call(this.headers, this.ac, this.peer, this.deadline, this.admitted);
     this.started = true;
     let p: Promise<UnaryReply | RelayReply>;
     try {
@@ -392,9 +431,8 @@ class UnaryServerCall {
     const { stream } = this;
     if (stream.destroyed || stream.closed) return;
     const framed = r.reply instanceof FramedReply ? r.reply.bytes : new FramedReply(r.reply).bytes;
-    const trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
-    for (const [k, v] of Object.entries(r.trailers ?? {})) trailers[k] = Buffer.isBuffer(v) ? v.toString("base64") : v;
-    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    const trailers = trailerBlock(r.trailers);
+    stream.respond(REPLY_HEADERS, { waitForTrailers: true });
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
     stream.end(framed);
   }

@@ -4,7 +4,7 @@
  * Expected answers come from the simulated Executors' own ledgers, not from the gateway.
  */
 import { Metadata } from "nice-grpc";
-import { FLTask, type ListTaskRequest } from "../../src/gen/task/task";
+import { FLTask, FLTasks, ListTaskRequest } from "../../src/gen/task/task";
 import type { ConfigInput } from "../../src/config/schema";
 import { isTerminal } from "../../src/merge/status";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
@@ -17,6 +17,7 @@ import {
   upstreamCalls,
   type GatewayHandle,
 } from "../helpers/cache-gateway";
+import { RawClient } from "../helpers/raw-client";
 import { startRedis } from "../helpers/redis";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,6 +177,36 @@ describe.each<[Backend]>([["memory"], ["redis"]])("cache through the gateway (%s
     expect(after.trailers.get("dai-cache")).toBe("hit");
     expect(after.tasks.find((t) => t.iD === target!.id)?.status).toBe("Failed");
     expect(upstreamCalls(sim, "ListTask")).toBe(calls + 4);
+  });
+
+  test("the same request again: each hit byte for byte the first hit, trailers too; a refill's change shows at once", async () => {
+    const { gw } = await gateway();
+    const raw = new RawClient(`127.0.0.1:${gw.grpcPort}`);
+    try {
+      const q = stock(requester(1));
+      const bytes = ListTaskRequest.encode(q).finish();
+      expect((await raw.call("ListTask", bytes)).trailers["dai-cache"]).toBe("miss");
+      const first = await raw.call("ListTask", bytes);
+      expect(first.trailers["dai-cache"]).toBe("hit");
+      for (let i = 0; i < 3; i++) {
+        const again = await raw.call("ListTask", bytes);
+        expect(again.code).toBe(0);
+        expect(again.body!.equals(first.body!)).toBe(true);
+        expect(again.trailers).toEqual(first.trailers);
+      }
+      const target = expectedList(sim, q).find((t) => !isTerminal(t.status));
+      expect(target).toBeDefined();
+      advance(target!.id, "Failed");
+      const forced = await raw.call("ListTask", bytes, { "dai-cache-control": "no-cache" });
+      expect(forced.trailers["dai-cache"]).toBe("miss");
+      const after = await raw.call("ListTask", bytes);
+      expect(after.trailers["dai-cache"]).toBe("hit");
+      expect(after.body!.equals(forced.body!)).toBe(true);
+      expect(after.body!.equals(first.body!)).toBe(false);
+      expect(FLTasks.decode(after.body!).fLTasks.find((t) => t.iD === target!.id)?.status).toBe("Failed");
+    } finally {
+      raw.close();
+    }
   });
 
   test("stampede: 100 concurrent identical misses cost one upstream ListTask per Executor", async () => {

@@ -7,7 +7,9 @@
  * the test's own writer (test/helpers/wire-writer.ts), not the gateway's codec; the v3
  * HTTP replies are compared with JSON this file derives from spec §10's rules.
  */
+import http2 from "node:http2";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import { status as Status } from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -33,6 +35,7 @@ let gw: RunningGateway;
 let main: RawClient;
 let v3port: RawClient;
 let http: string;
+let apiServer: string;
 const union: Record<"v2" | "v3", SimExecutor> = {} as never;
 let unionClients: Record<"v2" | "v3", RawClient>;
 let all: FLTask[];
@@ -68,6 +71,7 @@ beforeAll(async () => {
     v3: { listen: "127.0.0.1:0", httpListen: "127.0.0.1:0", allowCors: true },
     log: { level: "silent" },
   });
+  apiServer = config.api.server;
   gw = await startGateway(config, createLogger(process.env.GW_LOG ?? "silent"));
   main = new RawClient(`127.0.0.1:${gw.grpcPort}`);
   v3port = new RawClient(`127.0.0.1:${gw.v3GrpcPort}`);
@@ -84,6 +88,37 @@ afterAll(async () => {
   await union.v3?.stop();
   await sim?.stop();
 });
+
+/** A ListTask whose message is flagged compressed (gzip): the own server refuses it from its prefix. */
+async function compressedListTask(port: number, message: Buffer): Promise<http2.IncomingHttpHeaders> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const body = gzipSync(message);
+    const frame = Buffer.alloc(5 + body.length);
+    frame[0] = 1;
+    frame.writeUInt32BE(body.length, 1);
+    body.copy(frame, 5);
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/task.Task/ListTask",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-encoding": "gzip",
+    });
+    const headers = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      let first: http2.IncomingHttpHeaders = {};
+      req.on("response", (h) => (first = h));
+      req.on("trailers", (t) => (first = { ...first, ...t }));
+      req.on("close", () => resolve(first));
+      req.on("error", reject);
+    });
+    req.resume();
+    req.end(frame);
+    return await headers;
+  } finally {
+    session.close();
+  }
+}
 
 const requesters = (): Buffer[] => sim.ledger.requesters.map((k) => k.publicKey);
 const executorKeys = (): Buffer[] => sim.keys.map((k) => k.publicKey);
@@ -201,6 +236,31 @@ describe("ListTask across generations", () => {
         client.close();
       }
     }
+  });
+
+  test("api.server http2: v3.listen is the own server too (it refuses a compressed request as the main port does), v3 answers kept", async () => {
+    if (apiServer !== "http2") return;
+    const f = {
+      pubKey: requesters()[0]!,
+      ePubKey: executorKeys()[1]!,
+      status: "",
+      timeStart: 0n,
+      timeEnd: MAX_I64,
+      limit: 3n,
+    };
+    const bytes = listRequestBytes("v3", f);
+    for (const port of [gw.grpcPort, gw.v3GrpcPort!]) {
+      const h = await compressedListTask(port, Buffer.from(bytes));
+      expect(h["grpc-status"]).toBe(String(Status.UNIMPLEMENTED));
+      expect(h["grpc-accept-encoding"]).toBe("identity");
+    }
+    // Repeated hits on the v3 port: the v3 reading of the request, byte for byte a v3 Executor's answer.
+    const want = (await unionClients.v3.call("ListTask", bytes)).body!;
+    for (let i = 0; i < 3; i++) {
+      const got = await v3port.call("ListTask", bytes);
+      expect(got.body!.toString("hex")).toBe(want.toString("hex"));
+    }
+    expect((await v3port.call("ListTask", bytes)).trailers["dai-cache"]).toBe("hit");
   });
 
   test("the v3 executor-cli's exact request (ePubKey from its key file, timeEnd now in whole seconds, limit 100)", async () => {

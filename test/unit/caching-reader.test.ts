@@ -79,6 +79,17 @@ describe("CachingReader", () => {
     await reader.close();
   });
 
+  test("task hits from the in-process store are one decoded task: the same bytes object, framed once by the own server", async () => {
+    const { reader } = setup();
+    await reader.get("t7", ctx());
+    const first = await reader.get("t7", ctx());
+    const again = await reader.get("t7", ctx());
+    expect(again.cache).toBe("hit");
+    expect(again.task).toBe(first.task);
+    expect(again.task!.raw).toBe(first.task!.raw);
+    await reader.close();
+  });
+
   test("every answer, hit or miss, counts the departed Executors as the registry has them now", async () => {
     const { reader, registry, depart } = setup();
     expect((await reader.list(query, ctx())).report.departed).toBe(0);

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import pino from "pino";
 import { CacheStats } from "../../src/cache/store";
 import { ListAnswerCache, type ListCacheOptions } from "../../src/cache/list-cache";
-import { answerFromSnapshot, planListFetch, wasCut } from "../../src/cache/list-rule";
+import { answerFromSnapshot, isLive, liveUntilMs, planListFetch, wasCut } from "../../src/cache/list-rule";
 import { MemoryStore } from "../../src/cache/memory-store";
 import type { ExecutorSetView } from "../../src/cache/executor-set";
 import { FanoutReport } from "../../src/core/report";
@@ -300,5 +300,25 @@ describe("timeEnd = 0 is no upper bound (v2.x, spec §4)", () => {
     const live = await cache.list({ pubKey: KEYS[0]!, status: "", timeStart: 0n, timeEnd: NOW_NS, limit: 100n }, ctx);
     expect(live.tasks.length).toBe(2);
     expect(fetches).toBe(2);
+  });
+});
+
+describe("the live class in time (kept hit replies check it without BigInt arithmetic)", () => {
+  test("isLive(q, now) is timeEnd >= floor(now) - liveHorizon in ns, at and around every boundary", () => {
+    const opts = { liveHorizonMs: 60_000, listFetchLimit: 100 };
+    const now0 = 1_764_000_000_123.4;
+    for (const dMs of [-60_001, -60_000, -59_999, -1, 0, 1, 60_000]) {
+      for (const dNs of [-1n, 0n, 1n, 999_999n]) {
+        const timeEnd = (BigInt(Math.floor(now0)) + BigInt(dMs)) * 1_000_000n + dNs;
+        if (timeEnd <= 0n) continue;
+        const q = { pubKey: Buffer.alloc(0), status: "", timeStart: 0n, timeEnd, limit: 10n };
+        for (const now of [now0, now0 + 0.5, now0 + 1, now0 + 60_000, now0 + 60_001]) {
+          const want = timeEnd >= BigInt(Math.floor(now)) * 1_000_000n - 60_000n * 1_000_000n;
+          expect(isLive(q, now, opts)).toBe(want);
+          expect(Math.floor(now) <= liveUntilMs(q, opts)).toBe(want);
+          expect(planListFetch(q, now, opts).windowClass === "live").toBe(want);
+        }
+      }
+    }
   });
 });

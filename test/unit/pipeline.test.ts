@@ -109,6 +109,28 @@ describe("RequestPipeline", () => {
     expect(admission.active).toBe(0);
   });
 
+  test("a call that never asks for its abort signal (a cache hit) does not watch the client: no AbortController, no onGone", async () => {
+    const p = new RequestPipeline({ defaultDeadlineMs: 5000 }, silent);
+    let watched = 0;
+    let gone = false;
+    const call = fakeCall({
+      lateGone: true,
+      onGone: (fn) => {
+        watched++;
+        if (gone) fn();
+      },
+    });
+    await p.serve(call, async () => 1);
+    expect(watched).toBe(0);
+    // Asked after the client went away: aborted at once.
+    const aborted = await p.serve(call, async (ctx) => {
+      gone = true;
+      return ctx.signal?.aborted;
+    });
+    expect(watched).toBe(1);
+    expect(aborted).toBe(true);
+  });
+
   test("a client going away aborts the call's signal", async () => {
     const p = new RequestPipeline({ defaultDeadlineMs: 5000 }, silent);
     const call = fakeCall();
