@@ -229,7 +229,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         fallback: `127.0.0.1:${fallbackPort}`,
         tls: serverTlsMaterial(config.tls),
         admission,
-        defaultDeadlineMs: defaultDeadlines(config).defaultDeadlineMs,
+        ...defaultDeadlines(config),
+        predict: { service: predictions, stallMs: config.predict.writeTimeoutMs },
       },
     );
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
@@ -304,6 +305,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         allowCors: config.v3.allowCors,
         maxListTasks: config.api.maxListTasks,
         maxRequestBytes: config.api.maxRequestBytes,
+        predictWriteTimeoutMs: config.predict.writeTimeoutMs,
       },
     );
     const l = parseListen(config.v3.httpListen);

@@ -9,12 +9,21 @@
  * "gone". The handler finds its call's Delivery through the request metadata object
  * (the one grpc-js hands to the handler), and can cut a client that does not read
  * within a bounded time off (RST_STREAM CANCEL), which frees the buffered reply.
+ *
+ * The HTTP/JSON routes' prediction replies have a Delivery too (`responseDelivery`):
+ * the response finished, or its connection closed first; cutting it off destroys it.
  */
-import type { ServerHttp2Stream } from "node:http2";
+import type { ServerResponse } from "node:http";
 import { constants as h2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 
 export type DeliveryEnd = "delivered" | "gone" | "cut";
+
+/** What a Delivery cuts off: an HTTP/2 stream (RST_STREAM with the code) or anything closable. */
+interface Cuttable {
+  readonly destroyed: boolean;
+  close(code?: number): void;
+}
 
 export class Delivery {
   private resolveEnded!: (end: DeliveryEnd) => void;
@@ -23,7 +32,7 @@ export class Delivery {
   /** Resolves once, when the reply was delivered, the client went away, or it was cut off. */
   readonly ended: Promise<DeliveryEnd>;
 
-  constructor(private readonly stream: ServerHttp2Stream | undefined) {
+  constructor(private readonly stream: Cuttable | undefined) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
@@ -67,7 +76,7 @@ export function deliveryInterceptor(paths: readonly string[]): grpc.ServerInterc
   return (method, call) => {
     if (!tracked.has(method.path)) return new grpc.ServerInterceptingCall(call);
     // The first interceptor is handed grpc-js's base call, which owns the HTTP/2 stream.
-    const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
+    const stream = (call as unknown as { stream?: Cuttable }).stream;
     const delivery = new Delivery(stream);
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
@@ -87,4 +96,16 @@ export function deliveryInterceptor(paths: readonly string[]): grpc.ServerInterc
       },
     });
   };
+}
+
+/** An HTTP response's Delivery: delivered once it finished, gone if its connection closed first. */
+export function responseDelivery(res: ServerResponse): Delivery {
+  const d = new Delivery({
+    get destroyed() {
+      return res.destroyed;
+    },
+    close: () => res.destroy(),
+  });
+  res.once("close", () => d.end(res.writableFinished ? "delivered" : "gone"));
+  return d;
 }

@@ -21,6 +21,7 @@ import type { CacheStatus } from "../core/reader";
 import type { CallContext } from "../core/report";
 import { Topic } from "../core/topic";
 import type { CallAdmission } from "./admission";
+import type { Delivery } from "./delivery";
 
 export const REQUEST_HEADER = {
   consistency: "dai-consistency",
@@ -44,6 +45,8 @@ export interface ServedCall {
   onGone(fn: () => void): void;
   /** The call was admitted by its transport already (from its headers): this releases its slot. */
   readonly admitted?: () => void;
+  /** When the side can tell: settles once the client has the reply or has gone (prediction relays hold their bytes until then). */
+  readonly delivery?: () => Delivery;
 }
 
 /** What a handler gets: the data path's CallContext, plus what the steps report. */

@@ -5,18 +5,32 @@
  * of src/config/deadlines.ts, abort on RST_STREAM, admission and load shedding), with
  * the same status and trailers (`dai-executors-*`, `dai-cache`, `grpc-retry-pushback-ms`).
  *
- * Every other method (GetPredictResult, StartTask, health checking, reflection) is
- * relayed stream for stream, under flow control, to the grpc-js server, which then
- * listens on loopback only (src/transport/server.ts `fallback`).
+ * GetPredictResult, when the upstream transport can stream (the own one): the same
+ * pipeline and PredictService checks, then the owner's reply is relayed to the client
+ * under flow control, never held whole; the call (its admission slot, its log line and
+ * served-call event) lasts until the client has the reply or has gone.
+ *
+ * Every other method (StartTask, health checking, reflection; GetPredictResult over the
+ * grpc-js upstream transport) is relayed stream for stream, under flow control, to the
+ * grpc-js server, which then listens on loopback only (src/transport/server.ts `fallback`).
  */
 import * as grpc from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
+import { TaskRequest } from "../gen/task/task";
+import type { PredictService } from "../predict/service";
 import { decodeTimeout } from "../transport/status";
-import { FramedReply, Http2GrpcServer, type Http2GrpcServerOptions, type ServerCall } from "../transport/server";
+import {
+  FramedReply,
+  Http2GrpcServer,
+  type Http2GrpcServerOptions,
+  type RelayOutcome,
+  type RelayReply,
+  type ServerCall,
+} from "../transport/server";
 import type { CallAdmission } from "./admission";
 import { METHOD_PATHS } from "../wire/facts";
 import type { RequestPipeline, ServedCall } from "./pipeline";
-import { errorTrailers, type TaskHandler } from "./task-service";
+import { decode, errorTrailers, type TaskHandler } from "./task-service";
 
 export interface Http2TaskServerOptions {
   maxRequestBytes: number;
@@ -29,6 +43,10 @@ export interface Http2TaskServerOptions {
   admission?: CallAdmission;
   /** Deadline of a call that sent no grpc-timeout (src/config/deadlines.ts). */
   defaultDeadlineMs: number;
+  /** GetPredictResult for a predict call that sent no grpc-timeout. */
+  predictDeadlineMs?: number;
+  /** Streamed GetPredictResult (only when `service.canStream`); `stallMs`: cut off a client that takes no bytes this long. */
+  predict?: { service: PredictService; stallMs: number };
 }
 
 /** One call of the own server as the pipeline sees it. */
@@ -88,6 +106,7 @@ class ServedError extends Error {
 const METHOD_BY_PATH: Record<string, string> = {
   [METHOD_PATHS.listTask]: "ListTask",
   [METHOD_PATHS.getTaskById]: "GetTaskById",
+  [METHOD_PATHS.getPredictResult]: "GetPredictResult",
 };
 
 /**
@@ -99,11 +118,13 @@ function admitFromHeaders(
   pipeline: RequestPipeline,
   admission: CallAdmission,
   defaultDeadlineMs: number,
+  predictDeadlineMs = defaultDeadlineMs,
 ): NonNullable<Http2GrpcServerOptions["admit"]> {
   return (path, headers, peer) => {
     const method = METHOD_BY_PATH[path] ?? path;
     const t = headers["grpc-timeout"];
-    const remainingMs = t === undefined ? defaultDeadlineMs : (decodeTimeout(String(t)) ?? defaultDeadlineMs);
+    const fallback = method === "GetPredictResult" ? predictDeadlineMs : defaultDeadlineMs;
+    const remainingMs = t === undefined ? fallback : (decodeTimeout(String(t)) ?? fallback);
     try {
       return { release: admission.enter(peer, { method, remainingMs }) };
     } catch (err) {
@@ -120,6 +141,41 @@ function admitFromHeaders(
   };
 }
 
+/**
+ * GetPredictResult streamed: the handler hands the relay to the server as soon as an
+ * Executor answers with a reply, and the pipeline (admission slot, log line, served-call
+ * event with the status the client got) goes on until the relay is over.
+ */
+function servePredict(
+  pipeline: RequestPipeline,
+  predictions: PredictService,
+  stallMs: number,
+): (request: Buffer, call: ServerCall) => Promise<RelayReply> {
+  return (request, call) =>
+    new Promise<RelayReply>((handOver, refuse) => {
+      let handedOver = false;
+      pipeline
+        .serve(servedCall("GetPredictResult", call), async (ctx) => {
+          const relay = await predictions.relay(request, decode(TaskRequest, request, "TaskRequest"), ctx, stallMs);
+          const over = new Promise<RelayOutcome>((resolve) => {
+            const onDone = relay.onDone;
+            relay.onDone = (o) => {
+              onDone?.(o);
+              resolve(o);
+            };
+          });
+          handedOver = true;
+          handOver(relay);
+          const o = await over;
+          // For the served-call event and the log line: the status the client got.
+          if (!o.ok) throw new GatewayError(o.code, o.details);
+        })
+        .catch((err: GatewayError) => {
+          if (!handedOver) refuse(new ServedError(err.code, err.message, errorTrailers(err)));
+        });
+    });
+}
+
 export function createHttp2TaskServer(
   pipeline: RequestPipeline,
   handlers: { ListTask: TaskHandler; GetTaskById: TaskHandler },
@@ -130,7 +186,9 @@ export function createHttp2TaskServer(
     maxConcurrentStreams: opts.maxConcurrentStreams,
     fallback: opts.fallback,
     tls: opts.tls,
-    admit: opts.admission ? admitFromHeaders(pipeline, opts.admission, opts.defaultDeadlineMs) : undefined,
+    admit: opts.admission
+      ? admitFromHeaders(pipeline, opts.admission, opts.defaultDeadlineMs, opts.predictDeadlineMs)
+      : undefined,
   });
   const serve =
     (method: string, handler: TaskHandler) =>
@@ -148,5 +206,8 @@ export function createHttp2TaskServer(
     };
   server.unary(METHOD_PATHS.listTask, serve("ListTask", handlers.ListTask));
   server.unary(METHOD_PATHS.getTaskById, serve("GetTaskById", handlers.GetTaskById));
+  if (opts.predict?.service.canStream) {
+    server.unary(METHOD_PATHS.getPredictResult, servePredict(pipeline, opts.predict.service, opts.predict.stallMs));
+  }
   return server;
 }

@@ -86,7 +86,8 @@ function reportTrailers(report: FanoutReport | undefined, cache?: CacheStatus): 
   return md;
 }
 
-function decode<T>(decoder: { decode(b: Uint8Array): T }, bytes: Buffer, name: string): T {
+/** A request message decoded, or INVALID_ARGUMENT naming the message. */
+export function decode<T>(decoder: { decode(b: Uint8Array): T }, bytes: Buffer, name: string): T {
   try {
     return decoder.decode(bytes);
   } catch {

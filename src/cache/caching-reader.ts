@@ -61,6 +61,7 @@ export class CachingReader implements TaskReader {
       clog,
       now,
       config.executors.departAfterMs,
+      config.executors.forgetAfterMs,
     );
     this.lists = new ListAnswerCache(
       this.store,

@@ -10,7 +10,9 @@
  * Shared membership follows the same lifecycle: each replica writes its members with
  * the time they last answered it (refreshed while they keep answering), and a replica
  * reads only entries that answered someone within `departAfterMs` — a departed
- * Executor ages out of the shared set instead of being kept for the hash's TTL.
+ * Executor ages out of the shared set instead of being kept for the hash's TTL — and
+ * deletes entries nobody refreshed within `forgetAfterMs` on its next publish, so the
+ * hash holds the live cluster, not every address that ever answered.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -31,7 +33,8 @@ export interface ExecutorSetView {
   askedAll(report: FanoutReport, clusterView: boolean): boolean;
 }
 
-const SET_KEY = `v${FORMAT}:executors`;
+/** The shared hash of members: address → "pubKeyHex;lastAnsweredAtMs". */
+export const SET_KEY = `v${FORMAT}:executors`;
 const SET_TTL_MS = 24 * 3600 * 1000;
 
 export class SharedExecutorSet implements ExecutorSetView {
@@ -50,7 +53,12 @@ export class SharedExecutorSet implements ExecutorSetView {
     private readonly now: () => number = Date.now,
     /** `executors.departAfterMs`: shared entries older than this are not read. */
     private readonly departAfterMs = 30_000,
+    /** `executors.forgetAfterMs`: shared entries older than this are deleted. */
+    private readonly forgetAfterMs = 600_000,
   ) {}
+
+  /** Fields seen in the last pull that nobody refreshed within forgetAfterMs (deleted on the next publish). */
+  private stale: string[] = [];
 
   setId(): string {
     if (this.memoVersion !== this.registry.version) {
@@ -93,29 +101,42 @@ export class SharedExecutorSet implements ExecutorSetView {
     if (!got.ok) return;
     let added = 0;
     const t = this.now();
+    const stale: string[] = [];
     for (const [address, value] of Object.entries(got.value)) {
       const [keyHex = "", at = "0"] = value.split(";");
-      // Only Executors that answered some replica recently: the dead age out.
-      if (!(t - Number(at) < this.departAfterMs)) continue;
+      const age = t - Number(at);
+      // Only Executors that answered some replica recently: the dead age out, and go.
+      if (!(age < this.forgetAfterMs)) stale.push(address);
+      if (!(age < this.departAfterMs)) continue;
       const key = KEY_HEX.test(keyHex) ? Buffer.from(keyHex, "hex") : undefined;
       if (this.registry.offer(address, key, "shared")) added++;
     }
     if (added > 0) this.log.info({ added, known: this.registry.size }, "learned Executors shared by other replicas");
+    this.stale = stale;
   }
 
   async publish(): Promise<void> {
     if (!this.store.shared) return;
     // On a change, and while members keep answering (so their shared times stay fresh).
     const t = this.now();
-    if (this.publishedVersion === this.registry.version && t - this.publishedAt < this.departAfterMs / 3) return;
+    if (
+      this.stale.length === 0 &&
+      this.publishedVersion === this.registry.version &&
+      t - this.publishedAt < this.departAfterMs / 3
+    )
+      return;
     const version = this.registry.version;
     const fields: Record<string, string> = {};
     for (const e of this.registry.members()) {
       if (e.lastAnsweredAt === undefined) continue;
       fields[e.address] = `${e.pubKey ? e.pubKey.toString("hex") : ""};${e.lastAnsweredAt}`;
     }
-    const done = await this.store.hashMerge(SET_KEY, fields, SET_TTL_MS);
+    const stale = this.stale;
+    const done = await this.store.hashMerge(SET_KEY, fields, SET_TTL_MS, stale);
     if (done.ok) {
+      if (this.stale === stale) this.stale = [];
+      if (stale.length > 0)
+        this.log.info({ removed: stale.length }, "removed Executors nobody heard from from the shared set");
       this.publishedVersion = version;
       this.publishedAt = t;
     }

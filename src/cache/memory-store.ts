@@ -54,9 +54,15 @@ export class MemoryStore implements CacheStore {
     return { ok: true, value: true };
   }
 
-  async hashMerge(key: string, fields: Record<string, string>, ttlMs: number): Promise<StoreResult<void>> {
+  async hashMerge(
+    key: string,
+    fields: Record<string, string>,
+    ttlMs: number,
+    remove: readonly string[] = [],
+  ): Promise<StoreResult<void>> {
     const prev = this.lru.get(key);
     const next = new Map(prev instanceof Map ? prev : []);
+    for (const f of remove) next.delete(f);
     for (const [f, v] of Object.entries(fields)) next.set(f, v);
     this.lru.set(key, next, { ttl: ttlMs });
     return { ok: true, value: undefined };

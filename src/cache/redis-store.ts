@@ -183,8 +183,15 @@ export class RedisStore implements CacheStore {
     return this.run(async (c) => (await c.set(this.k(key), "1", "PX", Math.max(1, ttlMs), "NX")) === "OK");
   }
 
-  hashMerge(key: string, fields: Record<string, string>, ttlMs: number): Promise<StoreResult<void>> {
+  hashMerge(
+    key: string,
+    fields: Record<string, string>,
+    ttlMs: number,
+    remove: readonly string[] = [],
+  ): Promise<StoreResult<void>> {
     return this.run(async (c) => {
+      const stale = remove.filter((f) => !(f in fields));
+      if (stale.length > 0) await c.hdel(this.k(key), ...stale);
       if (Object.keys(fields).length === 0) return;
       await c.hset(this.k(key), fields);
       await c.pexpire(this.k(key), ttlMs);

@@ -16,8 +16,16 @@ export interface CacheStore {
   delete(key: string): Promise<StoreResult<void>>;
   /** Takes a short lease when nobody holds it (SET NX PX); true when taken. */
   lease(key: string, ttlMs: number): Promise<StoreResult<boolean>>;
-  /** Field-wise merge into a small hash, and its whole content (the shared Executor set). */
-  hashMerge(key: string, fields: Record<string, string>, ttlMs: number): Promise<StoreResult<void>>;
+  /**
+   * Field-wise merge into a small hash (and `remove`'s fields deleted from it), and its
+   * whole content (the shared Executor set).
+   */
+  hashMerge(
+    key: string,
+    fields: Record<string, string>,
+    ttlMs: number,
+    remove?: readonly string[],
+  ): Promise<StoreResult<void>>;
   hashGetAll(key: string): Promise<StoreResult<Record<string, string>>>;
   /** True while the store answers; false while it is bypassed. */
   readonly healthy: boolean;

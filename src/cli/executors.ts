@@ -30,6 +30,15 @@ export function httpUrlFor(host: string, tls: boolean): string {
   return `${tls ? "https" : "http"}://${m[1]}:${DEFAULT_HTTP_PORT}`;
 }
 
+/**
+ * The --http value as a base URL: a URL as given; a bare `host:port` (or `[v6]:port`)
+ * gets the scheme --tls/--ca imply, as people type it after `--host`.
+ */
+export function httpBase(given: string, tls: boolean): string {
+  const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `${tls ? "https" : "http"}://${given}`;
+  return base.replace(/\/+$/, "");
+}
+
 export interface ExecutorsData {
   executors: ExecutorStatusJson[];
   cache: { available: boolean; hitRatio: number | null; hits?: number; misses?: number };
@@ -66,14 +75,18 @@ export function registerExecutorsCommand(program: Command): void {
       .description(
         "list the Executors the gateway knows: name, address, key, health, latency, circuit state, tasks it takes part in",
       )
-      .option("--http <url>", "gateway HTTP base URL (default: http://<host>:9184 when --host is <host>:8184)")
+      .option(
+        "--http <url>",
+        "gateway HTTP base URL or host:port (default: http://<host>:9184 when --host is <host>:8184)",
+      )
       .option("--json", "print the JSON the gateway returned (keys as hex)")
       .addHelpText(
         "after",
         "\nExample:\n  $ dai-gateway executors --host 127.0.0.1:8184   # reads http://127.0.0.1:9184/v1/executors",
       ),
   ).action(async (o: ConnectOptions & { http?: string; json?: boolean }) => {
-    const base = (o.http ?? httpUrlFor(o.host, Boolean(o.tls || o.ca))).replace(/\/+$/, "");
+    const tls = Boolean(o.tls || o.ca);
+    const base = httpBase(o.http ?? httpUrlFor(o.host, tls), tls);
     const url = `${base}/v1/executors`;
     const data = (await getJson(url, o, "executors")) as ExecutorsData;
     if (o.json) {

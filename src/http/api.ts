@@ -31,7 +31,10 @@ export interface HttpApiDeps {
 
 export function registerHttpApi(server: HttpServer, deps: HttpApiDeps): void {
   const { config } = deps;
-  registerTaskRoutes(server, deps.pipeline, deps.reader, deps.predictions, { maxListTasks: config.api.maxListTasks });
+  registerTaskRoutes(server, deps.pipeline, deps.reader, deps.predictions, {
+    maxListTasks: config.api.maxListTasks,
+    predictWriteTimeoutMs: config.predict.writeTimeoutMs,
+  });
   const status = new ExecutorStatusTracker(deps.registry, deps.clients, {
     callTimeoutMs: config.executors.callTimeoutMs,
     probeIntervalMs: config.http.probeIntervalMs,

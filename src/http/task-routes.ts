@@ -11,9 +11,8 @@
  * Replies: {code: "0", message: "ok", data, executors: {asked, answered, failed}, cache}.
  */
 import { status as Status } from "@grpc/grpc-js";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import { checkListAnswer, readList, requireGetAnswer } from "../api/answer-rules";
-import { REQUEST_HEADER, type RequestPipeline, type ServedCall, type ServedContext } from "../api/pipeline";
+import { REQUEST_HEADER, type RequestPipeline, type ServedContext } from "../api/pipeline";
 import { validateGetRequest, validateListRequest } from "../api/validate";
 import { GatewayError, httpStatusOf } from "../core/errors";
 import type { TaskReader } from "../core/reader";
@@ -23,32 +22,16 @@ import type { PredictService } from "../predict/service";
 import { errorEnvelope, parseJsonObject, reportJson, successEnvelope } from "./json-api";
 import type { HttpServer } from "./server";
 import { parseGetBody, parseListBody, parsePredictBody, predictResponseJson, taskJson } from "./task-json";
+import { httpServedCall } from "./served-call";
 
 export interface JsonRouteOptions {
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
+  /** A client that has not taken its prediction reply this long after it was ready is cut off (predict.writeTimeoutMs). */
+  predictWriteTimeoutMs: number;
 }
 
 type JsonHandler = (body: Record<string, unknown>, ctx: ServedContext) => Promise<Record<string, unknown>>;
-
-/** A fastify request as the pipeline sees it. */
-function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
-  return {
-    method,
-    transport: "http",
-    peer: `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
-    header(name) {
-      const v = req.headers[name];
-      return typeof v === "string" ? v : undefined;
-    },
-    clientDeadline: undefined,
-    onGone(fn) {
-      reply.raw.on("close", () => {
-        if (!reply.raw.writableFinished) fn();
-      });
-    },
-  };
-}
 
 /**
  * Registers a JSON route served through the pipeline. `label` names the call in
@@ -68,7 +51,7 @@ export function jsonRoute(
     url: path,
     handler: async (req, reply) => {
       try {
-        const out = await pipeline.serve(servedCall(label, req, reply), (ctx) =>
+        const out = await pipeline.serve(httpServedCall(label, req, reply, "http"), (ctx) =>
           handler(method === "POST" ? parseJsonObject(req.body as Buffer | undefined) : {}, ctx),
         );
         return await reply.header("cache-control", "no-store").send(successEnvelope(out));
@@ -138,7 +121,10 @@ export function registerTaskRoutes(
     const req = parsePredictBody(body);
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await predictions.handle(raw, req, ctx);
+    // The relay's slot and bytes are held until the response is out (or the client gone).
+    const delivery = ctx.call.delivery?.();
+    const reply = await predictions.handle(raw, req, ctx, delivery?.ended);
+    delivery?.deadline(opts.predictWriteTimeoutMs);
     return { data: predictResponseJson(reply) };
   });
 }

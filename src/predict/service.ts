@@ -5,8 +5,13 @@
  * the fan-out), the candidates from src/predict/route.ts, and the relay through each
  * candidate's ExecutorClient (deadline, circuit, outcome), untouched.
  *
- * Payloads are never cached, logged or kept: the reply buffer goes only to the client
- * whose request produced it.
+ * Two ways out, the same checks and route: `handle` resolves with the whole reply (the
+ * grpc-js server, the HTTP routes), `relay` with the owner's reply stream for the own
+ * node:http2 server to pass on under flow control (src/transport/server.ts RelayReply):
+ * never held whole, so a relay holds only its windows.
+ *
+ * Payloads are never cached, logged or kept: the reply goes only to the client whose
+ * request produced it.
  */
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -19,7 +24,9 @@ import { Topic } from "../core/topic";
 import type { TaskRequest } from "../gen/task/task";
 import type { Generation } from "../generations/list-request";
 import { RULE_TEXT, type SignatureRule } from "../generations/signature";
-import type { ExecutorClients } from "../upstream/executor-client";
+import type { RelayReply } from "../transport/server";
+import type { ExecutorClient, ExecutorClients } from "../upstream/executor-client";
+import type { Outcome } from "../upstream/outcome";
 import type { TaskView } from "../wire/task-view";
 import { predictRoute, type CandidateRole, type RouteMembers } from "./route";
 
@@ -68,6 +75,19 @@ function notAnswered(unreachable: readonly string[], timedOut: readonly string[]
   return parts.join("; ") || "no candidate asked yet";
 }
 
+/** What the checks found: the task, its model task, and the rules its request was signed under. */
+interface Checked {
+  task: TaskView;
+  model: TaskView;
+  rules: readonly SignatureRule[];
+}
+
+/**
+ * What a streamed relay holds of the byte budget: the upstream stream's receive window
+ * (1 MiB, src/transport/client.ts) and what the client's side buffers before it pushes back.
+ */
+export const STREAMED_RELAY_BYTES = 2 * 1024 * 1024;
+
 export class PredictService {
   /** Each candidate asked, and how it answered. */
   readonly attempts = new Topic<PredictAttempt>();
@@ -115,34 +135,100 @@ export class PredictService {
     return { relays: this.inFlight, bytes: this.heldBytes };
   }
 
+  /** True when results can be relayed as streams (the own node:http2 upstream transport). */
+  get canStream(): boolean {
+    return this.clients.transport.openStream !== undefined;
+  }
+
   /**
-   * Serves one GetPredictResult: `rawRequest` goes upstream as the client sent it.
-   * `delivered`, when the caller can tell, settles once the client has the reply or has
-   * gone: the relay's slot and bytes are held until then (a client that does not read
-   * must not free its slot while its reply still sits in memory).
+   * Serves one GetPredictResult with the whole reply: `rawRequest` goes upstream as the
+   * client sent it. `delivered`, when the caller can tell, settles once the client has
+   * the reply or has gone: the relay's slot and bytes are held until then (a client that
+   * does not read must not free its slot while its reply still sits in memory).
    */
-  async handle(rawRequest: Buffer, req: TaskRequest, ctx: CallContext, delivered?: Promise<unknown>): Promise<Buffer> {
-    try {
-      const body = await this.serve(rawRequest, req, ctx, delivered);
-      this.stats.served++;
-      this.stats.bytesRelayed += body.length;
-      return body;
-    } catch (err) {
-      if (err instanceof PredictRefusal) {
-        this.stats.refused[err.reason]++;
-        this.refusals.publish({ reason: err.reason, code: err.code });
-        this.log.info({ requestId: ctx.requestId, reason: err.reason, code: Status[err.code] }, "prediction refused");
+  handle(rawRequest: Buffer, req: TaskRequest, ctx: CallContext, delivered?: Promise<unknown>): Promise<Buffer> {
+    return this.refusalsCounted(ctx, async () => {
+      const checked = await this.check(req, ctx);
+      const slot = this.enter();
+      try {
+        const body = await this.fetch(
+          checked,
+          ctx,
+          (client) => client.call("getPredictResult", rawRequest, ctx, { decode: (b) => b }),
+          // The transport enforces the limit already; this keeps the promise local.
+          (b) => {
+            if (b.length > this.opts.maxBytes) throw this.tooLarge(`${b.length} bytes`);
+          },
+        );
+        slot.hold(body.length);
+        if (delivered) void delivered.then(slot.release, slot.release);
+        else slot.release();
+        this.stats.served++;
+        this.stats.bytesRelayed += body.length;
+        return body;
+      } catch (err) {
+        slot.release();
+        throw err;
       }
+    });
+  }
+
+  /**
+   * Serves one GetPredictResult as a stream (requires `canStream`): the same checks and
+   * route as `handle`; the candidate that answers with a reply (not a trailers-only
+   * NOT_FOUND) is relayed by the server under flow control. The slot is held, with
+   * STREAMED_RELAY_BYTES of the byte budget, until the relay is over (`onDone`); a client
+   * that takes no bytes for `stallMs` is cut off.
+   */
+  relay(rawRequest: Buffer, req: TaskRequest, ctx: CallContext, stallMs: number): Promise<RelayReply> {
+    return this.refusalsCounted(ctx, async () => {
+      const checked = await this.check(req, ctx);
+      const slot = this.enter();
+      slot.hold(STREAMED_RELAY_BYTES);
+      try {
+        const upstream = await this.fetch(checked, ctx, (client) =>
+          client.stream("getPredictResult", rawRequest, ctx)!,
+        );
+        return {
+          upstream,
+          maxBytes: this.opts.maxBytes,
+          stallMs,
+          tooLarge: (bytes) => this.tooLarge(`${bytes} bytes`).message,
+          onDone: ({ ok, bytes, code }) => {
+            slot.release();
+            if (ok) {
+              this.stats.served++;
+              this.stats.bytesRelayed += bytes;
+            } else if (code === Status.RESOURCE_EXHAUSTED && bytes === 0) {
+              // Refused from the reply's length prefix, before any byte was sent on.
+              this.refused("too_large", code, ctx);
+            }
+          },
+        };
+      } catch (err) {
+        slot.release();
+        throw err;
+      }
+    });
+  }
+
+  private async refusalsCounted<R>(ctx: CallContext, serve: () => Promise<R>): Promise<R> {
+    try {
+      return await serve();
+    } catch (err) {
+      if (err instanceof PredictRefusal) this.refused(err.reason, err.code, ctx);
       throw err;
     }
   }
 
-  private async serve(
-    rawRequest: Buffer,
-    req: TaskRequest,
-    ctx: CallContext,
-    delivered?: Promise<unknown>,
-  ): Promise<Buffer> {
+  private refused(reason: RefusalReason, code: Status, ctx: CallContext): void {
+    this.stats.refused[reason]++;
+    this.refusals.publish({ reason, code });
+    this.log.info({ requestId: ctx.requestId, reason, code: Status[code] }, "prediction refused");
+  }
+
+  /** The gateway's own checks, before any Executor is asked for the result. */
+  private async check(req: TaskRequest, ctx: CallContext): Promise<Checked> {
     const { taskID, pubKey, rules } = checkPredictRequest(req);
     // After the signature check, so nobody can drain another key's bucket with forgeries.
     if (this.limiter && !this.limiter.take(pubKey.toString("hex"))) {
@@ -162,8 +248,14 @@ export class PredictService {
       );
     }
     const model = await this.load(task.modelTaskID, ctx, "model task", "no_route");
-    // Only the relay holds payload memory, so only it is bounded: a relay holds its slot,
-    // and its result's bytes, from the fetch until its client has the reply or has gone.
+    return { task, model, rules };
+  }
+
+  /**
+   * A relay's slot. Only relays hold payload memory, so only they are bounded: a relay
+   * holds its slot and its bytes from the fetch until its client has the reply or has gone.
+   */
+  private enter(): { hold: (bytes: number) => void; release: () => void } {
     if (this.inFlight >= this.opts.maxConcurrent) {
       throw new PredictRefusal(
         Status.RESOURCE_EXHAUSTED,
@@ -182,23 +274,19 @@ export class PredictService {
     this.inFlight++;
     let held = 0;
     let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.inFlight--;
-      this.heldBytes -= held;
+    return {
+      hold: (bytes) => {
+        if (released) return;
+        held += bytes;
+        this.heldBytes += bytes;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inFlight--;
+        this.heldBytes -= held;
+      },
     };
-    try {
-      const body = await this.fetch(rawRequest, task, model, ctx, rules);
-      held = body.length;
-      this.heldBytes += held;
-      if (delivered) void delivered.then(release, release);
-      else release();
-      return body;
-    } catch (err) {
-      release();
-      throw err;
-    }
   }
 
   /** A task by ID through the read path; NOT_FOUND / UNAVAILABLE become this refusal. */
@@ -218,13 +306,12 @@ export class PredictService {
    * after a not-found or an Executor that could not be reached (unreachable, circuit
    * open, address refused, no time for this one).
    */
-  private async fetch(
-    rawRequest: Buffer,
-    task: TaskView,
-    model: TaskView,
+  private async fetch<V>(
+    { task, model, rules }: Checked,
     ctx: CallContext,
-    rules: readonly SignatureRule[],
-  ): Promise<Buffer> {
+    ask: (client: ExecutorClient) => Promise<Outcome<V>>,
+    checkAnswer?: (value: V) => void,
+  ): Promise<V> {
     const route = predictRoute(task, model, this.members);
     this.keepAccepting(route, rules, task);
     const log = this.log.child({ requestId: ctx.requestId, taskID: task.id });
@@ -253,12 +340,11 @@ export class PredictService {
           `deadline exceeded before ${address} could be asked (${notAnswered(unreachable, timedOut)})`,
         );
       }
-      const o = await this.clients.get(address).call("getPredictResult", rawRequest, ctx, { decode: (b) => b });
+      const o = await ask(this.clients.get(address));
       switch (o.kind) {
         case "answered": {
           this.attempt(ctx, address, role, "ok", Status.OK);
-          // The transport enforces the limit already; this keeps the promise local.
-          if (o.value.length > this.opts.maxBytes) throw this.tooLarge(`${o.value.length} bytes`);
+          checkAnswer?.(o.value);
           if (role !== "owner") this.stats.servedByFallback++;
           return o.value;
         }

@@ -77,8 +77,20 @@ export interface RelayReply {
   maxBytes: number;
   /** A client that accepts no bytes for this long is cut off (RST_STREAM) and the upstream cancelled. */
   stallMs?: number;
-  /** Called once the relay is over, however it ended (for slots and byte budgets). */
-  onDone?: (outcome: { ok: boolean; bytes: number }) => void;
+  /** The status message of a reply refused for its size (default: names the bytes and the limit). */
+  tooLarge?: (bytes: number) => string;
+  /** Called once the relay is over, however it ended (for slots, byte budgets and metrics). */
+  onDone?: (outcome: RelayOutcome) => void;
+}
+
+/** How a relay ended: `ok` when the client got the whole reply and an OK status. */
+export interface RelayOutcome {
+  ok: boolean;
+  /** Reply bytes passed on to the client (framing included). */
+  bytes: number;
+  /** The status the client got (or CANCELLED when it went away first). */
+  code: Status;
+  details: string;
 }
 
 export type UnaryHandler = (request: Buffer, call: ServerCall) => Promise<UnaryReply | RelayReply>;
@@ -251,6 +263,12 @@ export class Http2GrpcServer {
   }
 }
 
+/** A grpc-status header's value as a status code (UNKNOWN when it is not one). */
+function statusCode(v: string | string[] | undefined): Status {
+  const code = Number(v);
+  return Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN;
+}
+
 function trailersOnly(
   stream: http2.ServerHttp2Stream,
   code: Status,
@@ -268,7 +286,8 @@ function trailersOnly(
   };
   if (metadata) metadataToHeaders(metadata, h);
   if (stream.headersSent) {
-    stream.sendTrailers({ "grpc-status": String(code), "grpc-message": encodeGrpcMessage(details) });
+    // Mid-relay (a deadline, say): the trailers may not be sent before the body ends.
+    stream.close(http2.constants.NGHTTP2_CANCEL);
     return;
   }
   stream.respond(h, { endStream: true });
@@ -421,39 +440,38 @@ class UnaryServerCall {
     let bytes = 0;
     let finished = false;
     let stall: NodeJS.Timeout | undefined;
-    const end = (ok: boolean): void => {
+    const end = (code: Status, details: string): void => {
       if (finished) return;
       finished = true;
       clearTimeout(stall);
-      r.onDone?.({ ok, bytes });
+      r.onDone?.({ ok: code === Status.OK, bytes, code, details });
     };
-    const stop = (code: Status, details: string): void => {
+    /** Ends the relay early; after the headers the client gets RST_STREAM `rst` (INTERNAL_ERROR: the reply is broken). */
+    const stop = (code: Status, details: string, rst = http2.constants.NGHTTP2_INTERNAL_ERROR): void => {
       if (!up.closed) up.close(NGHTTP2_CANCEL);
       if (!stream.headersSent) this.fail(code, details);
       else if (!stream.closed) {
         this.done = true;
         clearTimeout(this.timer);
-        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        stream.close(rst);
       }
-      end(false);
+      end(code, details);
+    };
+    /** Passes an upstream status on as this call's trailers-only answer. */
+    const passStatus = (h: http2.IncomingHttpHeaders): void => {
+      const code = statusCode(h["grpc-status"]);
+      const details = decodeGrpcMessage(String(h["grpc-message"] ?? ""));
+      this.fail(code, details, undefined, headersToMetadata(h));
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      end(code, details);
     };
     if (this.done || stream.closed) {
       if (!up.closed) up.close(NGHTTP2_CANCEL);
-      return end(false);
+      return end(Status.CANCELLED, "the client went away before the relay started");
     }
     const h = r.upstream.headers;
-    if (h["grpc-status"] !== undefined) {
-      // Trailers-only upstream answer: passed on as it is (status, message, metadata).
-      const code = Number(h["grpc-status"]);
-      this.fail(
-        Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
-        decodeGrpcMessage(String(h["grpc-message"] ?? "")),
-        undefined,
-        headersToMetadata(h),
-      );
-      if (!up.closed) up.close(NGHTTP2_CANCEL);
-      return end(false);
-    }
+    // Trailers-only upstream answer: passed on as it is (status, message, metadata).
+    if (h["grpc-status"] !== undefined) return passStatus(h);
     if (Number(h[":status"]) !== 200 || !String(h["content-type"] ?? "").startsWith("application/grpc")) {
       return stop(Status.UNAVAILABLE, `upstream answered HTTP ${String(h[":status"])}`);
     }
@@ -462,13 +480,19 @@ class UnaryServerCall {
     stream.on("close", () => {
       // The client went away (or was cut off): the upstream is cancelled with it.
       if (!up.closed) up.close(NGHTTP2_CANCEL);
-      end(!!upTrailers && upTrailers["grpc-status"] === "0" && this.done);
+      if (upTrailers && this.done) {
+        end(statusCode(upTrailers["grpc-status"]), decodeGrpcMessage(String(upTrailers["grpc-message"] ?? "")));
+      } else end(Status.CANCELLED, "the client went away during the relay");
     });
     let checked = false;
     let prefix: Buffer = Buffer.alloc(0);
     const armStall = (): void => {
       if (r.stallMs === undefined || stall) return;
-      stall = setTimeout(() => stop(Status.RESOURCE_EXHAUSTED, "client stopped reading"), r.stallMs);
+      stall = setTimeout(
+        // CANCEL, as grpc-js's server and src/api/delivery.ts cut a client that does not read.
+        () => stop(Status.RESOURCE_EXHAUSTED, `client took no reply bytes for ${r.stallMs} ms`, NGHTTP2_CANCEL),
+        r.stallMs,
+      );
     };
     up.on("data", (chunk: Buffer) => {
       if (finished) return;
@@ -478,7 +502,9 @@ class UnaryServerCall {
         checked = true;
         if (prefix[0] !== 0) return stop(Status.INTERNAL, "compressed reply from upstream refused");
         const len = prefix.readUInt32BE(1);
-        if (len > r.maxBytes) return stop(Status.RESOURCE_EXHAUSTED, `reply of ${len} bytes exceeds ${r.maxBytes}`);
+        if (len > r.maxBytes) {
+          return stop(Status.RESOURCE_EXHAUSTED, r.tooLarge?.(len) ?? `reply of ${len} bytes exceeds ${r.maxBytes}`);
+        }
         chunk = prefix;
         // Headers only now: a refusal above can still be a trailers-only answer.
         stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
@@ -500,17 +526,8 @@ class UnaryServerCall {
       ended = true;
       if (finished) return;
       if (!upTrailers) return stop(Status.UNAVAILABLE, "upstream stream ended without a status");
-      if (!stream.headersSent) {
-        // No message at all: pass the status on as a trailers-only answer.
-        const code = Number(upTrailers["grpc-status"]);
-        this.fail(
-          Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
-          decodeGrpcMessage(String(upTrailers["grpc-message"] ?? "")),
-          undefined,
-          headersToMetadata(upTrailers),
-        );
-        return end(false);
-      }
+      // No message at all: pass the status on as a trailers-only answer.
+      if (!stream.headersSent) return passStatus(upTrailers);
       this.done = true;
       clearTimeout(this.timer);
       const t: http2.OutgoingHttpHeaders = {};

@@ -17,6 +17,8 @@ import { NO_STALL, type StallClock } from "../core/loop-monitor";
 import type { CallContext } from "../core/report";
 import { Topic } from "../core/topic";
 import type { UpstreamMethod } from "../wire/facts";
+import type { UpstreamStream } from "../transport/client";
+import { TransportError, decodeGrpcMessage, headersToMetadata } from "../transport/status";
 import { WireError } from "../wire/task-view";
 import { upstreamDeadline } from "./deadline";
 import { CIRCUIT_OPEN, type ExecutorHealth } from "./health";
@@ -32,9 +34,9 @@ export interface ExecutorClientOptions {
   stall?: StallClock;
 }
 
-export interface CallOptions<T> {
+export interface CallOptions<T, R = Buffer> {
   /** Turns the reply bytes into the value; a WireError counts as a malformed reply. */
-  decode: (reply: Buffer) => T;
+  decode: (reply: R) => T;
   /** Cancels this call (defaults to the client's signal). */
   signal?: AbortSignal;
   metadata?: grpc.Metadata;
@@ -99,7 +101,55 @@ export class ExecutorClient {
   ) {}
 
   /** One call, under the circuit and the gateway-wide limiter; resolves with its outcome. */
-  async call<T>(method: UpstreamMethod, request: Buffer, ctx: CallContext, o: CallOptions<T>): Promise<Outcome<T>> {
+  call<T>(method: UpstreamMethod, request: Buffer, ctx: CallContext, o: CallOptions<T>): Promise<Outcome<T>> {
+    return this.run(method, ctx, o, (deadline, signal) =>
+      this.transport.call(this.address, method, request, deadline, { signal, metadata: o.metadata }),
+    );
+  }
+
+  /**
+   * One call whose reply is relayed as a stream (GetPredictResult on the own transport):
+   * the same deadline, circuit, limiter and outcome as `call`, judged on the reply's
+   * headers — a trailers-only status is classified like any failed call (NOT_FOUND moves
+   * the relay to the next candidate), anything else is "answered" with the stream. The
+   * deadline (a local timer) and the signal cover the whole stream; the limiter's slot
+   * only the wait for the headers (`predict.maxConcurrent` bounds relays in flight).
+   * Undefined when the transport cannot stream (grpc-js): use `call`.
+   */
+  stream(
+    method: UpstreamMethod,
+    request: Buffer,
+    ctx: CallContext,
+    o: { signal?: AbortSignal; metadata?: grpc.Metadata } = {},
+  ): Promise<Outcome<UpstreamStream>> | undefined {
+    const open = this.transport.openStream?.bind(this.transport);
+    if (open === undefined) return undefined;
+    return this.run<UpstreamStream, UpstreamStream>(
+      method,
+      ctx,
+      { ...o, decode: (s) => s },
+      async (deadline, signal) => {
+        const s = await open(this.address, method, request, deadline, { signal, metadata: o.metadata });
+        const status = s.headers["grpc-status"];
+        if (status === undefined) return s;
+        // A trailers-only answer: nothing follows; its status is the call's.
+        if (!s.stream.closed) s.stream.close();
+        const code = Number(status);
+        throw new TransportError(
+          Number.isInteger(code) && code >= 0 && code <= 16 ? code : Status.UNKNOWN,
+          decodeGrpcMessage(String(s.headers["grpc-message"] ?? "")),
+          headersToMetadata(s.headers),
+        );
+      },
+    );
+  }
+
+  private async run<R, T>(
+    method: UpstreamMethod,
+    ctx: CallContext,
+    o: CallOptions<T, R>,
+    send: (deadline: Date, signal: AbortSignal | undefined) => Promise<R>,
+  ): Promise<Outcome<T>> {
     const signal = o.signal ?? ctx.signal;
     const started = performance.now();
     const info = (extra: Partial<OutcomeInfo> = {}): OutcomeInfo => ({
@@ -120,11 +170,11 @@ export class ExecutorClient {
         shortfall: "cancelled",
       };
     } else if (o.probe) {
-      outcome = await this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait()));
+      outcome = await this.limit(() => this.attempt(method, ctx, o, send, signal, this.mustWait()));
     } else {
       const r = await this.circuits.run<Outcome<T>>(
         this.address,
-        () => this.limit(() => this.attempt(method, request, ctx, o, signal, this.mustWait())),
+        () => this.limit(() => this.attempt(method, ctx, o, send, signal, this.mustWait())),
         (x) => verdict(x.kind),
         (x) => x.message,
       );
@@ -146,11 +196,11 @@ export class ExecutorClient {
     return this.limit.pendingCount > 0 || this.limit.activeCount >= this.opts.maxUpstreamCalls;
   }
 
-  private async attempt<T>(
+  private async attempt<R, T>(
     method: UpstreamMethod,
-    request: Buffer,
     ctx: CallContext,
-    o: CallOptions<T>,
+    o: CallOptions<T, R>,
+    send: (deadline: Date, signal: AbortSignal | undefined) => Promise<R>,
     signal: AbortSignal | undefined,
     waited: boolean,
   ): Promise<Outcome<T>> {
@@ -190,9 +240,9 @@ export class ExecutorClient {
     const stall = this.opts.stall ?? NO_STALL;
     const stalledBefore = stall.stalledMs();
     const started = performance.now();
-    let reply: Buffer;
+    let reply: R;
     try {
-      reply = await this.transport.call(this.address, method, request, deadline, { signal, metadata: o.metadata });
+      reply = await send(deadline, signal);
     } catch (err) {
       // The gateway could not run for a quarter of the call's time or more: the reply may
       // have been waiting in the socket while the deadline timer fired (issue 14, case 3).

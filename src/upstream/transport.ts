@@ -12,6 +12,7 @@
  * RESOURCE_EXHAUSTED ServiceError) for a reply over the method's limit.
  */
 import * as grpc from "@grpc/grpc-js";
+import type { UpstreamStream } from "../transport/client";
 import type { UpstreamMethod } from "../wire/facts";
 
 export interface UnaryCallOptions {
@@ -28,6 +29,18 @@ export interface UnaryTransport {
     deadline: Date,
     opts?: UnaryCallOptions,
   ): Promise<Buffer>;
+  /**
+   * One call whose reply is handed over as a stream once its headers arrive, for a relay
+   * under flow control (GetPredictResult). Only transports that can (the own node:http2
+   * one) have it; rejects like `call` when no headers came.
+   */
+  openStream?(
+    address: string,
+    method: UpstreamMethod,
+    request: Buffer,
+    deadline: Date,
+    opts?: UnaryCallOptions,
+  ): Promise<UpstreamStream>;
   /** Closes every connection; calls after it fail. */
   close(): void;
 }

@@ -23,7 +23,7 @@ import { status as Status } from "@grpc/grpc-js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { checkedListQuery } from "../api/list-request";
 import { checkListAnswer, readList, requireGetAnswer } from "../api/answer-rules";
-import type { RequestPipeline, ServedCall, ServedContext } from "../api/pipeline";
+import type { RequestPipeline, ServedContext } from "../api/pipeline";
 import { validateGetRequest } from "../api/validate";
 import { GatewayError } from "../core/errors";
 import type { TaskReader } from "../core/reader";
@@ -33,12 +33,15 @@ import type { PredictService } from "../predict/service";
 import { GoJsonUnsupportedValue, goJsonString } from "./go-json";
 import { FLTaskSpec, PredictResponseSpec, renderMessage, renderTaskList } from "./render";
 import { JsonRequestError, parseRequestJson } from "./request-json";
+import { httpServedCall } from "../http/served-call";
 
 export interface V3HttpOptions {
   allowCors: boolean;
   /** Most tasks one ListTask answer may hold (api.maxListTasks). */
   maxListTasks: number;
   maxRequestBytes: number;
+  /** A client that has not taken its prediction reply this long after it was ready is cut off (predict.writeTimeoutMs). */
+  predictWriteTimeoutMs: number;
 }
 
 export interface V3HttpDeps {
@@ -122,26 +125,6 @@ function successBody(data: string): string {
 
 const ROUTES = ["/v1/task/list", "/v1/task/getbyid", "/v1/task/predictres/get"] as const;
 
-/** A fastify request as the pipeline sees it (no client deadline: grpc-gateway forwards none unless Grpc-Timeout). */
-function servedCall(method: string, req: FastifyRequest, reply: FastifyReply): ServedCall {
-  return {
-    method,
-    transport: "http",
-    peer: `v3http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
-    header(name) {
-      const v = req.headers[name];
-      return typeof v === "string" ? v : undefined;
-    },
-    clientDeadline: undefined,
-    onGone(fn) {
-      // The response's close: the request's fires once its body has been read.
-      reply.raw.on("close", () => {
-        if (!reply.raw.writableFinished) fn();
-      });
-    },
-  };
-}
-
 /** What a handler answers; rendered after the call (a rendering failure is not a failed call, as in v3). */
 type Answer = () => string;
 
@@ -204,7 +187,9 @@ export class V3HttpServer {
     let answer: Answer;
     try {
       const body = typeof req.body === "string" ? req.body : "";
-      answer = await this.deps.pipeline.serve(servedCall(method, req, reply), (ctx) => handler(body, ctx));
+      answer = await this.deps.pipeline.serve(httpServedCall(method, req, reply, "v3http"), (ctx) =>
+        handler(body, ctx),
+      );
     } catch (err) {
       const e = err as GatewayError;
       // A body grpc-gateway cannot decode is grpc-gateway's own InvalidArgument: code 10001.
@@ -263,7 +248,10 @@ export class V3HttpServer {
     };
     // The same bytes a gRPC client would send go down the same routed, authorized path.
     const raw = Buffer.from(TaskRequest.encode(req).finish());
-    const reply = await this.deps.predictions.handle(raw, req, ctx);
+    // The relay's slot and bytes are held until the response is out (or the client gone).
+    const delivery = ctx.call.delivery?.();
+    const reply = await this.deps.predictions.handle(raw, req, ctx, delivery?.ended);
+    delivery?.deadline(this.opts.predictWriteTimeoutMs);
     return () => renderMessage(PredictResponseSpec, reply);
   }
 

@@ -4,6 +4,7 @@
  * must refuse, and an extra Executor outside the model that holds everything too, so
  * a call routed there would succeed (and be seen).
  */
+import * as http2 from "node:http2";
 import crypto from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { TaskType } from "../../src/gen/common/common";
@@ -197,4 +198,32 @@ export function predictResponseBytes(taskID: string, payload: Buffer): Buffer {
 
 export function predictCalls(executors: SimExecutor[]): number[] {
   return executors.map((e) => e.calls.GetPredictResult ?? 0);
+}
+
+/**
+ * One GetPredictResult on a raw HTTP/2 stream of its own session (request sent, reply
+ * not read yet): for clients that read slowly or not at all. `windowBytes` is the
+ * client's stream window.
+ */
+export function rawPredictStream(
+  port: number,
+  request: Buffer,
+  windowBytes: number,
+  headers: http2.OutgoingHttpHeaders = {},
+): { session: http2.ClientHttp2Session; stream: http2.ClientHttp2Stream } {
+  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: windowBytes } });
+  session.on("error", () => undefined);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/task.Task/GetPredictResult",
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+  stream.on("error", () => undefined);
+  const frame = Buffer.alloc(5 + request.length);
+  frame.writeUInt32BE(request.length, 1);
+  request.copy(frame, 5);
+  stream.end(frame);
+  return { session, stream };
 }

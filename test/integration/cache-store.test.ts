@@ -80,6 +80,16 @@ function contract(name: string, make: () => Promise<CacheStore>, done: (s: Cache
       await store.hashMerge(k, { b: "3", c: "4" }, 10_000);
       expect(await store.hashGetAll(k)).toEqual({ ok: true, value: { a: "1", b: "3", c: "4" } });
     });
+
+    test("a merge deletes the fields it is told to remove, but keeps one it also writes", async () => {
+      const k = `hash-${Math.random()}`;
+      await store.hashMerge(k, { a: "1", b: "2", c: "3" }, 10_000);
+      await store.hashMerge(k, { c: "5" }, 10_000, ["a", "c"]);
+      expect(await store.hashGetAll(k)).toEqual({ ok: true, value: { b: "2", c: "5" } });
+      // Removing alone (nothing to write) works too.
+      await store.hashMerge(k, {}, 10_000, ["b"]);
+      expect(await store.hashGetAll(k)).toEqual({ ok: true, value: { c: "5" } });
+    });
   });
 }
 

@@ -8,7 +8,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { Http2Transport } from "../../src/transport/client";
-import { Http2GrpcServer, type RelayReply } from "../../src/transport/server";
+import { Http2GrpcServer, type RelayOutcome, type RelayReply } from "../../src/transport/server";
 import { Status } from "../../src/transport/status";
 
 jest.setTimeout(30_000);
@@ -76,8 +76,8 @@ async function startRelay(
   owners: string[],
   t: Http2Transport,
   extra: Partial<RelayReply> = {},
-): Promise<{ address: string; done: { ok: boolean; bytes: number }[]; server: Http2GrpcServer }> {
-  const done: { ok: boolean; bytes: number }[] = [];
+): Promise<{ address: string; done: RelayOutcome[]; server: Http2GrpcServer }> {
+  const done: RelayOutcome[] = [];
   const server = new Http2GrpcServer({ maxRequestBytes: 1024 }).unary(PREDICT, async (req, call) => {
     const deadline = call.deadline ?? new Date(Date.now() + 20_000);
     // The first owner that has the result: a trailers-only NOT_FOUND falls back to the next.
@@ -115,6 +115,19 @@ function grpcJsCall(address: string): Promise<{ err?: grpc.ServiceError; reply?:
   );
 }
 
+/** A raw GetPredictResult on `session`, its one-byte request sent. */
+function rawCall(session: http2.ClientHttp2Session): http2.ClientHttp2Stream {
+  const st = session.request({
+    ":method": "POST",
+    ":path": PREDICT,
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  st.on("error", () => {});
+  st.end(Buffer.from([0, 0, 0, 0, 1, 0x72]));
+  return st;
+}
+
 function transport(): Http2Transport {
   return new Http2Transport({ maxResponseBytes: MiB, maxPredictBytes: 64 * MiB });
 }
@@ -129,7 +142,7 @@ test("a 24 MiB reply relayed to a grpc-js client byte for byte, trailers passed 
     expect(r.reply!.length).toBe(24 * MiB);
     expect(r.reply!.every((b) => b === 0x62)).toBe(true);
     await new Promise((res) => setTimeout(res, 50));
-    expect(relay.done).toEqual([{ ok: true, bytes: 24 * MiB + 5 }]);
+    expect(relay.done).toEqual([{ ok: true, bytes: 24 * MiB + 5, code: 0, details: "" }]);
   } finally {
     await relay.server.close();
     t.close();
@@ -217,14 +230,7 @@ test("the client cancelling mid-relay cancels the owner's stream", async () => {
   const relay = await startRelay([owner.address], t);
   const session = http2.connect(`http://${relay.address}`);
   try {
-    const st = session.request({
-      ":method": "POST",
-      ":path": PREDICT,
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    st.on("error", () => {});
-    st.end(Buffer.from([0, 0, 0, 0, 1, 0x72]));
+    const st = rawCall(session);
     await new Promise<void>((resolve) => st.once("data", () => resolve()));
     st.close(http2.constants.NGHTTP2_CANCEL);
     await new Promise((res) => setTimeout(res, 300));
@@ -245,14 +251,7 @@ test("a client that stops reading is cut off after stallMs; the owner is cancell
   const relay = await startRelay([owner.address], t, { stallMs: 300 });
   const session = http2.connect(`http://${relay.address}`, { settings: { initialWindowSize: 65535 } });
   try {
-    const st = session.request({
-      ":method": "POST",
-      ":path": PREDICT,
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    st.on("error", () => {});
-    st.end(Buffer.from([0, 0, 0, 0, 1, 0x72]));
+    const st = rawCall(session);
     st.pause();
     const closed = new Promise<number>((resolve) => st.on("close", () => resolve(st.rstCode ?? 0)));
     expect(await closed).not.toBe(0);

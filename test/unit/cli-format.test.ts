@@ -1,6 +1,6 @@
 /** The CLI's formatting helpers: local times, tables, CSV, the derived HTTP URL. */
 import fc from "fast-check";
-import { httpUrlFor } from "../../src/cli/executors";
+import { httpBase, httpUrlFor } from "../../src/cli/executors";
 import { localTime, parseLocalTime, table, toCsv } from "../../src/cli/format";
 
 describe("local date-times", () => {
@@ -49,4 +49,12 @@ test("the executors command derives the HTTP URL from --host", () => {
   expect(httpUrlFor("gw.example:8184", false)).toBe("http://gw.example:9184");
   expect(httpUrlFor("[::1]:8184", true)).toBe("https://[::1]:9184");
   expect(httpUrlFor("10.0.0.5", false)).toBe("http://10.0.0.5:9184");
+});
+
+test("--http takes a URL as given, or a bare host:port with the scheme --tls implies", () => {
+  expect(httpBase("http://gw.example:9184/", false)).toBe("http://gw.example:9184");
+  expect(httpBase("gw.example:9184", false)).toBe("http://gw.example:9184");
+  expect(httpBase("[::1]:9184", true)).toBe("https://[::1]:9184");
+  // Another scheme stays, for getJson to name it.
+  expect(httpBase("ftp://10.0.0.1:9184", false)).toBe("ftp://10.0.0.1:9184");
 });

@@ -4,6 +4,9 @@
  * health by the one outcome classification.
  */
 import { status } from "@grpc/grpc-js";
+import pino from "pino";
+import { SET_KEY, SharedExecutorSet } from "../../src/cache/executor-set";
+import { MemoryStore } from "../../src/cache/memory-store";
 import { AllowList } from "../../src/upstream/allowlist";
 import { ExecutorClients } from "../../src/upstream/executor-client";
 import { ExecutorStatusTracker } from "../../src/upstream/executor-status";
@@ -70,5 +73,42 @@ describe("ExecutorStatusTracker", () => {
     const [s] = await r.tracker.snapshot();
     expect(s).toMatchObject({ address: "k.example:1", healthy: true, tasks: 2 });
     expect(r.transport.asked()).toEqual(["k.example:1"]);
+  });
+});
+
+describe("SharedExecutorSet (the membership replicas share)", () => {
+  /** The in-process store, shared as Redis is (an in-memory fake of our own CacheStore). */
+  class SharedMemoryStore extends MemoryStore {
+    override readonly shared = true as unknown as false;
+  }
+
+  test("entries nobody refreshed within forgetAfterMs are deleted from the shared hash; fresh ones stay", async () => {
+    let t = 1_000_000;
+    const now = (): number => t;
+    const store = new SharedMemoryStore(1024 * 1024);
+    const log = pino({ level: "silent" });
+    const reg = new ExecutorRegistry(new AllowList(["10.0.0.0/8"]), 10, {}, now);
+    reg.addSeed("10.0.0.1:8184", KEY(1));
+    reg.observe("10.0.0.1:8184", "answered");
+    const set = new SharedExecutorSet(reg, store, 0, log, now, 30_000, 600_000);
+    // Another replica's entries: one it heard from a minute ago, one over forgetAfterMs ago.
+    await store.hashMerge(
+      SET_KEY,
+      { "10.0.0.2:8184": `;${t - 60_000}`, "10.0.0.3:8184": `;${t - 700_000}` },
+      86_400_000,
+    );
+    await set.pull();
+    await set.publish();
+    const got = await store.hashGetAll(SET_KEY);
+    expect(got.ok && Object.keys(got.value).sort()).toEqual(["10.0.0.1:8184", "10.0.0.2:8184"]);
+    // Neither old entry was read into the set (both past departAfterMs).
+    expect(reg.list().map((e) => e.address)).toEqual(["10.0.0.1:8184"]);
+    // Later, the minute-old one passes forgetAfterMs too, while this replica's own member stays fresh.
+    t += 600_000;
+    reg.observe("10.0.0.1:8184", "answered");
+    await set.pull();
+    await set.publish();
+    const later = await store.hashGetAll(SET_KEY);
+    expect(later.ok && Object.keys(later.value)).toEqual(["10.0.0.1:8184"]);
   });
 });
