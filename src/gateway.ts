@@ -156,7 +156,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   clients.outcomes.subscribe(metrics.upstreamCall);
   // Every classified outcome drives the set's lifecycle (candidate -> member -> departed).
-  clients.outcomes.subscribe((o) => registry.observe(o.address, liveness(o.kind)));
+  clients.outcomes.subscribe((o) =>
+    registry.observe(o.address, o.shortfall === "refused-address" ? "refused" : liveness(o.kind)),
+  );
   registry.changes.subscribe((c) => {
     if (c.kind === "removed") clients.remove(c.entry.address);
   });
@@ -306,6 +308,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         maxListTasks: config.api.maxListTasks,
         maxRequestBytes: config.api.maxRequestBytes,
         predictWriteTimeoutMs: config.predict.writeTimeoutMs,
+        maxConnections: config.http.maxConnections,
+        headersTimeoutMs: config.http.headersTimeoutMs,
+        requestTimeoutMs: config.http.requestTimeoutMs,
+        keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
       },
     );
     const l = parseListen(config.v3.httpListen);

@@ -103,7 +103,11 @@ export async function getJson(url: string, o: ConnectOptions, what: string): Pro
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within --timeout ${o.timeout} ms`))));
+    const late = (): void => void req.destroy(new Error(`no answer within --timeout ${o.timeout} ms`));
+    // The socket's timeout is per silence; a reply trickling in must not outlive --timeout either.
+    const timer = setTimeout(late, o.timeout);
+    req.on("close", () => clearTimeout(timer));
+    req.on("timeout", late);
     req.on("error", reject);
   }).catch((err: Error & { code?: string }) => {
     const known = err.code ? NET_ERRORS[err.code] : undefined;

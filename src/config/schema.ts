@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseAddress, parseListen } from "../upstream/address";
 import { checkAllowPattern } from "../upstream/allowlist";
+import { ipPatterns } from "../upstream/connect";
 import { DEFAULT_KEEPALIVE_TIME_MS } from "../upstream/pool";
 
 const hostPort = z.string().refine((s) => parseAddress(s) !== null, {
@@ -47,25 +48,38 @@ const seed = z.union(
 /** A listen address, or "" for off. */
 const optionalListen = z.union([z.literal(""), listenAddress]);
 
-const allowPattern = z.string().superRefine((s, ctx) => {
+function checkPattern(s: string, ctx: z.RefinementCtx): void {
   try {
     checkAllowPattern(s);
   } catch (err) {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
   }
-});
+}
 
-const upstreamTls = z.strictObject({
-  /** Address pattern, same forms as discoveryAllow. */
-  match: z.string().min(1),
-  /** CA bundle (PEM file) that signs the Executor's certificate. */
-  ca: z.string().min(1),
-  /** Client certificate and key (PEM files) for Executors that require mutual TLS. */
-  cert: z.string().min(1).optional(),
-  key: z.string().min(1).optional(),
-  /** Name expected in the Executor's certificate (default: the address's host). */
-  serverName: z.string().min(1).optional(),
-});
+const allowPattern = z.string().superRefine(checkPattern);
+
+/** An IP or CIDR allow pattern: what a resolved IP can match (a host-name pattern never does). */
+const ipAllowPattern = z
+  .string()
+  .min(1)
+  .superRefine(checkPattern)
+  .refine((s) => ipPatterns([s]).length === 1, {
+    message: "expected an IP or CIDR pattern (a resolved IP never matches a host name)",
+  });
+
+const upstreamTls = z
+  .strictObject({
+    /** Address pattern, same forms as discoveryAllow. */
+    match: z.string().min(1).superRefine(checkPattern),
+    /** CA bundle (PEM file) that signs the Executor's certificate. */
+    ca: z.string().min(1),
+    /** Client certificate and key (PEM files) for Executors that require mutual TLS. */
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** Name expected in the Executor's certificate (default: the address's host). */
+    serverName: z.string().min(1).optional(),
+  })
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: "cert and key go together" });
 
 const ms = (def: number) => z.number().int().positive().default(def);
 
@@ -130,12 +144,17 @@ export const configSchema = z.strictObject({
       dns: z
         .strictObject({
           /** IP/CIDR patterns every resolved IP of a discovered host name must match; empty: the IP/CIDR patterns of discoveryAllow. */
-          resolvedAllow: z.array(z.string().min(1)).default([]),
+          resolvedAllow: z.array(ipAllowPattern).default([]),
           timeoutMs: ms(2000),
           cacheMs: ms(30_000),
           maxEntries: z.number().int().min(1).max(100_000).default(1024),
         })
         .prefault({}),
+    })
+    // The back-off doubles from the first up to the longest: a longest below the first means neither.
+    .refine((e) => e.circuitMaxHalfOpenAfterMs >= e.circuitHalfOpenAfterMs, {
+      message: "executors.circuitMaxHalfOpenAfterMs must be at least executors.circuitHalfOpenAfterMs",
+      path: ["circuitMaxHalfOpenAfterMs"],
     })
     .prefault({}),
   /** TLS for the gateway's own gRPC port; plain text when `cert` is empty. */

@@ -152,7 +152,14 @@ export class HttpServer {
       !(err instanceof GatewayError)
     )
       e = new GatewayError(Status.INVALID_ARGUMENT, (err as Error).message, { httpStatus: fst.statusCode });
-    else e = toGatewayError(err).error;
+    else {
+      const converted = toGatewayError(err);
+      e = converted.error;
+      // A route's own failure (a bug, not the request): the client gets INTERNAL without its text, the log gets it.
+      if (converted.unexpected) {
+        this.opts.log?.error({ route: `${req.method} ${req.url.split("?")[0]}`, err }, "unexpected error");
+      }
+    }
     const status = e.httpStatus ?? httpStatusOf(e.code);
     this.opts.log?.info(
       { route: `${req.method} ${req.url.split("?")[0]}`, http: status, code: Status[e.code] },

@@ -50,6 +50,13 @@ export class ExecutorStatusTracker {
     private readonly opts: StatusOptions,
   ) {
     clients.outcomes.subscribe((e) => this.observe(e));
+    // Forgotten with the entry, not at the next status read: with nobody reading
+    // /v1/executors, candidates coming and going would pile up here.
+    registry.changes.subscribe((c) => {
+      if (c.kind !== "removed") return;
+      this.byAddress.delete(c.entry.address);
+      this.probedAt.delete(c.entry.address);
+    });
   }
 
   private observe(e: OutcomeEvent): void {
@@ -63,6 +70,11 @@ export class ExecutorStatusTracker {
     h.lastCallAt = Date.now();
     if (h.healthy) delete h.lastError;
     else h.lastError = e.message || e.kind;
+  }
+
+  /** Executors with a status held (bounded by the set). */
+  get size(): number {
+    return this.byAddress.size;
   }
 
   private entry(address: string): ExecutorStatus {

@@ -70,6 +70,7 @@ export interface CircuitChange {
 
 interface Entry {
   breaker: CircuitBreakerPolicy;
+  listener: { dispose(): void };
   view: ExecutorHealthState;
 }
 
@@ -82,6 +83,8 @@ const STATE_NAMES: Record<CircuitState, CircuitStateName> = {
 
 export class ExecutorHealth {
   private readonly entries = new Map<string, Entry>();
+  /** Executors whose circuit probe is ending neutral right now (at most the probes in flight). */
+  private readonly neutralProbes = new Set<string>();
   /** Every circuit state change (metrics, logs). */
   readonly changes = new Topic<CircuitChange>();
 
@@ -90,27 +93,38 @@ export class ExecutorHealth {
   private entry(address: string): Entry {
     let e = this.entries.get(address);
     if (e === undefined) {
-      const breaker = circuitBreaker(
-        handleWhen((err) => err instanceof Judged && err.counted),
-        {
-          breaker: new ConsecutiveBreaker(this.opts.failures),
-          halfOpenAfter: new ExponentialBackoff({
-            // Each Executor has its own circuit, so there is no herd to spread out.
-            generator: noJitterGenerator,
-            initialDelay: this.opts.halfOpenAfterMs,
-            maxDelay: Math.max(this.opts.halfOpenAfterMs, this.opts.maxHalfOpenAfterMs),
-          }),
-        },
-      );
       const view: ExecutorHealthState = { address, state: "closed", consecutiveFailures: 0, skipped: 0 };
-      breaker.onStateChange((s) => {
-        view.state = STATE_NAMES[s];
-        this.changes.publish({ address, state: view.state });
-      });
-      e = { breaker, view };
+      e = { view, ...this.breaker(view) };
       this.entries.set(address, e);
     }
     return e;
+  }
+
+  /** A circuit for `view` (from a saved state: `initialState`), publishing its changes. */
+  private breaker(
+    view: ExecutorHealthState,
+    initialState?: unknown,
+  ): { breaker: CircuitBreakerPolicy; listener: { dispose(): void } } {
+    const breaker = circuitBreaker(
+      handleWhen((err) => err instanceof Judged && err.counted),
+      {
+        breaker: new ConsecutiveBreaker(this.opts.failures),
+        halfOpenAfter: new ExponentialBackoff({
+          // Each Executor has its own circuit, so there is no herd to spread out.
+          generator: noJitterGenerator,
+          initialDelay: this.opts.halfOpenAfterMs,
+          maxDelay: Math.max(this.opts.halfOpenAfterMs, this.opts.maxHalfOpenAfterMs),
+        }),
+        initialState,
+      },
+    );
+    const listener = breaker.onStateChange((s) => {
+      // A neutral probe's "closed" is undone at once (`reopen`): not a change to report.
+      if (s === CircuitState.Closed && this.neutralProbes.has(view.address)) return;
+      view.state = STATE_NAMES[s];
+      this.changes.publish({ address: view.address, state: view.state });
+    });
+    return { breaker, listener };
   }
 
   /**
@@ -131,13 +145,18 @@ export class ExecutorHealth {
       e.view.skipped++;
       return CIRCUIT_OPEN;
     }
+    // An open circuit's state before a possible probe: a neutral probe puts it back (see below).
+    const wasOpen = e.breaker.state === CircuitState.Open ? e.breaker.toJSON() : undefined;
     const started = performance.now();
     let ran = false;
+    let neutralProbe = false;
     try {
       const result = await e.breaker.execute(async () => {
         ran = true;
         const r = await attempt();
         const verdict = judge(r);
+        neutralProbe = verdict === "neutral" && wasOpen !== undefined;
+        if (neutralProbe) this.neutralProbes.add(address);
         if (verdict !== "success") throw new Judged(r, verdict === "failure");
         return r;
       });
@@ -152,6 +171,10 @@ export class ExecutorHealth {
       }
       if (!(err instanceof Judged)) throw err;
       const result = err.result as T;
+      // cockatiel closes a half-open circuit on any error it does not count ("task failed
+      // successfully"), resetting the back-off: a probe ended by the gateway's own shortfall
+      // would let the whole load through to a failing Executor. It said nothing: reopen as before.
+      if (!err.counted && wasOpen !== undefined && ran) this.reopen(e, wasOpen);
       if (err.counted) {
         e.view.lastLatencyMs = Math.round(performance.now() - started);
         e.view.consecutiveFailures++;
@@ -159,6 +182,18 @@ export class ExecutorHealth {
         e.view.lastFailure = describe(result).slice(0, 200);
       }
       return result;
+    } finally {
+      if (neutralProbe) this.neutralProbes.delete(address);
+    }
+  }
+
+  /** Puts a circuit back in a saved open state (its back-off elapsed: the next call probes). */
+  private reopen(e: Entry, saved: unknown): void {
+    e.listener.dispose();
+    Object.assign(e, this.breaker(e.view, saved));
+    if (e.view.state !== "open") {
+      e.view.state = "open";
+      this.changes.publish({ address: e.view.address, state: "open" });
     }
   }
 

@@ -50,8 +50,13 @@ export const DEFAULT_LIFECYCLE: LifecycleOptions = {
   discoveryBudgetIntervalMs: 60_000,
 };
 
-/** What an Executor's call told the set: it answered, it failed, or nothing about it. */
-export type Liveness = "answered" | "failed" | "neutral";
+/**
+ * What an Executor's call told the set: it answered, it failed, or nothing about it;
+ * `refused`: the address may not be connected to (the DNS check refused it) — nothing
+ * about a member, but a candidate refused without a break can never answer, so it goes
+ * as a failing one does (or refused names would hold places of the set for good).
+ */
+export type Liveness = "answered" | "failed" | "neutral" | "refused";
 
 export interface ExecutorEntry {
   address: string;
@@ -178,12 +183,14 @@ export class ExecutorRegistry {
    * What one call to `address` says about it (from its ExecutorClient's classified
    * outcome): an answer makes a candidate or departed entry a member; failing without a
    * break for `departAfterMs` makes a member depart and a candidate go. Neutral outcomes
-   * (the gateway's own shortfall) change nothing.
+   * (the gateway's own shortfall) change nothing; a refused address counts as failing for a
+   * candidate only.
    */
   observe(address: string, liveness: Liveness): void {
     if (liveness === "neutral") return;
     const e = this.entries.get(address);
     if (e === undefined) return;
+    if (liveness === "refused" && e.membership !== "candidate") return;
     const t = this.now();
     if (liveness === "answered") {
       e.failingSince = undefined;

@@ -42,6 +42,14 @@ export interface V3HttpOptions {
   maxRequestBytes: number;
   /** A client that has not taken its prediction reply this long after it was ready is cut off (predict.writeTimeoutMs). */
   predictWriteTimeoutMs: number;
+  /**
+   * The HTTP side's bounds (`http.maxConnections`, `http.*TimeoutMs`): this listener must
+   * not take the process's sockets or time from the Task API either.
+   */
+  maxConnections?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
 }
 
 export interface V3HttpDeps {
@@ -135,8 +143,16 @@ export class V3HttpServer {
     private readonly deps: V3HttpDeps,
     private readonly opts: V3HttpOptions,
   ) {
-    this.app = Fastify({ logger: false, bodyLimit: opts.maxRequestBytes, return503OnClosing: false });
+    this.app = Fastify({
+      logger: false,
+      bodyLimit: opts.maxRequestBytes,
+      return503OnClosing: false,
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5000,
+    });
     const app = this.app;
+    app.server.maxConnections = opts.maxConnections ?? 512;
+    app.server.headersTimeout = opts.headersTimeoutMs ?? 10_000;
     // grpc-gateway reads every body as JSON whatever its Content-Type.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));

@@ -81,3 +81,32 @@ test("a discovered name whose every IP is allowed is asked in the same call", as
   const own = [...sim.ledger.holdings.get(1)!];
   expect(r.ids.filter((id) => own.includes(id)).length).toBeGreaterThan(0);
 });
+
+test("a candidate refused without a break for departAfterMs is forgotten: refused names cannot fill the set", async () => {
+  const gw = await gatewayFor(undefined, {
+    seeds: [seed.address],
+    executors: { discoveryAllow: ["localhost:*"], departAfterMs: 300 },
+  });
+  const removed: string[] = [];
+  gw.registry.changes.subscribe((c) => {
+    if (c.kind === "removed") removed.push(c.entry.address);
+  });
+  const c = rawClient(gw.grpcPort);
+  try {
+    const body = listAllBody(sim.ledger.requesters[0]!.publicKey);
+    for (let i = 0; i < 3; i++) {
+      const r = await rawCall(c, "ListTask", body, {
+        deadlineMs: 5000,
+        metadata: { "dai-cache-control": "no-cache" },
+      });
+      expect(r.err).toBeUndefined();
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    // Refused at every call for longer than departAfterMs: it left the set (named again, it comes
+    // back as a new candidate, charged to the discovery budget of the Executor naming it).
+    expect(removed).toContain(hidden);
+  } finally {
+    c.close();
+    await gw.stop();
+  }
+});

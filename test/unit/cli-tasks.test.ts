@@ -1,5 +1,6 @@
 /** The CLI's pure parts: option parsing (usage errors before any call), key files, bytes as hex, call errors. */
 import { createECDH } from "node:crypto";
+import http from "node:http";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -183,6 +184,29 @@ describe("connect", () => {
       );
     },
   );
+
+  test("getJson: --timeout bounds the whole reply, not only each silence between bytes", async () => {
+    // A server that answers at once, then sends a byte every 50 ms for 3 s.
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const tick = setInterval(() => res.write(" "), 50);
+      setTimeout(() => {
+        clearInterval(tick);
+        res.end("{}");
+      }, 3000);
+      res.on("close", () => clearInterval(tick));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await expect(
+        getJson(`http://127.0.0.1:${port}/v1/executors`, { ...o, timeout: 300 }, "executors"),
+      ).rejects.toThrow("--timeout 300 ms");
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
 
   test("getJson: a --http that is not a URL", async () => {
     await expect(getJson("not a url/v1/executors", o, "executors")).rejects.toThrow(

@@ -100,3 +100,38 @@ describe("config schema: values", () => {
     expect(c.health.drainDelayMs).toBe(0);
   });
 });
+
+describe("config schema: Executor address patterns outside discoveryAllow", () => {
+  test.each([
+    [{ executors: { tls: [{ match: "exec-*.dai.svc", ca: "ca.pem" }] } }, "executors.tls.0.match:"],
+    [{ executors: { tls: [{ match: "10.0.0.0/33", ca: "ca.pem" }] } }, "executors.tls.0.match:"],
+    [{ executors: { tls: [{ match: "*.dai.svc", ca: "ca.pem", cert: "c.pem" }] } }, "cert and key go together"],
+    [{ executors: { dns: { resolvedAllow: ["10.0.0.0/33"] } } }, "executors.dns.resolvedAllow.0:"],
+    // A host-name pattern can never match a resolved IP: every discovered name would be refused.
+    [{ executors: { dns: { resolvedAllow: ["*.dai.svc"] } } }, "executors.dns.resolvedAllow.0:"],
+  ])("%j is refused naming the key", (input, message) => {
+    expect(errorOf(input)).toContain(message);
+  });
+
+  test("well-formed patterns are accepted", () => {
+    const c = parseConfig({
+      executors: {
+        tls: [{ match: "*.dai.svc:8184", ca: "ca.pem", cert: "c.pem", key: "k.pem" }],
+        dns: { resolvedAllow: ["10.0.0.0/8", "fd00::/8", "192.168.1.7", "[::1]:8184"] },
+      },
+    });
+    expect(c.executors.dns.resolvedAllow).toHaveLength(4);
+  });
+});
+
+describe("config schema: bounds that contradict each other", () => {
+  test("circuitMaxHalfOpenAfterMs below circuitHalfOpenAfterMs is refused, naming the key", () => {
+    expect(errorOf({ executors: { circuitHalfOpenAfterMs: 120_000 } })).toContain(
+      "executors.circuitMaxHalfOpenAfterMs:",
+    );
+    expect(
+      parseConfig({ executors: { circuitHalfOpenAfterMs: 60_000, circuitMaxHalfOpenAfterMs: 60_000 } }).executors
+        .circuitMaxHalfOpenAfterMs,
+    ).toBe(60_000);
+  });
+});

@@ -13,6 +13,7 @@ import { FanoutReport } from "../../src/core/report";
 import { errorEnvelope, parseJsonObject, successEnvelope } from "../../src/http/json-api";
 import { HttpServer } from "../../src/http/server";
 import { jsonRoute } from "../../src/http/task-routes";
+import { memoryLogger } from "../helpers/quiet-log";
 
 async function server(corsOrigins: string[] = []): Promise<HttpServer> {
   const s = await HttpServer.create({ maxRequestBytes: 1024, corsOrigins });
@@ -139,5 +140,25 @@ describe("json-api", () => {
       data: null,
       executors: undefined,
     });
+  });
+});
+
+describe("HttpServer: an unexpected error in a route", () => {
+  test("is answered 500 without its text, and logged as an error with it (not as a refusal)", async () => {
+    const { log, lines } = memoryLogger();
+    const s = await HttpServer.create({ maxRequestBytes: 1024, corsOrigins: [], log });
+    s.app.get("/broken", async () => {
+      throw new Error("render failed: registry gone");
+    });
+    const port = await s.listen("127.0.0.1", 0);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/broken`);
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain("registry gone");
+      const line = lines.find((l) => l.msg !== "refused" && JSON.stringify(l.err ?? "").includes("registry gone"));
+      expect(line?.level).toBe(50);
+    } finally {
+      await s.close();
+    }
   });
 });

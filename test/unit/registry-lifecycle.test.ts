@@ -99,6 +99,20 @@ describe("ExecutorRegistry lifecycle", () => {
     reg.offer("10.0.0.5:1", KEY(5), "shared");
     expect(reg.get("10.0.0.5:1")?.membership).toBe("member");
   });
+
+  test("a refused address: a candidate refused without a break goes, a member stays", () => {
+    const { reg, seen, advance } = rig();
+    reg.addSeed("10.0.0.1:1");
+    reg.offer("10.0.0.2:1", KEY(2));
+    reg.observe("10.0.0.1:1", "refused");
+    reg.observe("10.0.0.2:1", "refused");
+    advance(1000);
+    reg.observe("10.0.0.1:1", "refused");
+    reg.observe("10.0.0.2:1", "refused");
+    expect(reg.get("10.0.0.2:1")).toBeUndefined();
+    expect(reg.get("10.0.0.1:1")?.membership).toBe("member");
+    expect(seen.filter((k) => k === "removed")).toHaveLength(1);
+  });
 });
 
 test("/metrics renders once per interval, one rendering at a time", async () => {
