@@ -189,6 +189,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   predictions.refusals.subscribe(({ reason }) => metrics.predictRefusal(reason));
 
   const admission = new CallAdmission({ ...config.api, lagMs: () => loop.lagMs() });
+  // Streams per client connection: a flood on one connection queues at its client.
+  const maxStreams = Math.min(config.api.maxStreamsPerConnection, config.api.maxConcurrentCallsPerConnection * 2);
   admission.refusals.subscribe(metrics.admissionRefusal);
   const pipeline = new RequestPipeline({ ...defaultDeadlines(config), admission }, log);
   pipeline.served.subscribe(metrics.servedCall);
@@ -196,8 +198,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const serverOptions = {
     "grpc.max_receive_message_length": config.api.maxRequestBytes,
     "grpc.max_send_message_length": -1,
-    // HTTP/2 backstop on streams per connection; the admission counter refuses first, cleanly.
-    "grpc.max_concurrent_streams": config.api.maxConcurrentCallsPerConnection * 2,
+    // As the own server's fallback, grpc-js takes every relayed stream on one loopback connection.
+    "grpc.max_concurrent_streams":
+      config.api.server === "http2" ? config.api.maxConcurrentCallsPerConnection * 2 : maxStreams,
     // Observes when a prediction reply has been taken by its client (src/api/delivery.ts).
     interceptors: [deliveryInterceptor([RAW_TASK_SERVICE.GetPredictResult!.path])],
   };
@@ -217,7 +220,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const ownServer = (generation: "v2" | "v3", fallbackPort: number): Http2GrpcServer =>
     createHttp2TaskServer(pipeline, taskReadHandlers(reader, { ...serviceOptions, generation }, cache), {
       maxRequestBytes: config.api.maxRequestBytes,
-      maxConcurrentStreams: config.api.maxConcurrentCallsPerConnection * 2,
+      maxConcurrentStreams: maxStreams,
       fallback: `127.0.0.1:${fallbackPort}`,
       tls: serverTlsMaterial(config.tls),
       admission,
@@ -377,6 +380,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     async stop() {
       clearInterval(sweeper);
       loop.close();
+      admission.close();
       readiness.markShuttingDown();
       if (config.health.drainDelayMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, config.health.drainDelayMs));

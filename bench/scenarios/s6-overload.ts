@@ -2,20 +2,24 @@
  * Scenario 6 (issue 14): overload. Cached ListTask (the cluster-wide view over 20
  * Executors, 100 tasks) measured three ways in one run: unloaded (one stream), at
  * closed-loop saturation, and at 2× the saturation rate offered open-loop (h2load
- * --rps); then the same 2× with no-cache calls (every call a fan-out) to show that the
- * gateway's own overload opens no Executor's circuit. Targets (issue 14, item 3): at
- * 2× offered, goodput ≥ 0.9 × saturation, p99 of admitted calls ≤ 3 × unloaded p99,
- * refusals answered within 50 ms at p99.
+ * --rps) from 8 connections and again from 64; then the same 2× with no-cache calls
+ * (every call a fan-out) to show that the gateway's own overload opens no Executor's
+ * circuit. Targets (issue 14, item 3): at 2× offered, goodput ≥ 0.9 × saturation, p99
+ * of admitted calls ≤ 3 × unloaded p99, refusals answered within 50 ms at p99.
  *
- * h2load cannot read grpc-status per request, so a probe client (grpc-js, in the bench
- * process, its own connection) calls alongside the load, 50 calls a second with the same
- * 2 s deadline, and records each call's status and latency as a client sees it: the
- * p99 of admitted and of refused calls come from those samples. The gateway's own
- * per-code counts (its pipeline) give goodput and refusals.
+ * h2load cannot read grpc-status per request, so a probe client (grpc-js, one connection
+ * of its own, in a process of its own: bench/workers/probe.ts) calls alongside the load,
+ * 50 calls a second with the same 2 s deadline, and records each call's status and
+ * latency as a client sees it: the p99 of admitted and of refused calls come from those
+ * samples. The probe's flow-control windows hold a few replies (4 MiB, as h2load's and a
+ * grpc-go client's grown windows do); with grpc-js's default 64 KiB each 75 KB reply
+ * needed WINDOW_UPDATE round trips through the loaded gateway and the probe's own
+ * connection, not the gateway, was its bottleneck. The gateway's own per-code counts
+ * (its pipeline) give refusals.
  */
-import * as grpc from "@grpc/grpc-js";
 import { status as Status } from "@grpc/grpc-js";
 import { ListTaskRequest } from "../../src/gen/task/task";
+import { Worker } from "../lib/child";
 import { callRaw } from "../lib/grpc-raw";
 import { h2load, type LoadResult } from "../lib/h2load";
 import { sampleRss } from "../lib/procfs";
@@ -30,51 +34,41 @@ interface Served {
   byCode: Record<string, LatencySummary>;
   circuits: string[];
   membership?: { members: number; candidates: number; departed: number };
+  refusals?: Record<string, number>;
+  lag?: LatencySummary;
 }
 
 interface ProbeResult {
   ok: LatencySummary;
   refused: LatencySummary;
   other: number;
+  others: Record<string, number>;
 }
 
-/** Calls at `perSec` for `sec` seconds on one connection; each call's latency by outcome. */
+/** Calls at `perSec` for `sec` seconds on one connection, from the probe's own process; each call's latency by outcome. */
 async function probe(
+  worker: Worker,
   address: string,
   message: Uint8Array,
   sec: number,
   perSec: number,
   noCache = false,
 ): Promise<ProbeResult> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
-    "grpc.max_receive_message_length": -1,
-  });
-  const ok: number[] = [];
-  const refused: number[] = [];
-  let other = 0;
-  const calls: Promise<void>[] = [];
-  const until = Date.now() + sec * 1000;
-  const id = (b: Buffer): Buffer => b;
-  while (Date.now() < until) {
-    const started = performance.now();
-    const md = new grpc.Metadata();
-    if (noCache) md.set("dai-cache-control", "no-cache");
-    calls.push(
-      new Promise<void>((resolve) => {
-        client.makeUnaryRequest(PATH, id, id, Buffer.from(message), md, { deadline: Date.now() + 2000 }, (err) => {
-          const ms = performance.now() - started;
-          if (!err) ok.push(ms);
-          else if (err.code === Status.RESOURCE_EXHAUSTED) refused.push(ms);
-          else other++;
-          resolve();
-        });
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 1000 / perSec));
-  }
-  await Promise.all(calls);
-  client.close();
-  return { ok: summarize(ok), refused: summarize(refused), other };
+  const r = await worker.request<{ type: string; ok: number[]; refused: number[]; others: Record<string, number> }>(
+    {
+      type: "probe",
+      address,
+      path: PATH,
+      message: Buffer.from(message).toString("base64"),
+      sec,
+      perSec,
+      deadlineMs: 2000,
+      headers: noCache ? { "dai-cache-control": "no-cache" } : {},
+    },
+    (sec + 30) * 1000,
+  );
+  const other = Object.values(r.others).reduce((a, b) => a + b, 0);
+  return { ok: summarize(r.ok), refused: summarize(r.refused), other, others: r.others };
 }
 
 function count(s: Served, code: Status): number {
@@ -88,13 +82,20 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
   // max_concurrent_streams is twice it): a stream the client may not open costs the
   // gateway nothing, where a refused call costs about what a cache hit does in grpc-js.
   const perConnection = process.env.S6_PER_CONNECTION ? Number(process.env.S6_PER_CONNECTION) : undefined;
+  // S6_STREAMS=n sets api.maxStreamsPerConnection.
+  const streamsPerConnection = process.env.S6_STREAMS ? Number(process.env.S6_STREAMS) : undefined;
+  const api = {
+    ...(perConnection ? { maxConcurrentCallsPerConnection: perConnection } : {}),
+    ...(streamsPerConnection ? { maxStreamsPerConnection: streamsPerConnection } : {}),
+  };
   const gw = await startGatewayProc(ex.executors, {
     executors: { callTimeoutMs: 1000 },
-    ...(perConnection ? { api: { maxConcurrentCallsPerConnection: perConnection } } : {}),
+    ...(Object.keys(api).length ? { api } : {}),
   });
   const served = async (): Promise<Served> =>
     (await gw.worker.request<{ type: string } & Record<string, unknown>>({ type: "served" })) as unknown as Served;
   const mark = (): Promise<unknown> => gw.worker.request({ type: "mark" });
+  const prober = Worker.start("probe");
   try {
     const message = ListTaskRequest.encode({
       pubKey: Buffer.alloc(0),
@@ -111,7 +112,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
     const headers = { "grpc-timeout": "2000m" };
     const good = (r: LoadResult): number => (r.succeeded - r.shortReplies) / r.wallSec;
 
-    const unloadedProbe = await probe(gw.address, message, Math.min(durationSec, 4), 50);
+    const unloadedProbe = await probe(prober, gw.address, message, Math.min(durationSec, 4), 50);
     await mark();
     const unloaded = await h2load({
       target: gw.address,
@@ -144,7 +145,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
     const offered = Math.max(1, Math.round((2 * satRate) / 8));
     const rss = sampleRss(gw.worker.pid, 100);
     await mark();
-    const overProbeP = probe(gw.address, message, durationSec, 50);
+    const overProbeP = probe(prober, gw.address, message, durationSec, 50);
     const over = await h2load({
       target: gw.address,
       path: PATH,
@@ -160,9 +161,31 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
     const overServed = await served();
     const overProbe = await overProbeP;
 
+    // The same 2× from many connections (64, each within the per-connection stream cap
+    // when that is 8 or more): the cap cannot keep this flood at its clients, so the
+    // gateway's own shedding has to bound the latency, and the probe meets refusals.
+    const MANY = 64;
+    const manyStreams = 8;
+    await mark();
+    const manyProbeP = probe(prober, gw.address, message, durationSec, 50);
+    const many = await h2load({
+      target: gw.address,
+      path: PATH,
+      message,
+      headers,
+      clients: MANY,
+      streams: manyStreams,
+      durationSec,
+      warmupSec: 1,
+      expectReplyBytes,
+      rps: Math.max(1, Math.round((2 * satRate) / MANY)),
+    });
+    const manyServed = await served();
+    const manyProbe = await manyProbeP;
+
     // The same 2× with every call a fan-out to the 20 Executors.
     await mark();
-    const fanProbeP = probe(gw.address, message, Math.min(durationSec, 6), 50, true);
+    const fanProbeP = probe(prober, gw.address, message, Math.min(durationSec, 6), 50, true);
     const fan = await h2load({
       target: gw.address,
       path: PATH,
@@ -211,6 +234,30 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       }),
       row({
         scenario: "6 overload",
+        measure: `goodput at 2× offered from ${MANY} connections ÷ saturation`,
+        gateway: `${Math.round(good(many))} OK/s of ${Math.round(2 * satRate)} offered/s`,
+        baseline: `${Math.round(goodSat)} OK/s at saturation`,
+        ratio: good(many) / goodSat,
+        target: ">= 0.9",
+      }),
+      row({
+        scenario: "6 overload",
+        measure: `p99 of admitted calls at 2× from ${MANY} connections ÷ unloaded p99 (probe client)`,
+        gateway: `${round(manyProbe.ok.p99)} ms over ${manyProbe.ok.count} admitted (h2load p99 of all replies ${round(many.latencyMs.p99)} ms)`,
+        baseline: `${round(unloadedP99)} ms unloaded`,
+        ratio: manyProbe.ok.p99 / unloadedP99,
+        target: "<= 3",
+      }),
+      row({
+        scenario: "6 overload",
+        measure: `p99 of refusals at 2× from ${MANY} connections (probe client), ms ÷ 50 ms`,
+        gateway: `${round(manyProbe.refused.p99)} ms over ${manyProbe.refused.count} refused (${manyProbe.other} other errors)`,
+        baseline: "50 ms",
+        ratio: manyProbe.refused.count > 0 ? manyProbe.refused.p99 / 50 : 0,
+        target: "<= 1",
+      }),
+      row({
+        scenario: "6 overload",
         measure: "open circuits after 2× no-cache fan-outs (20 healthy Executors)",
         gateway: `${open(fanServed)} of ${fanServed.circuits.length} open; members ${fanServed.membership?.members}, departed ${fanServed.membership?.departed}`,
         baseline: "0",
@@ -222,6 +269,8 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       perConnection
         ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
+      `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
+        "h2load's requested streams beyond it wait in h2load (its --rps queue), not in the gateway.",
       `Cached reply: ${expectReplyBytes} bytes (dai-cache: ${cacheState}); 20 simulated Executors in their own process; h2load in its own.`,
       `Unloaded: 1 stream, ${round(unloaded.reqPerSec)} req/s, client p99 ${round(unloaded.latencyMs.p99)} ms. ` +
         `Saturation: 4×16 streams closed-loop, ${Math.round(satRate)} req/s, client p99 ${round(sat.latencyMs.p99)} ms, ` +
@@ -229,12 +278,19 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       `2× offered: 8 clients × ${offered} req/s (h2load --rps), up to 256 streams each; OK ${count(overServed, Status.OK)}, ` +
         `RESOURCE_EXHAUSTED ${count(overServed, Status.RESOURCE_EXHAUSTED)}, DEADLINE_EXCEEDED ${count(overServed, Status.DEADLINE_EXCEEDED)}; ` +
         `h2load: ${over.succeeded} HTTP-OK (${over.shortReplies} of them gRPC errors), ${over.failed} failed.`,
+      `2× from ${MANY} connections: ${MANY} clients × up to ${manyStreams} streams, ${Math.round((2 * satRate) / MANY)} req/s each; OK ${count(manyServed, Status.OK)}, ` +
+        `RESOURCE_EXHAUSTED ${count(manyServed, Status.RESOURCE_EXHAUSTED)} (${JSON.stringify(manyServed.refusals ?? {})}); ` +
+        `probe OK ${manyProbe.ok.count} (p50 ${round(manyProbe.ok.p50)} ms), refused ${manyProbe.refused.count} (p50 ${round(manyProbe.refused.p50)} ms), other ${JSON.stringify(manyProbe.others)}; ` +
+        `event-loop lag p50/p99 ${round(manyServed.lag?.p50 ?? NaN)}/${round(manyServed.lag?.p99 ?? NaN)} ms.`,
       `2× no-cache: OK ${count(fanServed, Status.OK)}, RESOURCE_EXHAUSTED ${count(fanServed, Status.RESOURCE_EXHAUSTED)}, ` +
         `goodput ${Math.round(good(fan))} OK/s; circuits ${JSON.stringify(countBy(fanServed.circuits))}.`,
       `Probe (50 calls/s, own connection): unloaded OK p50/p99 ${round(unloadedProbe.ok.p50)}/${round(unloadedProbe.ok.p99)} ms; ` +
         `at 2× OK ${overProbe.ok.count} (p50 ${round(overProbe.ok.p50)} ms), refused ${overProbe.refused.count} (p50 ${round(overProbe.refused.p50)} ms), other ${overProbe.other}; ` +
         `no-cache 2× OK ${fanProbe.ok.count} (p99 ${round(fanProbe.ok.p99)} ms), refused ${fanProbe.refused.count} (p99 ${round(fanProbe.refused.p99)} ms), other ${fanProbe.other}.`,
       `Gateway-side (pipeline) p99 of OK calls: unloaded ${round(unloadedServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms, at 2× ${round(overServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms: the handler is fast; the rest is waiting before it runs.`,
+      `Event-loop lag (the gateway's, sampled every 100 ms) p50/p99: saturation ${round(satServed.lag?.p50 ?? NaN)}/${round(satServed.lag?.p99 ?? NaN)} ms, ` +
+        `2× ${round(overServed.lag?.p50 ?? NaN)}/${round(overServed.lag?.p99 ?? NaN)} ms, 2× no-cache ${round(fanServed.lag?.p50 ?? NaN)}/${round(fanServed.lag?.p99 ?? NaN)} ms; ` +
+        `refusals by reason at 2× ${JSON.stringify(overServed.refusals ?? {})}, no-cache ${JSON.stringify(fanServed.refusals ?? {})}.`,
       `Gateway resident memory peak during the 2× phases: ${Math.round(rssPeak)} MiB.`,
     ];
     return {
@@ -249,6 +305,8 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         offeredPerClient: offered,
         over,
         overServed,
+        many,
+        manyServed,
         fan,
         fanServed,
         rssPeak,
@@ -257,7 +315,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       notes,
     };
   } finally {
-    await Promise.all([gw.worker.stop(), ex.worker.stop()]);
+    await Promise.all([gw.worker.stop(), ex.worker.stop(), prober.stop()]);
   }
 }
 

@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { parseConfig } from "../../src/config/load";
 import { startGateway, type RunningGateway } from "../../src/gateway";
+import { LoopMonitor } from "../../src/core/loop-monitor";
 import { createLogger } from "../../src/log";
 import { summarize } from "../lib/stats";
 import { serveIpc } from "./ipc";
@@ -17,6 +18,11 @@ function post(method: string, params?: Record<string, unknown>): Promise<Record<
 }
 /** Served calls since the last "mark" (scenario 6): status code and duration, ms. */
 let served: { code: number; ms: number }[] = [];
+/** Admission refusals since the last "mark", by why; the loop's lag sampled every 100 ms. */
+let refusedBy: Record<string, number> = {};
+let lagSamples: number[] = [];
+const loop = new LoopMonitor();
+setInterval(() => lagSamples.length < 100_000 && lagSamples.push(loop.lagMs()), 100).unref();
 
 serveIpc(
   {
@@ -26,23 +32,32 @@ serveIpc(
       gw.pipeline.served.subscribe((e) => {
         if (served.length < 2_000_000) served.push({ code: e.code, ms: e.durationMs });
       });
+      gw.admission.refusals.subscribe((why) => (refusedBy[why] = (refusedBy[why] ?? 0) + 1));
       return { grpcPort: gw.grpcPort, httpPort: gw.httpPort };
     },
     /** Starts a new window of served calls. */
     async mark() {
       served = [];
+      refusedBy = {};
+      lagSamples = [];
       return {};
     },
     /** The served calls of the window, and every Executor's circuit and membership. */
     async served() {
       const calls = served;
       served = [];
+      const refusals = refusedBy;
+      refusedBy = {};
+      const lag = summarize(lagSamples);
+      lagSamples = [];
       const byCode: Record<string, number[]> = {};
       for (const c of calls) (byCode[String(c.code)] ??= []).push(c.ms);
       return {
         byCode: Object.fromEntries(Object.entries(byCode).map(([code, ms]) => [code, summarize(ms)])),
         circuits: gw?.health.snapshot(gw.registry.addresses()).map((c) => c.state) ?? [],
         membership: gw?.registry.counts(),
+        refusals,
+        lag,
       };
     },
     async gc() {

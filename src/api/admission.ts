@@ -55,7 +55,20 @@ export class CallAdmission {
   /** Each refused call, by why (metrics). */
   readonly refusals = new Topic<AdmissionRefusal>();
 
-  constructor(private readonly opts: AdmissionOptions) {}
+  private readonly sampler?: NodeJS.Timeout;
+
+  constructor(private readonly opts: AdmissionOptions) {
+    const { shedLagMs, lagMs } = opts;
+    if (shedLagMs && lagMs) {
+      this.sampler = setInterval(() => this.adjust(lagMs(), shedLagMs), 50);
+      this.sampler.unref();
+    }
+  }
+
+  /** Stops the lag sampling (the gateway's stop). */
+  close(): void {
+    clearInterval(this.sampler);
+  }
 
   get active(): number {
     return this.inFlight;
@@ -83,20 +96,23 @@ export class CallAdmission {
   }
 
   /**
-   * Refuses a share of new calls that grows by a tenth every 50 ms the lag stays over
-   * its target and shrinks the same way below it: calls are shed just enough to keep the
-   * lag at the target, so the admitted ones fill the capacity (refusing every call at
-   * once would leave it idle between swings).
+   * Every 50 ms, on a timer: the share of new calls refused grows by a tenth for each
+   * period the lag is over its target and shrinks the same way below it, so calls are
+   * shed just enough to keep the lag at the target and the admitted ones fill the
+   * capacity (refusing every call at once would leave it idle between swings). Sampled
+   * on a timer, not when calls come: a quiet spell is read as the quiet it was (a timer
+   * that fires late is itself the evidence that the loop was behind), so the first call
+   * after one does not meet a share of 1 built from a single reading. Under half the
+   * target the gateway is not behind: nothing is refused.
    */
-  private shedding(lag: number, target: number): boolean {
+  private adjust(lag: number, target: number): void {
     const t = performance.now();
     const periods = Math.floor((t - this.adjustedAt) / 50);
-    if (periods > 0) {
-      this.adjustedAt += periods * 50;
-      const step = 0.1 * Math.min(periods, 10);
-      this.dropShare = lag > target ? Math.min(1, this.dropShare + step) : Math.max(0, this.dropShare - step);
-    }
-    return this.dropShare > 0 && Math.random() < this.dropShare;
+    if (periods <= 0) return;
+    this.adjustedAt += periods * 50;
+    const step = 0.1 * Math.min(periods, 10);
+    if (lag > target) this.dropShare = Math.min(1, this.dropShare + step);
+    else this.dropShare = lag < target / 2 ? 0 : Math.max(0, this.dropShare - step);
   }
 
   private shed(why: "overloaded" | "deadline", message: string): never {
@@ -107,7 +123,7 @@ export class CallAdmission {
   enter(peer: string, call: AdmissionRequest = {}): () => void {
     if (this.draining) this.refuse("draining", new GatewayError(Status.UNAVAILABLE, "the gateway is shutting down"));
     const { shedLagMs, lagMs } = this.opts;
-    if (shedLagMs && lagMs && this.shedding(lagMs(), shedLagMs)) {
+    if (shedLagMs && lagMs && this.dropShare > 0 && Math.random() < this.dropShare) {
       this.shed(
         "overloaded",
         `the gateway is overloaded (event loop ${Math.round(lagMs())} ms behind, api.shedLagMs = ${shedLagMs}); retry later`,

@@ -34,7 +34,7 @@ import { decode, errorTrailers, type TaskHandler } from "./task-service";
 
 export interface Http2TaskServerOptions {
   maxRequestBytes: number;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS: the HTTP/2 backstop; admission refuses first, cleanly. */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of each client connection (api.maxStreamsPerConnection). */
   maxConcurrentStreams: number;
   /** host:port of the grpc-js server answering every other method. */
   fallback: string;

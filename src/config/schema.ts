@@ -189,6 +189,12 @@ export const configSchema = z.strictObject({
       maxConcurrentCalls: z.number().int().min(1).max(1_000_000).default(4096),
       /** Calls served at once on one client connection (an Executor serves 1000); more get RESOURCE_EXHAUSTED. */
       maxConcurrentCallsPerConnection: z.number().int().min(1).max(100_000).default(1000),
+      /**
+       * HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of each client connection (at most twice
+       * maxConcurrentCallsPerConnection): a client with more calls queues them on its own
+       * side, so a flood on one connection waits there and cannot starve the others.
+       */
+      maxStreamsPerConnection: z.number().int().min(1).max(100_000).default(8),
       /** Refuse new calls (RESOURCE_EXHAUSTED + grpc-retry-pushback-ms) while the event loop lags more than this; 0: off. */
       shedLagMs: z.number().int().min(0).max(60_000).default(150),
       /**

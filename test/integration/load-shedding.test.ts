@@ -3,8 +3,10 @@
  * serve in time is refused at once (RESOURCE_EXHAUSTED with `grpc-retry-pushback-ms`)
  * instead of queueing until its deadline: the gateway refuses while its event loop is
  * behind (`api.shedLagMs`), and never starts work that cannot finish in the client's
- * deadline. Before, both calls below were taken on (and sent upstream). The latency
- * targets themselves are measured in `npm run bench` (bench/overload.ts), not here.
+ * deadline. Before, both calls below were taken on (and sent upstream). A flood on one
+ * connection queues at its own client (`api.maxStreamsPerConnection`), so a call on
+ * another connection is not starved by it. The latency targets themselves are measured
+ * in `npm run bench` (bench/scenarios/s6-overload.ts), not here.
  */
 import { status as Status } from "@grpc/grpc-js";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
@@ -74,5 +76,56 @@ describe("load shedding (case 4)", () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect((await rawCall(client, "ListTask", body, { deadlineMs: 5000 })).err).toBeUndefined();
     client.close();
+  });
+});
+
+describe("per-connection fairness (item 3)", () => {
+  let sim: SimCluster;
+  let gw: RunningGateway;
+  const STREAMS = 4;
+  beforeAll(async () => {
+    // Each no-cache call waits ~150 ms on the Executors: a flood keeps calls in flight.
+    sim = await startSimCluster({ executors: 3, seed: 5, trainingTasks: 10, latencyMs: 150 });
+    gw = await gatewayFor(sim, { api: { maxStreamsPerConnection: STREAMS, shedLagMs: 0 } });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await sim.stop();
+  });
+
+  test("a flood on connection A queues at A's client; a call on connection B is admitted beside it", async () => {
+    const isolated = { "grpc.use_local_subchannel_pool": 1 };
+    const a = rawClient(gw.grpcPort, undefined, isolated);
+    const b = rawClient(gw.grpcPort, undefined, isolated);
+    const body = listAllBody(Buffer.alloc(0));
+    const noCache = { "dai-cache-control": "no-cache" };
+    try {
+      // Both connections up before the flood.
+      for (const c of [a, b]) expect((await rawCall(c, "ListTask", body, { deadlineMs: 5000 })).err).toBeUndefined();
+      let maxActive = 0;
+      const sampler = setInterval(() => (maxActive = Math.max(maxActive, gw.admission.active)), 2);
+      let lastA = 0;
+      let order = 0;
+      const flood = Array.from({ length: 40 }, () =>
+        rawCall(a, "ListTask", body, { deadlineMs: 20_000, metadata: noCache }).then((r) => {
+          lastA = ++order;
+          return r;
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      const rb = await rawCall(b, "ListTask", body, { deadlineMs: 20_000, metadata: noCache });
+      const doneB = ++order;
+      const ra = await Promise.all(flood);
+      clearInterval(sampler);
+      // A's excess waited on A's side (none refused), never more than STREAMS of them at
+      // the gateway; B's call (one in flight, on its own connection) came beside them.
+      expect(ra.map((r) => r.err?.code)).toEqual(ra.map(() => undefined));
+      expect(rb.err).toBeUndefined();
+      expect(maxActive).toBeLessThanOrEqual(STREAMS + 1);
+      expect(doneB).toBeLessThan(lastA);
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 });

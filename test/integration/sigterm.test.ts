@@ -57,6 +57,9 @@ test("SIGTERM under load: in-flight calls finish, new calls are refused, readine
         httpListen: "127.0.0.1:0",
         shutdownGraceMs: 5000,
         log: { level: "info" },
+        // All 20 calls in flight at the gateway on the one client connection (beyond the
+        // stream cap they would wait in the client, never started when SIGTERM comes).
+        api: { maxStreamsPerConnection: 32 },
         executors: {
           seeds: sim.executors.map((e, i) => ({ address: e.address, pubKey: sim.keys[i]!.publicKey.toString("hex") })),
         },
