@@ -61,6 +61,12 @@ export interface ServedContext extends CallContext {
   cache?: CacheStatus;
   /** The request ID is the client's x-request-id. */
   clientRequestId?: boolean;
+  /**
+   * Set by a handler whose call goes on after its own work (a streamed prediction relay,
+   * paced by the client's reading): the ms of that work, which the admission's
+   * deadline rule learns instead of the whole call's duration.
+   */
+  workMs?: number;
 }
 
 export type Next<R> = () => Promise<R>;
@@ -251,7 +257,7 @@ export function admissionStep(admission: CallAdmission, now: () => number = Date
       admission.enter(ctx.call.peer, { method: ctx.call.method, remainingMs: ctx.deadline - started });
     try {
       const r = await next();
-      admission.observe(ctx.call.method, now() - started);
+      admission.observe(ctx.call.method, ctx.workMs ?? now() - started);
       return r;
     } finally {
       release();

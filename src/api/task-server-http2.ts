@@ -167,7 +167,10 @@ function servePredict(
       let handedOver = false;
       pipeline
         .serve(servedCall("GetPredictResult", call), async (ctx) => {
+          const started = performance.now();
           const relay = await predictions.relay(request, decode(TaskRequest, request, "TaskRequest"), ctx, stallMs);
+          // How long calls take, for the deadline rule: up to the hand-over, not the client's reading.
+          ctx.workMs = performance.now() - started;
           const over = new Promise<RelayOutcome>((resolve) => {
             const onDone = relay.onDone;
             relay.onDone = (o) => {

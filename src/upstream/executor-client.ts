@@ -75,6 +75,8 @@ export class ExecutorClients {
 
   /** Drops the client of an Executor that left the set (a forgotten candidate or departed entry). */
   remove(address: string): void {
+    const c = this.clients.get(address);
+    if (c) c.retired = true;
     this.clients.delete(address);
     this.circuits.forget(address);
   }
@@ -90,6 +92,9 @@ export class ExecutorClients {
 }
 
 export class ExecutorClient {
+  /** Its address left the set: a call still made through it must not re-create the circuit. */
+  retired = false;
+
   constructor(
     readonly address: string,
     private readonly transport: UnaryTransport,
@@ -169,6 +174,8 @@ export class ExecutorClient {
         r === CIRCUIT_OPEN
           ? notSent(this.address, method, Status.UNAVAILABLE, "circuit open", started, "circuit-open")
           : r;
+      // A fan-out or relay that took this client before its address was removed.
+      if (this.retired) this.circuits.forget(this.address);
     }
     this.outcomes.publish(eventOf(outcome));
     return outcome;

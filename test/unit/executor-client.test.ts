@@ -117,6 +117,18 @@ describe("ExecutorClient", () => {
     expect(r.transport.calls).toHaveLength(2);
   });
 
+  test("a call through a client taken before its address was removed leaves no circuit behind", async () => {
+    const r = rig(() => ({ code: status.UNAVAILABLE, details: "down" }));
+    const held = r.client;
+    await held.call("listTask", Buffer.alloc(0), ctx(), raw);
+    expect(r.circuits.size).toBe(1);
+    r.clients.remove("e:1");
+    expect(r.circuits.size).toBe(0);
+    // A fan-out (or a relay's candidate loop) still holding the old client calls once more.
+    await held.call("listTask", Buffer.alloc(0), ctx(), raw);
+    expect(r.circuits.size).toBe(0);
+  });
+
   test("a status probe goes around the circuit: it is sent while the circuit is open and does not count", async () => {
     const r = rig(() => ({ code: status.UNAVAILABLE, details: "down" }), { failures: 1 });
     await r.client.call("listTask", Buffer.alloc(0), ctx(), raw);

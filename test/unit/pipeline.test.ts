@@ -58,6 +58,24 @@ describe("RequestPipeline", () => {
     expect(await p.serve(fakeCall({ clientDeadline: 42 }), async (ctx) => ctx.deadline)).toBe(42);
   });
 
+  test("the deadline rule learns a handler's own work (workMs), not a call the client paces", async () => {
+    const admission = new CallAdmission({ maxConcurrentCalls: 100, maxConcurrentCallsPerConnection: 100 });
+    const p = new RequestPipeline({ defaultDeadlineMs: 5000, admission }, silent);
+    const call = () => fakeCall({ method: "GetPredictResult" });
+    // Streamed relays to slow readers: 60 ms each, of which 1 ms is the gateway's own work.
+    await Promise.all(
+      Array.from({ length: 25 }, () =>
+        p.serve(call(), async (ctx) => {
+          ctx.workMs = 1;
+          await new Promise((r) => setTimeout(r, 60));
+        }),
+      ),
+    );
+    // A fast client with 30 ms left is admitted: the calls' work takes ~1 ms, not 60.
+    const fast = fakeCall({ method: "GetPredictResult", clientDeadline: Date.now() + 30 });
+    await expect(p.serve(fast, async () => "ok")).resolves.toBe("ok");
+  });
+
   test("one error type out: unexpected errors become INTERNAL without their text; events carry the final code and cache", async () => {
     const p = new RequestPipeline({ defaultDeadlineMs: 5000 }, silent);
     const served: ServedEvent[] = [];
