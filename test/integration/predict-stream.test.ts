@@ -23,7 +23,7 @@ import {
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A GetPredictResult on a raw HTTP/2 stream that reads `chunkBytes` every `everyMs` (a slow reader). */
+/** A GetPredictResult on a raw HTTP/2 stream that pauses `everyMs` after each chunk it reads (a slow reader). */
 function slowCall(
   port: number,
   request: Buffer,
