@@ -210,10 +210,11 @@ test("an Executor taken down shows as down; screenshot saved", async () => {
       down.address,
       { timeout: 15_000 },
     );
-    // The partial-answer reason is in words, without grpc-js's framing (or "circuit open", later).
+    // The partial-answer reason is in words, without grpc-js's framing (or "circuit open", later);
+    // a refused connection may carry the reconnect backoff it is waiting out.
     expect(await page.textContent("#banner")).toMatch(
       new RegExp(
-        `failed: ${down.address.replace(/\./g, "\\.")} \\(((connection to ${down.address.replace(/\./g, "\\.")} failed: )?connect ECONNREFUSED ${down.address.replace(/\./g, "\\.")}|circuit open)\\)`,
+        `failed: ${down.address.replace(/\./g, "\\.")} \\(((connection to ${down.address.replace(/\./g, "\\.")} failed: )?connect ECONNREFUSED ${down.address.replace(/\./g, "\\.")}( \\(reconnecting in \\d+ ms\\))?|circuit open)\\)`,
       ),
     );
     await page.$eval("#tasks-wrap", (e) => {
