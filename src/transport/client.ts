@@ -43,6 +43,7 @@ import {
   httpStatusToGrpc,
   metadataToHeaders,
   rstCodeToGrpc,
+  statusFromPeer,
 } from "./status";
 import { UnaryFrameDecoder } from "./framing";
 
@@ -427,8 +428,8 @@ class UnaryCall implements PendingCall {
 
   private onTrailers(h: http2.IncomingHttpHeaders): void {
     const s = Number(h["grpc-status"]);
-    this.grpcStatus = Number.isInteger(s) && s >= 0 && s <= 16 ? s : Status.UNKNOWN;
     this.grpcMessage = decodeGrpcMessage(String(h["grpc-message"] ?? ""));
+    this.grpcStatus = statusFromPeer(Number.isInteger(s) && s >= 0 && s <= 16 ? s : Status.UNKNOWN, this.grpcMessage);
     this.statusHeaders = h;
   }
 

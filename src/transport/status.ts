@@ -70,6 +70,18 @@ export function encodeGrpcMessage(v: string): string {
   return out;
 }
 
+/**
+ * The code of a status an Executor sent. Older grpc-go (Debian's 1.33 among them) answers a
+ * handler that returned `ctx.Err()` with UNKNOWN and Go's own text; newer grpc-go maps it as
+ * `status.FromContextError` does, and so do we: a deadline is a deadline, not an Executor fault.
+ */
+export function statusFromPeer(code: Status, message: string): Status {
+  if (code !== Status.UNKNOWN) return code;
+  if (message === "context deadline exceeded") return Status.DEADLINE_EXCEEDED;
+  if (message === "context canceled") return Status.CANCELLED;
+  return code;
+}
+
 /** HTTP status of a reply that is not gRPC (a proxy's answer) → gRPC code. */
 export function httpStatusToGrpc(status: number): Status {
   switch (status) {

@@ -5,6 +5,7 @@
  */
 import { status as Status, type ServiceError } from "@grpc/grpc-js";
 import { statusOfErrorCode } from "./error-codes";
+import { statusFromPeer } from "../transport/status";
 
 export interface UpstreamFailure {
   /** The status the gateway should report for this failure. */
@@ -39,7 +40,7 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       return { code: statusOfErrorCode(upstreamCode), message: msg, upstreamCode };
     }
   }
-  return { code: err.code, message: details || Status[err.code] || "upstream error" };
+  return { code: statusFromPeer(err.code, details), message: details || Status[err.code] || "upstream error" };
 }
 
 /** True when the Executor answered "no such task" rather than failing. */

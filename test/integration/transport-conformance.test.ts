@@ -444,6 +444,45 @@ describe("what a raw HTTP/2 server can send", () => {
       details: /^task 100% gone ✓$/,
     },
     {
+      name: "older grpc-go's UNKNOWN for a handler that returned ctx.Err() after the deadline",
+      respond: (s) =>
+        s.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": "2",
+            "grpc-message": "context deadline exceeded",
+          },
+          { endStream: true },
+        ),
+      code: Status.DEADLINE_EXCEEDED,
+      details: /^context deadline exceeded$/,
+    },
+    {
+      name: "older grpc-go's UNKNOWN for a handler that returned ctx.Err() after a cancel",
+      respond: (s) =>
+        s.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": "2",
+            "grpc-message": "context canceled",
+          },
+          { endStream: true },
+        ),
+      code: Status.CANCELLED,
+    },
+    {
+      name: "any other UNKNOWN stays UNKNOWN",
+      respond: (s) =>
+        s.respond(
+          { ":status": 200, "content-type": "application/grpc", "grpc-status": "2", "grpc-message": "boom" },
+          { endStream: true },
+        ),
+      code: Status.UNKNOWN,
+      details: /^boom$/,
+    },
+    {
       name: "a compressed message (flag 1) we never asked for",
       respond: (s) => {
         s.respond(

@@ -145,6 +145,14 @@ describe("upstream error mapping (spec §7): both code families, by code", () =>
     expect(isNotFound(serviceError(Status.UNAVAILABLE, "not found"))).toBe(false);
   });
 
+  test("older grpc-go's UNKNOWN for a handler's ctx.Err() is the deadline or the cancel it was", () => {
+    // grpc-go before FromContextError (Debian's 1.33): status.New(codes.Unknown, appErr.Error()).
+    const late = classifyUpstreamError(serviceError(Status.UNKNOWN, "context deadline exceeded"));
+    expect(late.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(classifyUpstreamError(serviceError(Status.UNKNOWN, "context canceled")).code).toBe(Status.CANCELLED);
+    expect(classifyUpstreamError(serviceError(Status.INTERNAL, "context canceled")).code).toBe(Status.INTERNAL);
+  });
+
   test("long upstream messages are bounded", () => {
     const f = classifyUpstreamError(serviceError(Status.INTERNAL, "x".repeat(100_000)));
     expect(f.message.length).toBeLessThanOrEqual(1000);
