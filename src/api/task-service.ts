@@ -163,21 +163,21 @@ export function taskReadHandlers(
     async ListTask(request, ctx) {
       const fresh = noCache(ctx);
       const isStrict = strict(ctx);
-      // The request as far as its answer goes: the listener's generation, its bytes, dai-consistency.
-      const name = hits && !fresh ? `${generation}|${isStrict ? "s" : ""}|${request.toString("latin1")}` : undefined;
-      if (name !== undefined) {
-        const kept = (await hits!.renderedListHit(name)) as Reply | undefined;
+      const q = listQueryFromWire(request, generation);
+      // What changes the reply besides the query: the listener's generation, dai-consistency.
+      const prefix = hits && !fresh ? `${generation}|${isStrict ? "s" : ""}` : undefined;
+      if (prefix !== undefined) {
+        const kept = (await hits!.renderedListHit(prefix, q)) as Reply | undefined;
         if (kept !== undefined) {
           ctx.cache = "hit";
           return kept;
         }
       }
-      const q = listQueryFromWire(request, generation);
       const answer = await readList(reader, q, ctx, { noCache: fresh });
       checkListAnswer(q, answer, isStrict, opts.maxListTasks);
       ctx.cache = answer.cache;
       const reply = { body: encodeTaskListOnce(answer.tasks), trailers: reportTrailers(answer.report, answer.cache) };
-      if (name !== undefined && answer.cache === "hit") hits!.keepListRendering(name, answer, reply);
+      if (prefix !== undefined && answer.cache === "hit") hits!.keepListRendering(prefix, q, answer, reply);
       return reply;
     },
     async GetTaskById(request, ctx) {

@@ -39,14 +39,15 @@ export function storeFromConfig(config: GatewayConfig, stats: CacheStats, log: L
 
 /**
  * Cache hits served from what the API made of them once (src/cache/list-cache.ts): the
- * API names a request (its bytes and the headers that change the answer) and keeps its
- * rendering of a hit; it gets it back while the same cache entry would answer it as a hit.
+ * API gives a request's query and a prefix (what else changes its reply: generation,
+ * headers) and keeps its rendering of a hit; it gets it back while the same cache entry
+ * would answer it, as a hit, with the same tasks.
  */
 export interface RenderedHits {
-  /** The kept rendering for request `name`, counted as a hit; undefined: ask the reader. */
-  renderedListHit(name: string): Promise<unknown>;
-  /** Keeps `value`, made from `answer` (a hit `list` returned), for request `name`. */
-  keepListRendering(name: string, answer: ListAnswer, value: unknown): void;
+  /** The kept rendering for `q` with `prefix`, counted as a hit; undefined: ask the reader. */
+  renderedListHit(prefix: string, q: ListQuery): Promise<unknown>;
+  /** Keeps `value`, made from `answer` (a hit `list` returned for `q`), for `q` with `prefix`. */
+  keepListRendering(prefix: string, q: ListQuery, answer: ListAnswer, value: unknown): void;
 }
 
 export class CachingReader implements TaskReader, RenderedHits {
@@ -120,12 +121,12 @@ export class CachingReader implements TaskReader, RenderedHits {
     return a;
   }
 
-  renderedListHit(name: string): Promise<unknown> {
-    return this.lists.renderedHit(name, this.departed());
+  renderedListHit(prefix: string, q: ListQuery): Promise<unknown> {
+    return this.lists.renderedHit(prefix, q, this.departed());
   }
 
-  keepListRendering(name: string, answer: ListAnswer, value: unknown): void {
-    this.lists.keepRendering(name, answer, answer.report.departed, value);
+  keepListRendering(prefix: string, q: ListQuery, answer: ListAnswer, value: unknown): void {
+    this.lists.keepRendering(prefix, q, answer, answer.report.departed, value);
   }
 
   close(): Promise<void> {

@@ -7,20 +7,13 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { ListAnswer, ReadOptions } from "../core/reader";
 import { FanoutReport, type CallContext } from "../core/report";
-import type { ListQuery } from "../merge/filter";
+import { windowEnd, type ListQuery } from "../merge/filter";
 import type { TaskView } from "../wire/task-view";
 import { leasedFetch, readEntry, type ReadEntry } from "./cached-read";
 import { decodeListEntry, encodeListEntry, FORMAT, type ListEntry } from "./entry-codec";
 import type { ExecutorSetView } from "./executor-set";
 import { SingleFlight } from "./flight";
-import {
-  answerFromSnapshot,
-  liveUntilMs as liveUntilMsOf,
-  planListFetch,
-  wasCut,
-  type ListFetchPlan,
-  type ListRuleOptions,
-} from "./list-rule";
+import { answerFromSnapshot, planListFetch, wasCut, type ListFetchPlan, type ListRuleOptions } from "./list-rule";
 import type { CacheStats, CacheStore } from "./store";
 
 /** The reader the cache decorates, as far as lists go. */
@@ -50,11 +43,16 @@ const reportFromEntry = (answered: readonly string[]): FanoutReport => FanoutRep
 
 /**
  * Hits answered from kept renderings (the API's framed reply and trailers): a request
- * (its bytes, as the API names it) maps to the entry key it was answered from, and a
- * rendering is kept *with the snapshot* it was made from (a WeakMap on the decoded
- * entry). So a rendering is served only while the store still returns that very entry:
- * one replaced (a refill, no-cache, another replica's write through Redis), expired or
- * evicted is another object or none, and its renderings go with it.
+ * (its query and the API's prefix, see `renderName`) maps to the entry key it was
+ * answered from, and a rendering is kept *with the snapshot* it was made from (a WeakMap
+ * on the decoded entry). So a rendering is served only while the store still returns
+ * that very entry: one replaced (a refill, no-cache, another replica's write through
+ * Redis), expired or evicted is another object or none, and its renderings go with it.
+ *
+ * Stock clients send timeEnd = now, a new value on every call. A live request's name
+ * leaves timeEnd out; its rendering says which timeEnds it answers: those between the
+ * snapshot's publishTimes around the one it was made for (no task enters or leaves the
+ * window there, so the selection and its bytes are the same) and within the fetch.
  */
 const MAX_REQUESTS = 1024;
 /** Renderings kept per snapshot (requests differing in limit or timeEnd). */
@@ -65,18 +63,46 @@ const MAX_DECODED_BYTES = 32 * 1024 * 1024;
 
 /** Where a request's hit was answered from. */
 interface HitRef {
-  q: ListQuery;
   key: string;
   setId: string;
-  /** A timed class: "live" (true) or "at:" (false), which changes once, at liveUntilMs (list-rule.ts). */
-  live?: boolean;
-  liveUntilMs: number;
 }
 
 interface Rendering {
   /** Departed Executors when it was made (its trailers say so). */
   departed: number;
   value: unknown;
+  /** The request timeEnds it answers: from <= timeEnd < until (ns). */
+  from: bigint;
+  until: bigint;
+}
+
+/** Unambiguous text of a byte string inside a name. */
+const field = (b: Buffer | undefined): string => (b === undefined ? "-" : `${b.length}:${b.toString("latin1")}`);
+
+/**
+ * A request's name for kept renderings: the API's prefix (what else changes its reply),
+ * everything of the query its answer depends on, and its window class (the entry key's
+ * part), which holds timeEnd except for the live class.
+ */
+function renderName(prefix: string, q: ListQuery, windowClass: string): string {
+  const status = `${q.status.length}:${q.status}`;
+  return `${prefix}|${field(q.pubKey)}|${field(q.ePubKey)}|${status}|${q.timeStart}|${q.limit}|${windowClass}`;
+}
+
+/**
+ * The timeEnds whose answer from `entry` is the one for `timeEnd`: between the nearest
+ * publishTimes at or below it and above it, and not past the fetch's end.
+ */
+function sameAnswerRange(entry: ListEntry, timeEnd: bigint): { from: bigint; until: bigint } {
+  let from = -1n << 63n;
+  let until = windowEnd(entry.fetchEnd) + 1n;
+  for (const t of entry.tasks) {
+    const p = t.publishTime;
+    if (p <= timeEnd) {
+      if (p > from) from = p;
+    } else if (p < until) until = p;
+  }
+  return { from, until };
 }
 
 export class ListAnswerCache {
@@ -141,48 +167,49 @@ export class ListAnswerCache {
 
   private readonly refs = new Map<string, HitRef>();
   private readonly renderings = new WeakMap<ListEntry, Map<string, Rendering>>();
-  /** The HitRef of each hit answer `list` returned (until the answer is dropped). */
-  private readonly hitOf = new WeakMap<ListAnswer, HitRef & { entry: ListEntry }>();
+  /** Where each hit answer `list` returned came from (until the answer is dropped). */
+  private readonly hitOf = new WeakMap<ListAnswer, HitRef & { entry: ListEntry; windowClass: string }>();
 
   /**
-   * The rendering kept for request `name` when it would be answered now, as a hit, from
-   * the snapshot the rendering was made from (counted as a hit; refreshed ahead as
-   * `list` does); undefined otherwise (then ask `list`).
+   * The rendering kept for query `q` (with the API's `prefix`) when it would be answered
+   * now, as a hit, from the snapshot the rendering was made from (counted as a hit;
+   * refreshed ahead as `list` does); undefined otherwise (then ask `list`).
    */
-  async renderedHit(name: string, departed: number): Promise<unknown> {
-    const ref = this.refs.get(name);
-    if (ref === undefined) return undefined;
+  async renderedHit(prefix: string, q: ListQuery, departed: number): Promise<unknown> {
     if (this.store.shared) await this.set.pull();
-    // The key `list` would read now: the same set, the same window class.
-    if (this.set.setId() !== ref.setId) return undefined;
-    const liveNow = Math.floor(this.now()) <= ref.liveUntilMs;
-    if (ref.live !== undefined && liveNow !== ref.live) return undefined;
+    const plan = planListFetch(q, this.now(), this.opts);
+    // The key `list` would read now: the same set, the same window class (in the name).
+    const name = renderName(prefix, q, plan.windowClass);
+    const ref = this.refs.get(name);
+    if (ref === undefined || this.set.setId() !== ref.setId) return undefined;
     const got = await this.readKey(ref.key);
     const entry = got.entry;
     if (entry === undefined) return undefined;
     const kept = this.renderings.get(entry)?.get(name);
     if (kept === undefined || kept.departed !== departed) return undefined;
+    if (q.timeEnd < kept.from || q.timeEnd >= kept.until) return undefined;
     const age = this.now() - entry.fetchedAtMs;
     const { listTtlMs: ttl, refreshAheadMs } = this.opts;
     if (!(age < ttl)) return undefined;
-    if (age >= ttl - refreshAheadMs) this.revalidate(ref.key, ref.q, planListFetch(ref.q, this.now(), this.opts));
+    if (age >= ttl - refreshAheadMs) this.revalidate(ref.key, q, plan);
     this.stats.hits++;
     return kept.value;
   }
 
-  /** Keeps `value`, made from the hit `answer` (from `list`), for request `name`. */
-  keepRendering(name: string, answer: ListAnswer, departed: number, value: unknown): void {
+  /** Keeps `value`, made from the hit `answer` (from `list` for `q`), for the query with `prefix`. */
+  keepRendering(prefix: string, q: ListQuery, answer: ListAnswer, departed: number, value: unknown): void {
     const hit = this.hitOf.get(answer);
     if (hit === undefined) return;
-    const { entry, ...ref } = hit;
+    const { entry, windowClass, key, setId } = hit;
+    const name = renderName(prefix, q, windowClass);
     if (!this.refs.has(name) && this.refs.size >= MAX_REQUESTS) {
       this.refs.delete(this.refs.keys().next().value as string);
     }
-    this.refs.set(name, ref);
+    this.refs.set(name, { key, setId });
     let kept = this.renderings.get(entry);
     if (kept === undefined) this.renderings.set(entry, (kept = new Map()));
     if (!kept.has(name) && kept.size >= MAX_RENDERINGS) kept.delete(kept.keys().next().value as string);
-    kept.set(name, { departed, value });
+    kept.set(name, { departed, value, ...sameAnswerRange(entry, q.timeEnd) });
   }
 
   async list(q: ListQuery, ctx: CallContext, ro: ReadOptions = {}): Promise<ListAnswer> {
@@ -202,9 +229,7 @@ export class ListAnswerCache {
         if (age >= ttl - refreshAheadMs) this.revalidate(key, q, plan);
         this.stats.hits++;
         const answer: ListAnswer = { tasks: oldAnswer, report: reportFromEntry(old.answered), cache: "hit" };
-        const live = plan.windowClass === "live" ? true : plan.windowClass === "open" ? undefined : false;
-        const liveUntilMs = live === undefined ? Infinity : liveUntilMsOf(q, this.opts);
-        this.hitOf.set(answer, { q, key, setId, live, liveUntilMs, entry: old });
+        this.hitOf.set(answer, { key, setId, windowClass: plan.windowClass, entry: old });
         return answer;
       }
       if (age < ttl + staleGraceMs) {

@@ -3,7 +3,8 @@
  * cache entry (src/cache/list-cache.ts, src/api/task-service.ts): the same bytes and
  * trailers as the slow path, and never once the entry it was made from is gone.
  */
-import { FLTasks } from "../../src/gen/task/task";
+import { FLTasks, type ListTaskRequest } from "../../src/gen/task/task";
+import { task } from "../helpers/memory-transport";
 import { contentOf, hitsSetup, ledger } from "../helpers/rendered-hits";
 
 const idsOf = (body: Buffer): string[] => FLTasks.decode(body).fLTasks.map((t) => t.iD);
@@ -102,6 +103,50 @@ describe("kept hit replies", () => {
     const strict = (await s.list({ limit: 2n }, { "dai-consistency": "strict" })).reply;
     expect(strict).not.toBe(two);
     expect(contentOf(strict)).toEqual(contentOf(two));
+    await s.close();
+  });
+
+  test("a stock client's timeEnd = now, new on every call, is answered from the one kept reply", async () => {
+    const s = hitsSetup();
+    const now = (): Partial<ListTaskRequest> => ({ timeEnd: BigInt(s.clock.t) * 1_000_000n });
+    expect((await s.list(now())).cache).toBe("miss");
+    s.clock.t += 7;
+    const first = await s.list(now());
+    expect(first.cache).toBe("hit");
+    for (let i = 0; i < 3; i++) {
+      s.clock.t += 13;
+      const again = await s.list(now());
+      expect(again.reply).toBe(first.reply);
+      expect(contentOf(again.reply)).toEqual(contentOf((await s.listSlow(now())).reply));
+    }
+    expect(s.calls.list).toBe(1);
+    await s.close();
+  });
+
+  test("a live timeEnd that moves past a task's publishTime is not answered from a reply without it", async () => {
+    const s = hitsSetup();
+    const ms = (t: number): bigint => BigInt(t) * 1_000_000n;
+    // Tasks published 300, 200 and 100 ms ago: all live for a stock client.
+    s.tasks = [1, 2, 3].map((i) => task(`n${i}`, { status: "Finished", publishTime: ms(s.clock.t - 100 * i) }));
+    const at = (t: number): Partial<ListTaskRequest> => ({ timeEnd: ms(t) });
+    await s.list(at(s.clock.t));
+    const all = await s.list(at(s.clock.t));
+    expect(all.cache).toBe("hit");
+    expect(idsOf(all.reply.body)).toEqual(["n1", "n2", "n3"]);
+    // Between n2 and n1: the window holds two tasks, so another reply, the slow path's bytes.
+    const two = await s.list(at(s.clock.t - 150));
+    expect(two.cache).toBe("hit");
+    expect(two.reply).not.toBe(all.reply);
+    expect(idsOf(two.reply.body)).toEqual(["n2", "n3"]);
+    expect(contentOf(two.reply)).toEqual(contentOf((await s.listSlow(at(s.clock.t - 150))).reply));
+    // Kept for its range; exactly at n1's publishTime the window holds n1 again: made anew, then kept.
+    expect((await s.list(at(s.clock.t - 120))).reply).toBe(two.reply);
+    const again = await s.list(at(s.clock.t - 100));
+    expect(again.reply).not.toBe(two.reply);
+    expect(contentOf(again.reply)).toEqual(contentOf(all.reply));
+    expect((await s.list(at(s.clock.t))).reply).toBe(again.reply);
+    expect(idsOf((await s.list(at(s.clock.t - 101))).reply.body)).toEqual(["n2", "n3"]);
+    expect(s.calls.list).toBe(1);
     await s.close();
   });
 
