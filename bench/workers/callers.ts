@@ -5,6 +5,7 @@
  */
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import { ListTaskRequest } from "../../src/gen/task/task";
 import { Http2Transport } from "../../src/transport/client";
 import { serveIpc } from "./ipc";
 
@@ -80,20 +81,34 @@ export function addFactory(name: string, f: Factory): void {
   FACTORIES[name] = f;
 }
 
-async function runCalls(f: Factory, address: string, request: Buffer, calls: number, concurrency: number) {
+/** A stock PaddleDTX client's request: the same query, timeEnd = now (ns) on every call. */
+function stockRequest(request: Buffer): () => Buffer {
+  const q = ListTaskRequest.decode(request);
+  return () => Buffer.from(ListTaskRequest.encode({ ...q, timeEnd: BigInt(Date.now()) * 1_000_000n }).finish());
+}
+
+async function runCalls(
+  f: Factory,
+  address: string,
+  request: Buffer,
+  calls: number,
+  concurrency: number,
+  timeEndNow = false,
+) {
   const c = f(address);
+  const next_ = timeEndNow ? stockRequest(request) : () => request;
   try {
     let next = 0;
     let bytes = 0;
     const worker = async (): Promise<void> => {
       while (next < calls) {
         next++;
-        const reply = await c.call(request);
+        const reply = await c.call(next_());
         bytes += reply.length;
       }
     };
     // Warm-up: connection, JIT.
-    for (let i = 0; i < 200; i++) await c.call(request);
+    for (let i = 0; i < 200; i++) await c.call(next_());
     (globalThis as { gc?: () => void }).gc?.();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -117,6 +132,7 @@ serveIpc(
         Buffer.from(String(msg.requestBase64), "base64"),
         Number(msg.calls),
         Number(msg.concurrency),
+        msg.timeEndNow === true,
       );
     },
   },
