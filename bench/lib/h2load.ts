@@ -126,3 +126,25 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Rounds of one target as one result: rates and latency percentiles averaged, counts summed. */
+export function meanLoad(rs: LoadResult[]): LoadResult {
+  const avg = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0) / rs.length;
+  const sum = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0);
+  return {
+    reqPerSec: avg((r) => r.reqPerSec),
+    succeeded: sum((r) => r.succeeded),
+    failed: sum((r) => r.failed),
+    shortReplies: sum((r) => r.shortReplies),
+    okPerSec: avg((r) => r.okPerSec),
+    latencyMs: {
+      count: sum((r) => r.latencyMs.count),
+      p50: avg((r) => r.latencyMs.p50),
+      p90: avg((r) => r.latencyMs.p90),
+      p99: avg((r) => r.latencyMs.p99),
+      max: Math.max(...rs.map((r) => r.latencyMs.max)),
+    },
+    wallSec: sum((r) => r.wallSec),
+    dataBytesPerSec: avg((r) => r.dataBytesPerSec),
+  };
+}

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { Worker } from "../lib/child";
 import { callRaw } from "../lib/grpc-raw";
-import { h2load, type LoadResult } from "../lib/h2load";
+import { h2load, meanLoad, type LoadResult } from "../lib/h2load";
 import { cpuMs } from "../lib/procfs";
 import { row, type ScenarioResult } from "../lib/report";
 import { startExecutors, startGatewayProc, type BenchOptions } from "../lib/setup";
@@ -44,7 +44,7 @@ async function alternating(
     }
   }
   return runs.map((rs, i) => ({
-    ...mean(rs),
+    ...meanLoad(rs),
     cpuUsPerReply: (cpu[i]!.ms * 1000) / cpu[i]!.replies,
     mainCpuUsPerReply: (cpu[i]!.mainMs * 1000) / cpu[i]!.replies,
   }));
@@ -59,27 +59,6 @@ function mainThreadCpuMs(pid: number): number {
   } catch {
     return NaN;
   }
-}
-
-function mean(rs: LoadResult[]): LoadResult {
-  const avg = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0) / rs.length;
-  const sum = (f: (r: LoadResult) => number): number => rs.reduce((n, r) => n + f(r), 0);
-  return {
-    reqPerSec: avg((r) => r.reqPerSec),
-    succeeded: sum((r) => r.succeeded),
-    failed: sum((r) => r.failed),
-    shortReplies: sum((r) => r.shortReplies),
-    okPerSec: avg((r) => r.okPerSec),
-    latencyMs: {
-      count: sum((r) => r.latencyMs.count),
-      p50: avg((r) => r.latencyMs.p50),
-      p90: avg((r) => r.latencyMs.p90),
-      p99: avg((r) => r.latencyMs.p99),
-      max: Math.max(...rs.map((r) => r.latencyMs.max)),
-    },
-    wallSec: sum((r) => r.wallSec),
-    dataBytesPerSec: avg((r) => r.dataBytesPerSec),
-  };
 }
 
 type Measured = LoadResult & { cpuUsPerReply: number; mainCpuUsPerReply: number };

@@ -12,7 +12,7 @@ import http2 from "node:http2";
 import type { GoalFigures } from "../lib/goals";
 import { Worker } from "../lib/child";
 import { callRaw, grpcFrame } from "../lib/grpc-raw";
-import { h2load, type LoadResult } from "../lib/h2load";
+import { h2load, meanLoad, type LoadResult } from "../lib/h2load";
 import { hasCommand } from "../lib/machine";
 import { rssMiB, sampleRss } from "../lib/procfs";
 import { row, type Row, type ScenarioResult } from "../lib/report";
@@ -103,6 +103,9 @@ interface SizePlan {
   durationSec?: number;
 }
 
+/** Alternating rounds per size. */
+const ROUNDS = (opts: BenchOptions): number => (opts.quick ? 2 : 3);
+
 /** Successful replies only (a gRPC error is not throughput), times the payload size. */
 function mibps(r: LoadResult, bytes: number): number {
   return (r.okPerSec * bytes) / MiB;
@@ -112,7 +115,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
   const sizes: SizePlan[] = [
     { label: "1 KiB", bytes: KiB, clients: 4, streams: 8, durationSec: opts.quick ? 3 : 10 },
     { label: "1 MiB", bytes: MiB, clients: 2, streams: 2, requests: opts.quick ? 60 : 400 },
-    { label: "64 MiB", bytes: 64 * MiB, clients: 1, streams: 2, requests: opts.quick ? 4 : 16 },
+    { label: "64 MiB", bytes: 64 * MiB, clients: 1, streams: 2, requests: opts.quick ? 6 : 16 },
   ];
   const ex = await startExecutors({ executors: 3, trainingTasks: 24 });
   if (!ex.predictRequest || !ex.predictOwner) {
@@ -150,10 +153,24 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
         durationSec: s.durationSec,
         expectReplyBytes,
       };
-      const d = await h2load({ target: ex.predictOwner, ...load });
-      const g = await h2load({ target: gw.address, ...load });
-      const n = nginx ? await h2load({ target: nginx.address, ...load }) : undefined;
-      const o = await h2load({ target: relay.address, ...load });
+      // Rounds alternating direct, gateway, nginx, own relay (then reversed): load that drifts on a
+      // shared machine shifts every target alike instead of one (a 64 MiB round is a second or two).
+      const targets = [ex.predictOwner, gw.address, nginx?.address, relay.address];
+      const runs: LoadResult[][] = targets.map(() => []);
+      for (let r = 0; r < ROUNDS(opts); r++) {
+        const order = targets.map((_, i) => i);
+        if (r % 2 === 1) order.reverse();
+        for (const i of order) {
+          const target = targets[i];
+          if (target !== undefined) runs[i]!.push(await h2load({ target, ...load }));
+        }
+      }
+      const [d, g, n, o] = runs.map((rs) => (rs.length > 0 ? meanLoad(rs) : undefined)) as [
+        LoadResult,
+        LoadResult,
+        LoadResult | undefined,
+        LoadResult,
+      ];
       const b = expectReplyBytes;
       opts.log(
         `s3: ${s.label}: direct ${round(mibps(d, b))} MiB/s, gateway ${round(mibps(g, b))} (${g.shortReplies} errors not counted), nginx ${n ? round(mibps(n, b)) : "-"}`,
@@ -261,6 +278,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
   };
   notes.push(
     "Gateway configuration: defaults but predict.maxConcurrent 64 (the 1 KiB load keeps 32 streams in flight; the default 8 would refuse the rest).",
+    `Throughput: ${ROUNDS(opts)} rounds per size alternating direct, gateway, nginx, own relay (then reversed), each figure the mean of its rounds.`,
     "Throughput = h2load req/s × reply size; all three targets get the same signed TaskRequest bytes and return byte-identical replies (checked).",
     "The gateway resolves the prediction task and its model task (GetTaskById fan-out to 3 Executors, uncached unless a cache module serves it) before relaying; that lookup dominates small payloads.",
     "Memory: peak RSS minus idle RSS of a fresh gateway while k requests for a 64 MiB result are in flight at once; the ratio is copies of the payload held per request (least-squares slope over k).",
