@@ -31,8 +31,11 @@
  * are checked while scanning (a malformed reply still fails as a whole, WireError), but
  * the nested messages of a task that is never decoded are not looked at; a candidate
  * whose nested bytes turn out malformed is dropped alone (today the whole reply would
- * fail). Drop and conflict counts cover the decoded tasks only (a copy set aside is never
- * compared with its group).
+ * fail). A task about to enter the answer has every nested message checked as a client's
+ * full decode would read it (checkTaskStructure, once per copy): a malformed copy is
+ * dropped ("malformed"; `malformed()` names its Executor) and the next copy of the same
+ * task, or the next task, takes its place. Drop and conflict counts cover the decoded
+ * tasks only (a copy set aside is never compared with its group).
  *
  * Discovery: today every valid task's data-set addresses feed discovery. The screened
  * decoded tasks are `validTasks()` (the fan-out offers them at once); the tasks this scan
@@ -44,7 +47,7 @@
 import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
 import { compareAdvancement, compareListOrder, compareUtf8 } from "../merge/merge";
 import { screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
-import { decodeTaskView, scanTaskList, WireError, type TaskView } from "./task-view";
+import { checkTaskStructure, decodeTaskView, scanTaskList, WireError, type TaskView } from "./task-view";
 
 /** One task copy: a view into an Executor's reply (a class: one shape for ~10k copies per fan-out). */
 class Copy {
@@ -54,6 +57,8 @@ class Copy {
   view: TaskView | undefined = undefined;
   /** From a reply decoded whole: screened valid there already. */
   prevalidated = false;
+  /** Every nested message decodes (checked once, only when it is about to reach the answer). */
+  wellFormed: boolean | undefined = undefined;
 
   constructor(
     readonly buf: Buffer,
@@ -124,6 +129,8 @@ export class ListScan {
   /** Copies set aside below the cutoff, by reply; the newest of their publish times. */
   private aside: Aside[] = [];
   private asideMax: bigint | undefined;
+  /** Executors that sent a malformed copy meant for the answer, with the first problem. */
+  private readonly malformedFrom = new Map<string, string>();
   readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {}, setAside: 0 };
 
   /** `q`: the client's query (final filter, order and limit). */
@@ -271,6 +278,7 @@ export class ListScan {
     let best: TaskView | null = null;
     let conflicts = 0;
     for (const c of g.copies) {
+      if (c.wellFormed === false) continue;
       const v = this.decode(c);
       if (v === undefined) continue;
       if (!this.copyValid(c, v)) continue;
@@ -329,8 +337,17 @@ export class ListScan {
       const e = pop(heap);
       popped?.add(e.id);
       last = e.publishTime;
-      const t = e.g.identical ? this.identicalMerged(e.g) : e.g.merged;
-      if (t && matchesQuery(t, q)) out.push(t);
+      const g = e.g;
+      const t = g.identical ? this.identicalMerged(g) : g.merged;
+      if (!t) continue;
+      // Copies that differ: a malformed merged copy gives way to the next most advanced one,
+      // whose place may differ, so the answer is made again (each copy is checked once).
+      if (!g.identical && !this.wellFormed(g, t)) {
+        g.merged = undefined;
+        return this.computeAnswer();
+      }
+      // Identical copies: a malformed one drops the task (every copy is the same bytes).
+      if (matchesQuery(t, q) && (!g.identical || this.wellFormed(g, t))) out.push(t);
     }
     if (popped && !this.asideCannotCount(out.length === limit, last, popped)) {
       this.materialize();
@@ -349,6 +366,37 @@ export class ListScan {
     if (!full || last === undefined || this.asideMax === undefined || last <= this.asideMax) return false;
     for (const a of this.aside) for (const i of a.idx) if (popped.has(a.ids[i]!)) return false;
     return true;
+  }
+
+  /**
+   * The relay is lossless, so a task's bytes reach the client as they came: they must be
+   * what a stock client's full decode accepts (checkTaskStructure). Checked only here, for
+   * tasks about to enter the answer, once per copy; the copies with `t`'s bytes share the
+   * verdict. A malformed one is dropped (counted "malformed") and its Executor noted.
+   */
+  private wellFormed(g: Group, t: TaskView): boolean {
+    const same = g.identical ? g.copies : g.copies.filter((c) => c.view !== undefined && c.view.raw.equals(t.raw));
+    const known = same[0]?.wellFormed;
+    if (known !== undefined) return known;
+    let problem: string | undefined;
+    try {
+      checkTaskStructure(t.raw);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      problem = err.message;
+    }
+    for (const c of same) {
+      c.wellFormed = problem === undefined;
+      if (problem === undefined) continue;
+      this.stats.drops.malformed = (this.stats.drops.malformed ?? 0) + 1;
+      if (c.source !== undefined && !this.malformedFrom.has(c.source)) this.malformedFrom.set(c.source, problem);
+    }
+    return problem === undefined;
+  }
+
+  /** Executors whose copies were dropped as malformed on their way to the answer, with the first problem. */
+  malformed(): ReadonlyMap<string, string> {
+    return this.malformedFrom;
   }
 
   /** A group of identical copies: the copy, if any of them was valid for what it was sent. */
