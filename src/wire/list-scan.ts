@@ -341,10 +341,15 @@ export class ListScan {
       const t = g.identical ? this.identicalMerged(g) : g.merged;
       if (!t) continue;
       // Copies that differ: a malformed merged copy gives way to the next most advanced one,
-      // whose place may differ, so the answer is made again (each copy is checked once).
+      // back in the heap at its own place; should that place come before what was popped
+      // already (another publish time), the answer is made again (each copy is checked once).
       if (!g.identical && !this.wellFormed(g, t)) {
-        g.merged = undefined;
-        return this.computeAnswer();
+        const m = (g.merged = this.mergeGroup(g));
+        if (!m) continue;
+        const next = { publishTime: m.publishTime, id: m.id, g };
+        if (orderKey(next, e) < 0) return this.computeAnswer();
+        push(heap, next);
+        continue;
       }
       // Identical copies: a malformed one drops the task (every copy is the same bytes).
       if (matchesQuery(t, q) && (!g.identical || this.wellFormed(g, t))) out.push(t);
@@ -480,6 +485,16 @@ function down<T extends Entry>(h: T[], i: number): void {
     if (orderKey(h[m]!, h[i]!) >= 0) return;
     [h[i], h[m]] = [h[m]!, h[i]!];
     i = m;
+  }
+}
+
+function push<T extends Entry>(h: T[], x: T): void {
+  h.push(x);
+  for (let i = h.length - 1; i > 0;) {
+    const p = (i - 1) >> 1;
+    if (orderKey(h[p]!, h[i]!) <= 0) return;
+    [h[p], h[i]] = [h[i]!, h[p]!];
+    i = p;
   }
 }
 

@@ -109,7 +109,14 @@ function scanDiscovered(scan: ListReducer): Set<string> {
   return out;
 }
 
-type Mode = "honest" | "ignores limit" | "ignores filters" | "noisy" | "rewrites time" | "malformed nested";
+type Mode =
+  | "honest"
+  | "ignores limit"
+  | "ignores filters"
+  | "noisy"
+  | "rewrites time"
+  | "malformed nested"
+  | "malformed, older and advanced";
 const MODES: Mode[] = [
   "honest",
   "honest",
@@ -119,6 +126,7 @@ const MODES: Mode[] = [
   "noisy",
   "rewrites time",
   "malformed nested",
+  "malformed, older and advanced",
 ];
 
 /** One more algoParam whose modelParams.thetas[0] holds a tag of wire type 7: only a full decode sees it. */
@@ -157,6 +165,18 @@ function replyOf(ledger: RandomLedger, e: number, sent: ListQuery, mode: Mode): 
         x.status = "Failed";
         x.endTime = x.publishTime + 5000n;
       }),
+    }));
+  // The malformed copy wins the merge (terminal) at an older place: the next copy's place is newer.
+  if (mode === "malformed, older and advanced")
+    out = out.map((t) => ({
+      raw: Buffer.concat([
+        reencode(t.raw, (x) => {
+          x.publishTime -= STEP_NS;
+          x.status = "Failed";
+          x.endTime = x.publishTime + 5000n;
+        }),
+        MALFORMED_ALGO_PARAM,
+      ]),
     }));
   if (mode === "malformed nested")
     out = out.map((t, i) => (i % 2 === 0 ? { raw: Buffer.concat([t.raw, MALFORMED_ALGO_PARAM]) } : t));
