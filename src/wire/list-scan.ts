@@ -32,9 +32,10 @@
  * the nested messages of a task that is never decoded are not looked at; a candidate
  * whose nested bytes turn out malformed is dropped alone (today the whole reply would
  * fail). A task about to enter the answer has every nested message checked as a client's
- * full decode would read it (checkTaskStructure, once per copy): a malformed copy is
- * dropped ("malformed"; `malformed()` names its Executor) and the next copy of the same
- * task, or the next task, takes its place. Drop and conflict counts cover the decoded
+ * full decode would read it (checkTaskStructure, once per copy; a group whose copies
+ * differ has its merged copy checked when merged, as that copy gives the group its
+ * place): a malformed copy is dropped ("malformed"; `malformed()` names its Executor)
+ * and the next copy of the same task, or the next task, takes its place. Drop and conflict counts cover the decoded
  * tasks only (a copy set aside is never compared with its group).
  *
  * Discovery: today every valid task's data-set addresses feed discovery. The screened
@@ -273,8 +274,20 @@ export class ListScan {
     }
   }
 
-  /** Today's mergeCopies over the valid copies: the most advanced one (order-independent). */
+  /**
+   * Today's mergeCopies over the valid, well-formed copies: the most advanced one
+   * (order-independent). The winner's structure is checked here, not when popped: it
+   * gives the group its place, and a malformed winner gives way to the next copy, whose
+   * place may differ (another publish time). Only groups whose copies differ pay it.
+   */
   private mergeGroup(g: Group): TaskView | null {
+    for (;;) {
+      const best = this.mostAdvanced(g);
+      if (best === null || this.wellFormed(g, best)) return best;
+    }
+  }
+
+  private mostAdvanced(g: Group): TaskView | null {
     let best: TaskView | null = null;
     let conflicts = 0;
     for (const c of g.copies) {
@@ -339,20 +352,9 @@ export class ListScan {
       last = e.publishTime;
       const g = e.g;
       const t = g.identical ? this.identicalMerged(g) : g.merged;
-      if (!t) continue;
-      // Copies that differ: a malformed merged copy gives way to the next most advanced one,
-      // back in the heap at its own place; should that place come before what was popped
-      // already (another publish time), the answer is made again (each copy is checked once).
-      if (!g.identical && !this.wellFormed(g, t)) {
-        const m = (g.merged = this.mergeGroup(g));
-        if (!m) continue;
-        const next = { publishTime: m.publishTime, id: m.id, g };
-        if (orderKey(next, e) < 0) return this.computeAnswer();
-        push(heap, next);
-        continue;
-      }
-      // Identical copies: a malformed one drops the task (every copy is the same bytes).
-      if (matchesQuery(t, q) && (!g.identical || this.wellFormed(g, t))) out.push(t);
+      // Identical copies: a malformed one drops the task (every copy is the same bytes; the
+      // group's place is theirs either way). Copies that differ were checked when merged.
+      if (t && matchesQuery(t, q) && (!g.identical || this.wellFormed(g, t))) out.push(t);
     }
     if (popped && !this.asideCannotCount(out.length === limit, last, popped)) {
       this.materialize();
@@ -375,9 +377,9 @@ export class ListScan {
 
   /**
    * The relay is lossless, so a task's bytes reach the client as they came: they must be
-   * what a stock client's full decode accepts (checkTaskStructure). Checked only here, for
-   * tasks about to enter the answer, once per copy; the copies with `t`'s bytes share the
-   * verdict. A malformed one is dropped (counted "malformed") and its Executor noted.
+   * what a stock client's full decode accepts (checkTaskStructure). Checked only for tasks
+   * about to enter the answer and for the merged copy of a group whose copies differ, once
+   * per copy; the copies with `t`'s bytes share the verdict. A malformed one is dropped (counted "malformed") and its Executor noted.
    */
   private wellFormed(g: Group, t: TaskView): boolean {
     const same = g.identical ? g.copies : g.copies.filter((c) => c.view !== undefined && c.view.raw.equals(t.raw));
@@ -485,16 +487,6 @@ function down<T extends Entry>(h: T[], i: number): void {
     if (orderKey(h[m]!, h[i]!) >= 0) return;
     [h[i], h[m]] = [h[m]!, h[i]!];
     i = m;
-  }
-}
-
-function push<T extends Entry>(h: T[], x: T): void {
-  h.push(x);
-  for (let i = h.length - 1; i > 0;) {
-    const p = (i - 1) >> 1;
-    if (orderKey(h[p]!, h[i]!) <= 0) return;
-    [h[p], h[i]] = [h[i]!, h[p]!];
-    i = p;
   }
 }
 
