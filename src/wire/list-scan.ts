@@ -35,8 +35,9 @@
  * full decode would read it (checkTaskStructure, once per copy; a group whose copies
  * differ has its merged copy checked when merged, as that copy gives the group its
  * place): a malformed copy is dropped ("malformed"; `malformed()` names its Executor)
- * and the next copy of the same task, or the next task, takes its place. Drop and conflict counts cover the decoded
- * tasks only (a copy set aside is never compared with its group).
+ * and the next copy of the same task, or the next task, takes its place. Drop and
+ * conflict counts cover the decoded tasks only (a copy set aside is never compared with
+ * its group).
  *
  * Discovery: today every valid task's data-set addresses feed discovery. The screened
  * decoded tasks are `validTasks()` (the fan-out offers them at once); the tasks this scan
@@ -379,7 +380,8 @@ export class ListScan {
    * The relay is lossless, so a task's bytes reach the client as they came: they must be
    * what a stock client's full decode accepts (checkTaskStructure). Checked only for tasks
    * about to enter the answer and for the merged copy of a group whose copies differ, once
-   * per copy; the copies with `t`'s bytes share the verdict. A malformed one is dropped (counted "malformed") and its Executor noted.
+   * per copy; the copies with `t`'s bytes share the verdict. A malformed one is dropped
+   * (counted "malformed") and its Executor noted.
    */
   private wellFormed(g: Group, t: TaskView): boolean {
     const same = g.identical ? g.copies : g.copies.filter((c) => c.view !== undefined && c.view.raw.equals(t.raw));
