@@ -104,6 +104,11 @@ export class ListReducer {
     return this.scan.undecoded(skip);
   }
 
+  /** Executors that sent a malformed copy of a task of the answer (the copy was dropped), with the problem. */
+  malformed(): ReadonlyMap<string, string> {
+    return this.scan.malformed();
+  }
+
   result(): Reduced & { tasks: TaskView[] } {
     const tasks = this.scan.answer();
     const drops = this.scan.stats.drops;

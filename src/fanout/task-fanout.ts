@@ -24,7 +24,7 @@ import type { Generation } from "../generations/list-request";
 import type { ListQuery } from "../merge/filter";
 import type { ExecutorClient } from "../upstream/executor-client";
 import { describeOutcome, type Outcome } from "../upstream/outcome";
-import { decodeTaskList, decodeTaskView, type TaskView } from "../wire/task-view";
+import { decodeTaskChecked, decodeTaskList, type TaskView } from "../wire/task-view";
 import { isTerminal } from "../merge/status";
 import { DISCOVERY_PASS_DEFAULTS, DiscoveryPass, type DiscoveryPassOptions } from "./discovery-pass";
 import { Hedge, HEDGE_REASON } from "./hedge";
@@ -134,6 +134,7 @@ export class TaskFanout implements TaskReader {
     const log = this.log.child({ requestId: ctx.requestId, method: "ListTask" });
     let closed = false;
     const offered = new Set<TaskView>();
+    const live = new Set<string>();
     const discoverCandidates = (): void => {
       reducer.peek();
       const bySource = new Map<string, TaskView[]>();
@@ -152,6 +153,7 @@ export class TaskFanout implements TaskReader {
       (t) => !clusterView || t.pubKey !== undefined,
       async (t) => {
         report.asked.push(t.address);
+        if (t.live) live.add(t.address);
         // In the Executor's own layout (v2 or v3, src/generations/executors.ts).
         const { sent, bytes } = upstreamListRequest(
           t.generation ?? "v2",
@@ -183,6 +185,15 @@ export class TaskFanout implements TaskReader {
     );
     closed = true;
     const r = reducer.result();
+    // A live Executor whose copy of an answer's task was malformed sent a malformed reply
+    // (as one that does not scan): named, and the answer is partial. Not a circuit failure.
+    for (const [address, problem] of reducer.malformed()) {
+      const i = report.answered.indexOf(address);
+      if (i < 0 || !live.has(address)) continue;
+      report.answered.splice(i, 1);
+      report.failed.push({ address, reason: `malformed reply: ${problem}` });
+      log.warn({ executor: address, reason: problem }, "executor sent a malformed task");
+    }
     discoverCandidates();
     this.pass.offer(reducer.undecoded(this.pass.knows));
     report.dropped = r.dropped;
@@ -214,7 +225,8 @@ export class TaskFanout implements TaskReader {
       const own = hedge.track(t.address);
       const signal = ctx.signal ? AbortSignal.any([ctx.signal, own]) : own;
       const o = await t.client.call("getTaskById", req, ctx, {
-        decode: (b) => decodeTaskView(Buffer.from(b)),
+        // The copy may be the answer, relayed as it is: a copy a client cannot decode whole is a malformed reply.
+        decode: (b) => decodeTaskChecked(Buffer.from(b)),
         signal,
       });
       hedge.untrack(t.address);

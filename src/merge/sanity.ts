@@ -46,7 +46,8 @@ export function taskProblem(t: TaskView): TaskProblem | undefined {
 }
 
 /** Drop counts by reason, for logs and metrics. */
-export type DropCounts = Partial<Record<TaskProblem | "off filter" | "wrong task", number>>;
+/** "malformed": a nested message a client's full decode would fail on (src/wire/list-scan.ts). */
+export type DropCounts = Partial<Record<TaskProblem | "off filter" | "wrong task" | "malformed", number>>;
 
 export function countDrop(counts: DropCounts, reason: keyof DropCounts): void {
   counts[reason] = (counts[reason] ?? 0) + 1;

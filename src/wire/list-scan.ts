@@ -31,8 +31,13 @@
  * are checked while scanning (a malformed reply still fails as a whole, WireError), but
  * the nested messages of a task that is never decoded are not looked at; a candidate
  * whose nested bytes turn out malformed is dropped alone (today the whole reply would
- * fail). Drop and conflict counts cover the decoded tasks only (a copy set aside is never
- * compared with its group).
+ * fail). A task about to enter the answer has every nested message checked as a client's
+ * full decode would read it (checkTaskStructure, once per copy; a group whose copies
+ * differ has its merged copy checked when merged, as that copy gives the group its
+ * place): a malformed copy is dropped ("malformed"; `malformed()` names its Executor)
+ * and the next copy of the same task, or the next task, takes its place. Drop and
+ * conflict counts cover the decoded tasks only (a copy set aside is never compared with
+ * its group).
  *
  * Discovery: today every valid task's data-set addresses feed discovery. The screened
  * decoded tasks are `validTasks()` (the fan-out offers them at once); the tasks this scan
@@ -44,7 +49,7 @@
 import { matchesQuery, windowEnd, type ListQuery } from "../merge/filter";
 import { compareAdvancement, compareListOrder, compareUtf8 } from "../merge/merge";
 import { screenTasks, taskProblem, type DropCounts } from "../merge/sanity";
-import { decodeTaskView, scanTaskList, WireError, type TaskView } from "./task-view";
+import { checkTaskStructure, decodeTaskView, scanTaskList, WireError, type TaskView } from "./task-view";
 
 /** One task copy: a view into an Executor's reply (a class: one shape for ~10k copies per fan-out). */
 class Copy {
@@ -54,6 +59,8 @@ class Copy {
   view: TaskView | undefined = undefined;
   /** From a reply decoded whole: screened valid there already. */
   prevalidated = false;
+  /** Every nested message decodes (checked once, only when it is about to reach the answer). */
+  wellFormed: boolean | undefined = undefined;
 
   constructor(
     readonly buf: Buffer,
@@ -124,6 +131,8 @@ export class ListScan {
   /** Copies set aside below the cutoff, by reply; the newest of their publish times. */
   private aside: Aside[] = [];
   private asideMax: bigint | undefined;
+  /** Executors that sent a malformed copy meant for the answer, with the first problem. */
+  private readonly malformedFrom = new Map<string, string>();
   readonly stats: ListScanStats = { scanned: 0, decoded: 0, drops: {}, setAside: 0 };
 
   /** `q`: the client's query (final filter, order and limit). */
@@ -266,11 +275,24 @@ export class ListScan {
     }
   }
 
-  /** Today's mergeCopies over the valid copies: the most advanced one (order-independent). */
+  /**
+   * Today's mergeCopies over the valid, well-formed copies: the most advanced one
+   * (order-independent). The winner's structure is checked here, not when popped: it
+   * gives the group its place, and a malformed winner gives way to the next copy, whose
+   * place may differ (another publish time). Only groups whose copies differ pay it.
+   */
   private mergeGroup(g: Group): TaskView | null {
+    for (;;) {
+      const best = this.mostAdvanced(g);
+      if (best === null || this.wellFormed(g, best)) return best;
+    }
+  }
+
+  private mostAdvanced(g: Group): TaskView | null {
     let best: TaskView | null = null;
     let conflicts = 0;
     for (const c of g.copies) {
+      if (c.wellFormed === false) continue;
       const v = this.decode(c);
       if (v === undefined) continue;
       if (!this.copyValid(c, v)) continue;
@@ -329,8 +351,11 @@ export class ListScan {
       const e = pop(heap);
       popped?.add(e.id);
       last = e.publishTime;
-      const t = e.g.identical ? this.identicalMerged(e.g) : e.g.merged;
-      if (t && matchesQuery(t, q)) out.push(t);
+      const g = e.g;
+      const t = g.identical ? this.identicalMerged(g) : g.merged;
+      // Identical copies: a malformed one drops the task (every copy is the same bytes; the
+      // group's place is theirs either way). Copies that differ were checked when merged.
+      if (t && matchesQuery(t, q) && (!g.identical || this.wellFormed(g, t))) out.push(t);
     }
     if (popped && !this.asideCannotCount(out.length === limit, last, popped)) {
       this.materialize();
@@ -349,6 +374,38 @@ export class ListScan {
     if (!full || last === undefined || this.asideMax === undefined || last <= this.asideMax) return false;
     for (const a of this.aside) for (const i of a.idx) if (popped.has(a.ids[i]!)) return false;
     return true;
+  }
+
+  /**
+   * The relay is lossless, so a task's bytes reach the client as they came: they must be
+   * what a stock client's full decode accepts (checkTaskStructure). Checked only for tasks
+   * about to enter the answer and for the merged copy of a group whose copies differ, once
+   * per copy; the copies with `t`'s bytes share the verdict. A malformed one is dropped
+   * (counted "malformed") and its Executor noted.
+   */
+  private wellFormed(g: Group, t: TaskView): boolean {
+    const same = g.identical ? g.copies : g.copies.filter((c) => c.view !== undefined && c.view.raw.equals(t.raw));
+    const known = same[0]?.wellFormed;
+    if (known !== undefined) return known;
+    let problem: string | undefined;
+    try {
+      checkTaskStructure(t.raw);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      problem = err.message;
+    }
+    for (const c of same) {
+      c.wellFormed = problem === undefined;
+      if (problem === undefined) continue;
+      this.stats.drops.malformed = (this.stats.drops.malformed ?? 0) + 1;
+      if (c.source !== undefined && !this.malformedFrom.has(c.source)) this.malformedFrom.set(c.source, problem);
+    }
+    return problem === undefined;
+  }
+
+  /** Executors whose copies were dropped as malformed on their way to the answer, with the first problem. */
+  malformed(): ReadonlyMap<string, string> {
+    return this.malformedFrom;
   }
 
   /** A group of identical copies: the copy, if any of them was valid for what it was sent. */

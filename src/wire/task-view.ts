@@ -270,6 +270,87 @@ export function decodeTaskView(raw: Buffer): TaskView {
   return task;
 }
 
+/**
+ * Which length-delimited fields of a message are themselves messages (per proto/), by
+ * field number: what a client's full decode recurses into. Every other field is only
+ * framed (wire type, length). Fields of other wire types than a message's are skipped
+ * by every stock decoder (unknown fields), so are they here.
+ */
+interface Shape {
+  readonly [field: number]: readonly [name: string, shape: Shape];
+}
+const SCALARS: Shape = {};
+// common.RandomSplit, CrossVal, TrainParams, map<string, double> entries: scalars only.
+const EVALUATION_PARAMS: Shape = { 3: ["randomSplit", SCALARS], 4: ["cv", SCALARS] };
+const LIVE_EVALUATION_PARAMS: Shape = { 2: ["randomSplit", SCALARS] };
+const TRAIN_MODELS: Shape = { 1: ["thetas", SCALARS], 2: ["xbars", SCALARS], 3: ["sigmas", SCALARS] };
+const TASK_PARAMS: Shape = {
+  3: ["trainParams", SCALARS],
+  5: ["modelParams", TRAIN_MODELS],
+  6: ["evalParams", EVALUATION_PARAMS],
+  7: ["livalParams", LIVE_EVALUATION_PARAMS],
+};
+const FL_TASK: Shape = { 5: ["dataSets", SCALARS], 6: ["algoParam", TASK_PARAMS] };
+
+/** A WireError inside a nested message, with the field path to it. */
+class ShapeError extends WireError {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`${path}: ${problem}`);
+  }
+}
+
+/** Walks [r.pos, r.end) as a message of `shape`; throws WireError naming the nested field. */
+function checkShape(r: Reader, shape: Shape): void {
+  const end = r.end;
+  while (r.pos < end) {
+    const t = r.tag();
+    const field = t >>> 3;
+    const wt = t & 7;
+    const nested = wt === WT_LEN ? shape[field] : undefined;
+    if (nested === undefined) {
+      r.skip(wt, field);
+      continue;
+    }
+    const start = r.lengthDelimited();
+    const stop = r.pos;
+    r.pos = start;
+    r.end = stop;
+    try {
+      checkShape(r, nested[1]);
+    } catch (err) {
+      if (err instanceof ShapeError) throw new ShapeError(`${nested[0]}.${err.path}`, err.problem);
+      if (err instanceof WireError) throw new ShapeError(nested[0], err.message);
+      throw err;
+    }
+    r.end = end;
+  }
+}
+
+/**
+ * Checks that every nested message of an FLTask encoding is well-formed, recursively
+ * (what a stock client's full decode needs), without decoding any value. Throws
+ * WireError ("malformed FLTask: algoParam.trainParams: truncated …"). Run only on tasks
+ * that reach a client: the answer's, and GetTaskById copies.
+ */
+export function checkTaskStructure(raw: Buffer): void {
+  try {
+    checkShape(new Reader(raw, 0, raw.length), FL_TASK);
+  } catch (err) {
+    if (err instanceof WireError) throw new WireError(`malformed FLTask: ${err.message}`);
+    throw err;
+  }
+}
+
+/** decodeTaskView, and the bytes are a task a stock client can decode whole (checkTaskStructure). */
+export function decodeTaskChecked(raw: Buffer): TaskView {
+  const v = decodeTaskView(raw);
+  checkTaskStructure(raw);
+  return v;
+}
+
 /** Splits an FLTasks encoding into its tasks, keeping each task's own bytes. */
 export function decodeTaskList(buf: Buffer): TaskView[] {
   const tasks: TaskView[] = [];

@@ -2,7 +2,8 @@
  * The wire-level scan (src/wire/list-scan.ts) gives today's ListTask answer byte for
  * byte: random ledgers (lagging Executors, ties, UTF-8 ID orders), random queries and
  * limits, every arrival order, and Executors that ignore their limit or filter, send
- * implausible or duplicate tasks, or rewrite a task's publish time.
+ * implausible or duplicate tasks, rewrite a task's publish time, or send tasks whose nested
+ * messages only a client's full decode finds malformed (dropped; another copy takes the place).
  */
 import fc from "fast-check";
 import { ListReducer } from "../../src/fanout/reduce";
@@ -26,6 +27,15 @@ interface Reply {
   sent: ListQuery;
 }
 
+function stockDecodes(t: TaskView): boolean {
+  try {
+    FLTask.decode(t.raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Today's reduce, as src/fanout/task-fanout.ts does it per reply and at the end. */
 function todayAnswer(replies: readonly Reply[], q: ListQuery): Buffer {
   const merged = new Map<string, TaskView>();
@@ -42,7 +52,8 @@ function todayAnswer(replies: readonly Reply[], q: ListQuery): Buffer {
       valid.sort(compareListOrder);
       valid.length = Number(r.sent.limit);
     }
-    mergeCopies(valid, merged);
+    // A copy a client's own full decode fails on never reaches the merge.
+    mergeCopies(valid.filter(stockDecodes), merged);
   }
   return encodeTaskList(selectForList(merged.values(), q));
 }
@@ -98,8 +109,28 @@ function scanDiscovered(scan: ListReducer): Set<string> {
   return out;
 }
 
-type Mode = "honest" | "ignores limit" | "ignores filters" | "noisy" | "rewrites time";
-const MODES: Mode[] = ["honest", "honest", "honest", "ignores limit", "ignores filters", "noisy", "rewrites time"];
+type Mode =
+  | "honest"
+  | "ignores limit"
+  | "ignores filters"
+  | "noisy"
+  | "rewrites time"
+  | "malformed nested"
+  | "malformed, older and advanced";
+const MODES: Mode[] = [
+  "honest",
+  "honest",
+  "honest",
+  "ignores limit",
+  "ignores filters",
+  "noisy",
+  "rewrites time",
+  "malformed nested",
+  "malformed, older and advanced",
+];
+
+/** One more algoParam whose modelParams.thetas[0] holds a tag of wire type 7: only a full decode sees it. */
+const MALFORMED_ALGO_PARAM = Buffer.from([0x32, 0x06, 0x2a, 0x04, 0x0a, 0x02, 0x0f, 0x00]);
 
 function reencode(raw: Buffer, f: (t: FLTask) => void): Buffer {
   const t = FLTask.decode(raw);
@@ -135,6 +166,20 @@ function replyOf(ledger: RandomLedger, e: number, sent: ListQuery, mode: Mode): 
         x.endTime = x.publishTime + 5000n;
       }),
     }));
+  // The malformed copy wins the merge (terminal) at an older place: the next copy's place is newer.
+  if (mode === "malformed, older and advanced")
+    out = out.map((t) => ({
+      raw: Buffer.concat([
+        reencode(t.raw, (x) => {
+          x.publishTime -= STEP_NS;
+          x.status = "Failed";
+          x.endTime = x.publishTime + 5000n;
+        }),
+        MALFORMED_ALGO_PARAM,
+      ]),
+    }));
+  if (mode === "malformed nested")
+    out = out.map((t, i) => (i % 2 === 0 ? { raw: Buffer.concat([t.raw, MALFORMED_ALGO_PARAM]) } : t));
   return encodeTaskList(out);
 }
 

@@ -5,7 +5,14 @@
 import fc from "fast-check";
 import { FLTask } from "../../src/gen/task/task";
 import { compareUtf8 } from "../../src/merge/merge";
-import { decodeTaskList, decodeTaskView, encodeTaskList, WireError } from "../../src/wire/task-view";
+import {
+  checkTaskStructure,
+  decodeTaskChecked,
+  decodeTaskList,
+  decodeTaskView,
+  encodeTaskList,
+  WireError,
+} from "../../src/wire/task-view";
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 const text = fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.constantFrom("\uFEFFbom", "τ-1", "😀", ""));
@@ -117,6 +124,78 @@ describe("task view decoder", () => {
     expect(() => decodeTaskView(raw.subarray(0, raw.length - 2))).toThrow(/malformed FLTask: truncated/);
     expect(() => decodeTaskView(Buffer.from([0x07]))).toThrow(WireError); // field 0
     expect(() => decodeTaskView(Buffer.from([0x0e]))).toThrow(/invalid wire type/);
+  });
+});
+
+const double = fc.double({ noNaN: true });
+const doubles = fc.dictionary(fc.string({ maxLength: 4 }), double, { maxKeys: 3 });
+const randomSplit = fc.option(fc.record({ percentLO: fc.integer() }), { nil: undefined });
+/** Every nested message of common.TaskParams, filled. */
+const fullAlgoParam = fc.record({
+  algo: fc.integer({ min: 0, max: 2 }),
+  taskType: fc.integer({ min: 0, max: 1 }),
+  modelTaskID: text,
+  trainParams: fc.record({ label: text, regParam: double, accuracy: int64, BatchSize: int64, isTagPart: fc.boolean() }),
+  modelParams: fc.record({ thetas: doubles, xbars: doubles, sigmas: doubles, label: text, path: text }),
+  evalParams: fc.record({
+    enable: fc.boolean(),
+    evalRule: fc.integer({ min: 0, max: 2 }),
+    randomSplit,
+    cv: fc.option(fc.record({ folds: fc.integer(), shuffle: fc.boolean(), repeatTimes: fc.integer() }), {
+      nil: undefined,
+    }),
+  }),
+  livalParams: fc.record({ enable: fc.boolean(), randomSplit }),
+});
+const fullTask = task.chain((t) => fullAlgoParam.map((algoParam) => ({ ...t, algoParam })));
+const encode = (t: Parameters<typeof FLTask.fromPartial>[0]): Buffer =>
+  Buffer.from(FLTask.encode(FLTask.fromPartial(t)).finish());
+
+describe("full-structure check", () => {
+  test("every well-formed task passes, unknown fields included", () => {
+    fc.assert(
+      fc.property(fullTask, fc.array(unknownField, { maxLength: 2 }), (t, extra) => {
+        const raw = Buffer.concat([encode(t), ...extra]);
+        expect(() => checkTaskStructure(raw)).not.toThrow();
+        expect(decodeTaskChecked(raw).raw).toBe(raw);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test("what it passes, the generated (stock) decoder decodes whole; it fails only with a WireError", () => {
+    fc.assert(
+      fc.property(fullTask, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(), (t, at, value, cut) => {
+        const raw = encode(t);
+        const broken = Buffer.from(raw);
+        broken[at % broken.length] = value;
+        for (const b of [broken, broken.subarray(0, cut % (broken.length + 1))]) {
+          let passed = true;
+          try {
+            checkTaskStructure(b);
+          } catch (err) {
+            expect(err).toBeInstanceOf(WireError);
+            passed = false;
+          }
+          if (passed) expect(() => FLTask.decode(b)).not.toThrow();
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("a malformed nested message is named by its path", () => {
+    const raw = encode({ iD: "t", algoParam: { trainParams: { label: "y" } } });
+    // One more algoParam whose trainParams says 50 bytes and holds 2 (decoders merge the two).
+    const truncated = Buffer.concat([raw, Buffer.from([0x32, 0x04, 0x1a, 0x32, 0x0a, 0x01])]);
+    expect(() => checkTaskStructure(truncated)).toThrow(
+      "malformed FLTask: algoParam: truncated length-delimited field",
+    );
+    // algoParam.modelParams.thetas[0] holds a tag of wire type 7.
+    const badType = Buffer.concat([raw, Buffer.from([0x32, 0x06, 0x2a, 0x04, 0x0a, 0x02, 0x0f, 0x00])]);
+    expect(() => checkTaskStructure(badType)).toThrow(/algoParam\.modelParams\.thetas: invalid wire type 7/);
+    expect(() => FLTask.decode(badType)).toThrow();
+    expect(() => decodeTaskView(badType)).not.toThrow(); // the merge's own decode does not look so deep
   });
 });
 
