@@ -134,7 +134,6 @@ export class TaskFanout implements TaskReader {
     const log = this.log.child({ requestId: ctx.requestId, method: "ListTask" });
     let closed = false;
     const offered = new Set<TaskView>();
-    const live = new Set<string>();
     const discoverCandidates = (): void => {
       reducer.peek();
       const bySource = new Map<string, TaskView[]>();
@@ -153,7 +152,6 @@ export class TaskFanout implements TaskReader {
       (t) => !clusterView || t.pubKey !== undefined,
       async (t) => {
         report.asked.push(t.address);
-        if (t.live) live.add(t.address);
         // In the Executor's own layout (v2 or v3, src/generations/executors.ts).
         const { sent, bytes } = upstreamListRequest(
           t.generation ?? "v2",
@@ -185,14 +183,11 @@ export class TaskFanout implements TaskReader {
     );
     closed = true;
     const r = reducer.result();
-    // A live Executor whose copy of an answer's task was malformed sent a malformed reply
-    // (as one that does not scan): named, and the answer is partial. Not a circuit failure.
+    // A copy a client could not decode is a dropped task, as any invalid one (counted in
+    // `dropped`), not a failed Executor: one bad old task must not make every answer that
+    // reaches it partial, and so uncached, for ever. The operator learns who sent it.
     for (const [address, problem] of reducer.malformed()) {
-      const i = report.answered.indexOf(address);
-      if (i < 0 || !live.has(address)) continue;
-      report.answered.splice(i, 1);
-      report.failed.push({ address, reason: `malformed reply: ${problem}` });
-      log.warn({ executor: address, reason: problem }, "executor sent a malformed task");
+      log.warn({ executor: address, reason: problem }, "executor sent a malformed task (dropped)");
     }
     discoverCandidates();
     this.pass.offer(reducer.undecoded(this.pass.knows));
