@@ -5,6 +5,8 @@
  * sent (`raw`), so fields this schema does not know (newer Executors add some) reach
  * the client unchanged, and replies are assembled by concatenation.
  */
+import { isUtf8 } from "node:buffer";
+
 export interface DataSetView {
   executor: Buffer;
   address: string;
@@ -271,26 +273,49 @@ export function decodeTaskView(raw: Buffer): TaskView {
 }
 
 /**
- * Which length-delimited fields of a message are themselves messages (per proto/), by
- * field number: what a client's full decode recurses into. Every other field is only
- * framed (wire type, length). Fields of other wire types than a message's are skipped
- * by every stock decoder (unknown fields), so are they here.
+ * Which length-delimited fields of a message are themselves messages or `string`s (per
+ * proto/), by field number: what a client's full decode recurses into or validates. A
+ * proto3 `string` must be valid UTF-8 for protobuf-go, the stock PaddleDTX clients'
+ * decoder (it refuses the whole message otherwise). Every other field is only framed
+ * (wire type, length). Fields of other wire types than the declared one are skipped by
+ * every stock decoder (unknown fields), so are they here.
  */
 interface Shape {
-  readonly [field: number]: readonly [name: string, shape: Shape];
+  readonly [field: number]: readonly [name: string, shape: Shape | typeof STRING];
 }
+const STRING = "string";
 const SCALARS: Shape = {};
-// common.RandomSplit, CrossVal, TrainParams, map<string, double> entries: scalars only.
+// map<string, double>: entries of key = 1 (string), value = 2.
+const STRING_MAP_ENTRY: Shape = { 1: ["key", STRING] };
 const EVALUATION_PARAMS: Shape = { 3: ["randomSplit", SCALARS], 4: ["cv", SCALARS] };
 const LIVE_EVALUATION_PARAMS: Shape = { 2: ["randomSplit", SCALARS] };
-const TRAIN_MODELS: Shape = { 1: ["thetas", SCALARS], 2: ["xbars", SCALARS], 3: ["sigmas", SCALARS] };
+const TRAIN_PARAMS: Shape = { 1: ["label", STRING], 2: ["labelName", STRING], 9: ["idName", STRING] };
+const TRAIN_MODELS: Shape = {
+  1: ["thetas", STRING_MAP_ENTRY],
+  2: ["xbars", STRING_MAP_ENTRY],
+  3: ["sigmas", STRING_MAP_ENTRY],
+  4: ["label", STRING],
+  6: ["idName", STRING],
+  7: ["path", STRING],
+};
 const TASK_PARAMS: Shape = {
-  3: ["trainParams", SCALARS],
+  3: ["trainParams", TRAIN_PARAMS],
+  4: ["modelTaskID", STRING],
   5: ["modelParams", TRAIN_MODELS],
   6: ["evalParams", EVALUATION_PARAMS],
   7: ["livalParams", LIVE_EVALUATION_PARAMS],
 };
-const FL_TASK: Shape = { 5: ["dataSets", SCALARS], 6: ["algoParam", TASK_PARAMS] };
+const DATA_FOR_TASK: Shape = { 3: ["dataID", STRING], 4: ["PSILabel", STRING], 7: ["address", STRING] };
+const FL_TASK: Shape = {
+  1: ["iD", STRING],
+  2: ["name", STRING],
+  3: ["description", STRING],
+  5: ["dataSets", DATA_FOR_TASK],
+  6: ["algoParam", TASK_PARAMS],
+  7: ["status", STRING],
+  8: ["errMessage", STRING],
+  9: ["result", STRING],
+};
 
 /** A WireError inside a nested message, with the field path to it. */
 class ShapeError extends WireError {
@@ -316,6 +341,10 @@ function checkShape(r: Reader, shape: Shape): void {
     }
     const start = r.lengthDelimited();
     const stop = r.pos;
+    if (nested[1] === STRING) {
+      if (!isUtf8(r.buf.subarray(start, stop))) throw new ShapeError(nested[0], "invalid UTF-8 in a string field");
+      continue;
+    }
     r.pos = start;
     r.end = stop;
     try {

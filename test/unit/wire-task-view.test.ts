@@ -197,6 +197,24 @@ describe("full-structure check", () => {
     expect(() => FLTask.decode(badType)).toThrow();
     expect(() => decodeTaskView(badType)).not.toThrow(); // the merge's own decode does not look so deep
   });
+
+  test("a string field that is not valid UTF-8 is malformed (protobuf-go refuses the whole message)", () => {
+    const raw = encode({ iD: "t", name: "ok", algoParam: { trainParams: { label: "y" } } });
+    // name (field 2) = 0xff: not UTF-8.
+    const badName = Buffer.concat([raw, Buffer.from([0x12, 0x01, 0xff])]);
+    expect(() => checkTaskStructure(badName)).toThrow("malformed FLTask: name: invalid UTF-8 in a string field");
+    // algoParam.trainParams.label (field 1) = a lone continuation byte.
+    const badLabel = Buffer.concat([raw, Buffer.from([0x32, 0x05, 0x1a, 0x03, 0x0a, 0x01, 0x80])]);
+    expect(() => checkTaskStructure(badLabel)).toThrow(/algoParam\.trainParams\.label: invalid UTF-8/);
+    // dataSets[].address, and a map key of modelParams.thetas.
+    const badAddress = Buffer.concat([raw, Buffer.from([0x2a, 0x03, 0x3a, 0x01, 0xc3])]);
+    expect(() => checkTaskStructure(badAddress)).toThrow(/dataSets\.address: invalid UTF-8/);
+    const badKey = Buffer.concat([raw, Buffer.from([0x32, 0x07, 0x2a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xfe])]);
+    expect(() => checkTaskStructure(badKey)).toThrow(/algoParam\.modelParams\.thetas\.key: invalid UTF-8/);
+    // Multi-byte UTF-8 is fine; bytes fields (requester) hold anything.
+    const fine = Buffer.concat([raw, Buffer.from([0x12, 0x03, 0xe2, 0x9c, 0x93, 0x22, 0x02, 0xff, 0xfe])]);
+    expect(() => checkTaskStructure(fine)).not.toThrow();
+  });
 });
 
 describe("compareUtf8", () => {
