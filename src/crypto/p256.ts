@@ -20,9 +20,33 @@ function coordinateInField(b: Buffer): boolean {
   return BigInt(`0x${b.toString("hex")}`) < P256_P;
 }
 
+/**
+ * Imported keys by their raw bytes: importing costs about what a verification does (the
+ * JWK import was ~20 % of a small GetPredictResult's CPU), and requesters are few and
+ * repeat. Bounded; the oldest import goes first. Keys that are not points are kept too
+ * (null), so a client repeating a bad key costs no import either.
+ */
+export const IMPORTED_KEYS_MAX = 1024;
+const imported = new Map<string, crypto.KeyObject | null>();
+
 /** A public KeyObject from raw X||Y; null when it is not a point on P-256. */
 export function publicKeyFromRaw(raw: Buffer): crypto.KeyObject | null {
   if (raw.length !== KEY_BYTES) return null;
+  const name = raw.toString("latin1");
+  const known = imported.get(name);
+  if (known !== undefined) return known;
+  const key = importPublicKey(raw);
+  if (imported.size >= IMPORTED_KEYS_MAX) imported.delete(imported.keys().next().value as string);
+  imported.set(name, key);
+  return key;
+}
+
+/** Number of imported keys kept (tests). */
+export function importedKeys(): number {
+  return imported.size;
+}
+
+function importPublicKey(raw: Buffer): crypto.KeyObject | null {
   // A coordinate >= p would be reduced mod p by some importers: a second spelling of
   // the same key, which must not pass a byte-for-byte requester comparison.
   if (!coordinateInField(raw.subarray(0, 32)) || !coordinateInField(raw.subarray(32))) return null;

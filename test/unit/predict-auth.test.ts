@@ -8,6 +8,8 @@ import {
   type RefusalReason,
 } from "../../src/auth/predict-auth";
 import {
+  importedKeys,
+  IMPORTED_KEYS_MAX,
   keyPairFromPrivate,
   predictSigningMessage,
   publicKeyFromRaw,
@@ -136,6 +138,26 @@ describe("public keys", () => {
     expect(publicKeyFromRaw(k)).toBeNull();
     expect(publicKeyFromRaw(hex(sig.pubKey_hex).subarray(0, 63))).toBeNull();
     expect(publicKeyFromRaw(Buffer.alloc(64))).toBeNull();
+  });
+
+  test("an imported key is kept by its bytes: imported once, the same verdicts, bounded", () => {
+    const k = hex(sig.pubKey_hex);
+    const first = publicKeyFromRaw(k);
+    expect(first).not.toBeNull();
+    expect(publicKeyFromRaw(Buffer.from(k))).toBe(first);
+    // The caller's buffer changing afterwards changes nothing kept under the old bytes.
+    const mutated = Buffer.from(k);
+    mutated[40] = mutated[40]! ^ 0x10;
+    expect(publicKeyFromRaw(mutated)).toBeNull();
+    expect(publicKeyFromRaw(k)).toBe(first);
+    expect(verifyPredictSignature(k, sig.taskID, hex(sig.valid_signature_hex))).toBe(true);
+    for (let i = 0; i < IMPORTED_KEYS_MAX + 10; i++) {
+      const junk = Buffer.alloc(64, 0);
+      junk.writeUInt32BE(i + 1, 60);
+      publicKeyFromRaw(junk);
+    }
+    expect(importedKeys()).toBe(IMPORTED_KEYS_MAX);
+    expect(verifyPredictSignature(k, sig.taskID, hex(sig.valid_signature_hex))).toBe(true);
   });
 });
 
