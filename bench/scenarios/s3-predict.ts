@@ -115,7 +115,7 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
   const sizes: SizePlan[] = [
     { label: "1 KiB", bytes: KiB, clients: 4, streams: 8, durationSec: opts.quick ? 3 : 10 },
     { label: "1 MiB", bytes: MiB, clients: 2, streams: 2, requests: opts.quick ? 60 : 400 },
-    { label: "64 MiB", bytes: 64 * MiB, clients: 1, streams: 2, requests: opts.quick ? 6 : 16 },
+    { label: "64 MiB", bytes: 64 * MiB, clients: 1, streams: 2, requests: opts.quick ? 12 : 24 },
   ];
   const ex = await startExecutors({ executors: 3, trainingTasks: 24 });
   if (!ex.predictRequest || !ex.predictOwner) {
