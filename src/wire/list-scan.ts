@@ -282,10 +282,12 @@ export class ListScan {
    * place may differ (another publish time). Only groups whose copies differ pay it.
    */
   private mergeGroup(g: Group): TaskView | null {
-    for (;;) {
+    // Each malformed winner marks at least its own copy, so this ends; the bound says so.
+    for (let tries = 0; tries <= g.copies.length; tries++) {
       const best = this.mostAdvanced(g);
       if (best === null || this.wellFormed(g, best)) return best;
     }
+    return null;
   }
 
   private mostAdvanced(g: Group): TaskView | null {
