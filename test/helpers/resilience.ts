@@ -97,6 +97,27 @@ export async function gatewayFor(
 }
 
 /** A hand-made Executor answering every call with `answer(method, request)`. */
+/** Named raw Executors (startRawExecutor) for one suite: their addresses by name, and one stop for all. */
+export function rawExecutorSet(): {
+  addr: Record<string, string>;
+  start(name: string, answer: Parameters<typeof startRawExecutor>[0]): Promise<void>;
+  stopAll(): Promise<void>;
+} {
+  const addr: Record<string, string> = {};
+  const stops: (() => Promise<void>)[] = [];
+  return {
+    addr,
+    async start(name, answer) {
+      const e = await startRawExecutor(answer);
+      stops.push(() => e.stop());
+      addr[name] = e.address;
+    },
+    async stopAll() {
+      for (const s of stops.splice(0)) await s();
+    },
+  };
+}
+
 export async function startRawExecutor(
   answer: (method: MethodName, req: Buffer) => Buffer | grpc.ServiceError | Promise<Buffer | grpc.ServiceError>,
   creds = grpc.ServerCredentials.createInsecure(),

@@ -8,7 +8,7 @@ import { DataForTask, FLTask, FLTasks, GetTaskRequest } from "../../src/gen/task
 import type { RunningGateway } from "../../src/gateway";
 import { deterministicKeyPair } from "../../src/sim/ledger";
 import { AllowList } from "../../src/upstream/allowlist";
-import { gatewayFor, rawCall, rawClient, startRawExecutor, upstreamError } from "../helpers/resilience";
+import { gatewayFor, rawCall, rawClient, rawExecutorSet, upstreamError } from "../helpers/resilience";
 import { listAllBody } from "../helpers/requests";
 
 const requester = deterministicKeyPair("hostile-requester").publicKey;
@@ -56,15 +56,11 @@ const offFilter = [task("someone-else", { requester: Buffer.alloc(64, 9), dataSe
 
 let gw: RunningGateway;
 let client: grpc.Client;
-const stops: (() => Promise<void>)[] = [];
-const addr: Record<string, string> = {};
+const executors = rawExecutorSet();
+const addr = executors.addr;
 
 beforeAll(async () => {
-  const mk = async (name: string, fn: Parameters<typeof startRawExecutor>[0]): Promise<void> => {
-    const e = await startRawExecutor(fn);
-    stops.push(() => e.stop());
-    addr[name] = e.address;
-  };
+  const mk = executors.start;
   await mk("mixed", (m) => (m === "ListTask" ? list([...goodA, ...implausible, ...offFilter]) : Buffer.alloc(0)));
   await mk("flood", (m) => (m === "ListTask" ? list(goodFlood) : Buffer.alloc(0)));
   await mk("oversize", (m) =>
@@ -94,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await gw?.stop();
-  for (const s of stops) await s();
+  await executors.stopAll();
 });
 
 const listBody = (): Buffer => listAllBody(requester);

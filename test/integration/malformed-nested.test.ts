@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { FLTask, FLTasks, GetTaskRequest } from "../../src/gen/task/task";
 import type { RunningGateway } from "../../src/gateway";
 import { deterministicKeyPair } from "../../src/sim/ledger";
-import { gatewayFor, rawCall, rawClient, startRawExecutor } from "../helpers/resilience";
+import { gatewayFor, rawCall, rawClient, rawExecutorSet } from "../helpers/resilience";
 import { listAllBody } from "../helpers/requests";
 import { writeEntries } from "../helpers/wire-writer";
 
@@ -59,15 +59,11 @@ const frame = (tasks: Buffer[]): Buffer =>
 
 let gw: RunningGateway;
 let client: grpc.Client;
-const stops: (() => Promise<void>)[] = [];
-const addr: Record<string, string> = {};
+const executors = rawExecutorSet();
+const addr = executors.addr;
 
 beforeAll(async () => {
-  const mk = async (name: string, fn: Parameters<typeof startRawExecutor>[0]): Promise<void> => {
-    const e = await startRawExecutor(fn);
-    stops.push(() => e.stop());
-    addr[name] = e.address;
-  };
+  const mk = executors.start;
   await mk("hostile", (m) => (m === "ListTask" ? frame([...badOnly, sharedBad]) : getBad));
   await mk("honest", (m) => (m === "ListTask" ? frame([...good, sharedGood]) : getGood));
   gw = await gatewayFor(undefined, {
@@ -80,7 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await gw?.stop();
-  for (const s of stops) await s();
+  await executors.stopAll();
 });
 
 test("the malformed copies are stock-decodable only once dropped (the test's own premise)", () => {
