@@ -4,7 +4,7 @@
  * (a plain proxy). Also: how much the gateway's resident memory grows per payload in flight.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +14,7 @@ import { Worker } from "../lib/child";
 import { callRaw, grpcFrame } from "../lib/grpc-raw";
 import { h2load, meanLoad, type LoadResult } from "../lib/h2load";
 import { hasCommand } from "../lib/machine";
-import { rssMiB, sampleRss } from "../lib/procfs";
+import { cpuMs, rssMiB, sampleRss } from "../lib/procfs";
 import { row, type Row, type ScenarioResult } from "../lib/report";
 import { startExecutors, startGatewayProc, type BenchOptions, type ExecutorsProc } from "../lib/setup";
 import { round } from "../lib/stats";
@@ -35,7 +35,7 @@ function freePort(): Promise<number> {
 }
 
 /** nginx as a plain gRPC proxy to the owner, with its own temp prefix, in the foreground. */
-async function startNginx(owner: string): Promise<{ address: string; stop(): Promise<void> }> {
+async function startNginx(owner: string): Promise<{ address: string; pids(): number[]; stop(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "dai-bench-nginx-"));
   const port = await freePort();
   // As root, nginx would switch its worker to "nobody", which cannot use the temp prefix.
@@ -83,6 +83,8 @@ http {
   }
   return {
     address: `127.0.0.1:${port}`,
+    // The master and its worker (the one that relays).
+    pids: () => [proc.pid!, ...childPids(proc.pid!)],
     async stop() {
       const done = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
       proc.kill("SIGQUIT");
@@ -92,6 +94,33 @@ http {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A load run and the CPU time the relaying process (for direct: the owner) spent on it. */
+interface Measured {
+  load: LoadResult;
+  cpuMs: number;
+}
+
+async function measured(pids: number[], run: () => Promise<LoadResult>): Promise<Measured> {
+  const cpu = (): number => pids.reduce((n, p) => n + cpuMs(p), 0);
+  const before = cpu();
+  const load = await run();
+  return { load, cpuMs: cpu() - before };
+}
+
+/** CPU milliseconds per successful reply over a target's rounds. */
+function cpuPerReply(ms: Measured[]): number {
+  const replies = ms.reduce((n, m) => n + m.load.okPerSec * m.load.wallSec, 0);
+  return replies > 0 ? ms.reduce((n, m) => n + m.cpuMs, 0) / replies : NaN;
 }
 
 interface SizePlan {
@@ -156,16 +185,23 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
       // Rounds alternating direct, gateway, nginx, own relay (then reversed): load that drifts on a
       // shared machine shifts every target alike instead of one (a 64 MiB round is a second or two).
       const targets = [ex.predictOwner, gw.address, nginx?.address, relay.address];
-      const runs: LoadResult[][] = targets.map(() => []);
+      const pidsOf = [
+        () => [ex.worker.pid],
+        () => [gw.worker.pid],
+        () => nginx?.pids() ?? [],
+        () => [relay.worker.pid],
+      ];
+      const runs: Measured[][] = targets.map(() => []);
       for (let r = 0; r < ROUNDS(opts); r++) {
         const order = targets.map((_, i) => i);
         if (r % 2 === 1) order.reverse();
         for (const i of order) {
           const target = targets[i];
-          if (target !== undefined) runs[i]!.push(await h2load({ target, ...load }));
+          if (target !== undefined) runs[i]!.push(await measured(pidsOf[i]!(), () => h2load({ target, ...load })));
         }
       }
-      const [d, g, n, o] = runs.map((rs) => (rs.length > 0 ? meanLoad(rs) : undefined)) as [
+      const cpu = runs.map((ms) => (ms.length > 0 ? cpuPerReply(ms) : NaN));
+      const [d, g, n, o] = runs.map((ms) => (ms.length > 0 ? meanLoad(ms.map((m) => m.load)) : undefined)) as [
         LoadResult,
         LoadResult,
         LoadResult | undefined,
@@ -175,7 +211,17 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
       opts.log(
         `s3: ${s.label}: direct ${round(mibps(d, b))} MiB/s, gateway ${round(mibps(g, b))} (${g.shortReplies} errors not counted), nginx ${n ? round(mibps(n, b)) : "-"}`,
       );
-      measurements.push({ size: s.label, bytes: s.bytes, load, direct: d, gateway: g, nginx: n, ownRelay: o });
+      const cpuMsPerReply = { direct: cpu[0], gateway: cpu[1], nginx: cpu[2], ownRelay: cpu[3] };
+      measurements.push({
+        size: s.label,
+        bytes: s.bytes,
+        load,
+        direct: d,
+        gateway: g,
+        nginx: n,
+        ownRelay: o,
+        cpuMsPerReply,
+      });
       const fmt = (r: LoadResult): string =>
         `${round(r.okPerSec, 1)} OK/s = ${round(mibps(r, b), 1)} MiB/s (p50 ${round(r.latencyMs.p50)} ms, p99 ${round(r.latencyMs.p99)} ms${r.shortReplies > 0 ? `; ${r.shortReplies} error replies not counted` : ""})`;
       rows.push(
@@ -196,13 +242,26 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
           ratio: o.okPerSec / d.okPerSec,
         }),
       );
+      if (s.bytes === 64 * MiB && n) {
+        // CPU, unlike throughput on 2 shared CPUs, hardly moves between runs: what relaying costs.
+        rows.push(
+          row({
+            scenario: "3 GetPredictResult relay",
+            measure: "CPU per 64 MiB reply relayed, gateway ÷ nginx grpc_pass",
+            gateway: `gateway ${round(cpu[1]!)} ms; own relay alone ${round(cpu[3]!)} ms`,
+            baseline: `nginx ${round(cpu[2]!)} ms (the owner spends ${round(cpu[0]!)} ms per reply served directly)`,
+            ratio: cpu[1]! / cpu[2]!,
+          }),
+        );
+      }
       if (s.bytes === 64 * MiB)
         goals.predictThroughput = {
           value: g.okPerSec / d.okPerSec,
           detail: `gateway ${round(mibps(g, b), 1)} MiB/s ÷ owner direct ${round(mibps(d, b), 1)} MiB/s (successful replies only)`,
           note:
             (n ? `nginx grpc_pass: ${round(n.okPerSec / d.okPerSec, 2)} × direct; ` : "") +
-            `own streaming relay alone: ${round(o.okPerSec / d.okPerSec, 2)} × direct`,
+            `own streaming relay alone: ${round(o.okPerSec / d.okPerSec, 2)} × direct; ` +
+            `CPU per reply relayed: gateway ${round(cpu[1]!)} ms, nginx ${round(cpu[2]!)} ms`,
         };
       if (n) {
         rows.push(

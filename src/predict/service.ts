@@ -24,7 +24,8 @@ import { Topic } from "../core/topic";
 import type { TaskRequest } from "../gen/task/task";
 import type { Generation } from "../generations/list-request";
 import { RULE_TEXT, type SignatureRule } from "../generations/signature";
-import type { RelayReply } from "../transport/server";
+import { UPSTREAM_STREAM_WINDOW_BYTES } from "../transport/client";
+import { RELAY_QUEUE_BYTES, type RelayReply } from "../transport/server";
 import type { ExecutorClient, ExecutorClients } from "../upstream/executor-client";
 import type { Outcome } from "../upstream/outcome";
 import type { TaskView } from "../wire/task-view";
@@ -84,9 +85,9 @@ interface Checked {
 
 /**
  * What a streamed relay holds of the byte budget: the upstream stream's receive window
- * (1 MiB, src/transport/client.ts) and what the client's side buffers before it pushes back.
+ * and what is queued for the client before the upstream is paused.
  */
-export const STREAMED_RELAY_BYTES = 2 * 1024 * 1024;
+export const STREAMED_RELAY_BYTES = UPSTREAM_STREAM_WINDOW_BYTES + RELAY_QUEUE_BYTES;
 
 export class PredictService {
   /** Each candidate asked, and how it answered. */

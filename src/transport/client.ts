@@ -628,6 +628,9 @@ class StreamCall implements PendingCall {
   }
 }
 
+/** Receive window of each upstream stream (SETTINGS_INITIAL_WINDOW_SIZE): what a paused relay lets its owner send ahead. */
+export const UPSTREAM_STREAM_WINDOW_BYTES = 1024 * 1024;
+
 const DEFAULTS = {
   maxQueuedCalls: 1024,
   maxConcurrentStreams: 1000,
@@ -636,7 +639,7 @@ const DEFAULTS = {
   connectTimeoutMs: 20_000,
   keepaliveTimeMs: 300_000,
   keepaliveTimeoutMs: 20_000,
-  streamWindowBytes: 1024 * 1024,
+  streamWindowBytes: UPSTREAM_STREAM_WINDOW_BYTES,
   sessionWindowBytes: 16 * 1024 * 1024,
 };
 

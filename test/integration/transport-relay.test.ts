@@ -142,7 +142,12 @@ test("a 24 MiB reply relayed to a grpc-js client byte for byte, trailers passed 
     expect(r.reply!.length).toBe(24 * MiB);
     expect(r.reply!.every((b) => b === 0x62)).toBe(true);
     await new Promise((res) => setTimeout(res, 50));
-    expect(relay.done).toEqual([{ ok: true, bytes: 24 * MiB + 5, code: 0, details: "" }]);
+    expect(relay.done).toEqual([
+      { ok: true, bytes: 24 * MiB + 5, code: 0, details: "", pushbacks: expect.any(Number) as number },
+    ]);
+    // A reader that keeps up is not pushed back after every 16 KiB DATA frame (1,536 of them):
+    // each pause stalls the owner for a window round trip.
+    expect(relay.done[0]!.pushbacks).toBeLessThan(100);
   } finally {
     await relay.server.close();
     t.close();
@@ -216,6 +221,9 @@ test("flow control: a client that does not read holds the owner back; reading la
     expect(got).toBe(64 * MiB + 5);
     expect(tr["grpc-status"]).toBe("0");
     expect(tr["x-owner"]).toBe("yes");
+    await new Promise((res) => setTimeout(res, 50));
+    // The reader that did not read pushed back: the owner was paused with RELAY_QUEUE_BYTES waiting.
+    expect(relay.done[0]!.pushbacks).toBeGreaterThan(0);
   } finally {
     session.destroy();
     await relay.server.close();
