@@ -242,27 +242,28 @@ export async function predictRelay(opts: BenchOptions): Promise<ScenarioResult> 
           ratio: o.okPerSec / d.okPerSec,
         }),
       );
-      if (s.bytes === 64 * MiB && n) {
+      if (s.bytes === 64 * MiB) {
         // CPU, unlike throughput on 2 shared CPUs, hardly moves between runs: what relaying costs.
-        rows.push(
-          row({
-            scenario: "3 GetPredictResult relay",
-            measure: "CPU per 64 MiB reply relayed, gateway ÷ nginx grpc_pass",
-            gateway: `gateway ${round(cpu[1]!)} ms; own relay alone ${round(cpu[3]!)} ms`,
-            baseline: `nginx ${round(cpu[2]!)} ms (the owner spends ${round(cpu[0]!)} ms per reply served directly)`,
-            ratio: cpu[1]! / cpu[2]!,
-          }),
-        );
-      }
-      if (s.bytes === 64 * MiB)
+        if (n)
+          rows.push(
+            row({
+              scenario: "3 GetPredictResult relay",
+              measure: "CPU per 64 MiB reply relayed, gateway ÷ nginx grpc_pass",
+              gateway: `gateway ${round(cpu[1]!)} ms; own relay alone ${round(cpu[3]!)} ms`,
+              baseline: `nginx ${round(cpu[2]!)} ms (the owner spends ${round(cpu[0]!)} ms per reply served directly)`,
+              ratio: cpu[1]! / cpu[2]!,
+            }),
+          );
         goals.predictThroughput = {
           value: g.okPerSec / d.okPerSec,
           detail: `gateway ${round(mibps(g, b), 1)} MiB/s ÷ owner direct ${round(mibps(d, b), 1)} MiB/s (successful replies only)`,
           note:
             (n ? `nginx grpc_pass: ${round(n.okPerSec / d.okPerSec, 2)} × direct; ` : "") +
             `own streaming relay alone: ${round(o.okPerSec / d.okPerSec, 2)} × direct; ` +
-            `CPU per reply relayed: gateway ${round(cpu[1]!)} ms, nginx ${round(cpu[2]!)} ms`,
+            `CPU per reply relayed: gateway ${round(cpu[1]!)} ms` +
+            (n ? `, nginx ${round(cpu[2]!)} ms` : ""),
         };
+      }
       if (n) {
         rows.push(
           row({
