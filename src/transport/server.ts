@@ -19,6 +19,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { UpstreamStream } from "./client";
+import { FairIntake } from "./fair-intake";
 import { UnaryFrameDecoder } from "./framing";
 import {
   Status,
@@ -123,7 +124,16 @@ export interface Http2GrpcServerOptions {
    * trailers-only at once and the request is never read or decoded.
    */
   admit?: (path: string, headers: http2.IncomingHttpHeaders, peer: string) => Admission;
+  /**
+   * Calls started per event-loop turn by the fair intake (src/transport/fair-intake.ts:
+   * a connection's only open call first, then the others round robin over their
+   * connections); default INTAKE_SLICE_CALLS; 0: each call starts as its request is read.
+   */
+  intakeSliceCalls?: number;
 }
+
+/** Calls started per turn by the fair intake (bench/scenarios/s6-overload.ts). */
+export const INTAKE_SLICE_CALLS = 32;
 
 /** The peer of each session, read once (a session's `socket` is a proxy: costly per call). */
 const peers = new WeakMap<http2.Http2Session, string>();
@@ -191,8 +201,12 @@ export class Http2GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private fallbackSession?: http2.ClientHttp2Session;
   private closing = false;
+  private readonly intake?: FairIntake<object>;
 
-  constructor(private readonly opts: Http2GrpcServerOptions) {}
+  constructor(private readonly opts: Http2GrpcServerOptions) {
+    const slice = opts.intakeSliceCalls ?? INTAKE_SLICE_CALLS;
+    if (slice > 0) this.intake = new FairIntake({ sliceCalls: slice });
+  }
 
   /** Serves `path` (e.g. /task.Task/ListTask) with `handler`. */
   unary(path: string, handler: UnaryHandler): this {
@@ -252,7 +266,7 @@ export class Http2GrpcServer {
       }
       admitted = a.release;
     }
-    new UnaryServerCall(stream, headers, handler, this.opts.maxRequestBytes, peer, admitted).run();
+    new UnaryServerCall(stream, headers, handler, this.opts.maxRequestBytes, peer, admitted, this.intake).run();
   }
 
   /** Any other method: the same stream, relayed to the fallback server (health, reflection). */
@@ -365,11 +379,14 @@ class UnaryServerCall {
     limit: number,
     private readonly peer: string,
     private readonly admitted?: () => void,
+    private readonly intake?: FairIntake<object>,
   ) {
     this.request = new UnaryFrameDecoder(limit);
   }
   private started = false;
 
+  /** The connection whose intake queue this call went through (its open count is given back on close). */
+  private queuedOn?: object;
   run(): void {
     const { stream, headers } = this;
     const enc = headers["grpc-encoding"];
@@ -382,6 +399,7 @@ class UnaryServerCall {
     }
     stream.on("close", () => {
       clearTimeout(this.timer);
+      this.leaveIntake();
       // Before the handler ran, the slot is this call's to give back; after, the handler's.
       if (!this.started) this.admitted?.();
       if (!this.done) {
@@ -417,6 +435,23 @@ class UnaryServerCall {
     const message = this.request.result();
     if (message === "none") return this.fail(Status.INTERNAL, "no request message");
     if (message === "partial") return this.fail(Status.INTERNAL, "request message cut short");
+    const session = this.stream.session;
+    if (this.intake && session) {
+      this.queuedOn = session;
+      this.intake.push(session, () => this.start(message));
+    } else this.start(message);
+  }
+
+  /** Gives the connection's open-call count back, once: at the reply, the failure or the close. */
+  private leaveIntake(): void {
+    if (this.queuedOn === undefined) return;
+    this.intake?.finish(this.queuedOn);
+    this.queuedOn = undefined;
+  }
+
+  /** Runs the handler (from the fair intake: maybe after the client went or the deadline passed). */
+  private start(message: Buffer): void {
+    if (this.done) return;
     const call = new Call(this.headers, this.ac, this.peer, this.deadline, this.admitted);
     this.started = true;
     let p: Promise<UnaryReply | RelayReply>;
@@ -439,6 +474,7 @@ class UnaryServerCall {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
+    this.leaveIntake();
     const { stream } = this;
     if (stream.destroyed || stream.closed) return;
     const framed = r.reply instanceof FramedReply ? r.reply.bytes : new FramedReply(r.reply).bytes;
@@ -565,6 +601,7 @@ class UnaryServerCall {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
+    this.leaveIntake();
     this.ac.abort();
     trailersOnly(this.stream, code, details, metadata, extra);
     // Whatever the client still sends is not read.

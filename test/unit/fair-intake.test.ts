@@ -1,0 +1,154 @@
+/**
+ * Fair intake (issue 14, item 3): which queued call starts when. The turns are driven
+ * by hand (the schedule is injected): these are orders, not speeds.
+ */
+import { FairIntake } from "../../src/transport/fair-intake";
+
+function harness(sliceCalls: number): {
+  intake: FairIntake<object>;
+  started: string[];
+  turn: () => void;
+  pending: () => number;
+  push: (key: object, name: string) => void;
+} {
+  const turns: (() => void)[] = [];
+  const started: string[] = [];
+  const intake = new FairIntake<object>({ sliceCalls, schedule: (fn) => turns.push(fn) });
+  return {
+    intake,
+    started,
+    turn: () => turns.shift()?.(),
+    pending: () => turns.length,
+    push: (key, name) => intake.push(key, () => started.push(name)),
+  };
+}
+
+describe("FairIntake", () => {
+  test("nothing starts before its turn; a turn starts at most a slice", () => {
+    const h = harness(2);
+    const a = {};
+    for (let i = 0; i < 5; i++) h.push(a, `a${i}`);
+    expect(h.started).toEqual([]);
+    expect(h.intake.size).toBe(5);
+    h.turn();
+    expect(h.started).toEqual(["a0", "a1"]);
+    h.turn();
+    h.turn();
+    expect(h.started).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+    expect(h.intake.size).toBe(0);
+    // Drained: no turn is left scheduled.
+    expect(h.pending()).toBe(0);
+  });
+
+  test("one turn scheduled however many calls are queued", () => {
+    const h = harness(100);
+    for (let i = 0; i < 50; i++) h.push({}, `c${i}`);
+    expect(h.pending()).toBe(1);
+  });
+
+  test("a connection's only open call starts before the queues of busy connections", () => {
+    const h = harness(1000);
+    const floods = [{}, {}, {}];
+    for (const [i, f] of floods.entries()) for (let j = 0; j < 8; j++) h.push(f, `f${i}.${j}`);
+    const light = {};
+    h.push(light, "light");
+    h.turn();
+    // Each flood's first call was its connection's only open one too; then the light call, then the queues.
+    expect(h.started.slice(0, 4)).toEqual(["f0.0", "f1.0", "f2.0", "light"]);
+    // Each flood's own calls stay in their order.
+    for (let i = 0; i < 3; i++) {
+      const own = h.started.filter((s) => s.startsWith(`f${i}.`));
+      expect(own).toEqual([...Array(8).keys()].map((j) => `f${i}.${j}`));
+    }
+  });
+
+  test("a busy connection's queued calls start together (its replies leave in one write), connections round robin", () => {
+    const h = harness(4);
+    const [a, b] = [{}, {}];
+    for (let i = 0; i < 3; i++) {
+      h.push(a, `a${i}`);
+      h.push(b, `b${i}`);
+    }
+    h.turn(); // express a0 b0, then a's queue (a1 a2)
+    expect(h.started).toEqual(["a0", "b0", "a1", "a2"]);
+    h.turn();
+    expect(h.started.slice(4)).toEqual(["b1", "b2"]);
+  });
+
+  test("a connection new to the ring is served after those already waiting", () => {
+    const h = harness(3);
+    const [a, b, c] = [{}, {}, {}];
+    for (let i = 0; i < 4; i++) {
+      h.push(a, `a${i}`);
+      h.push(b, `b${i}`);
+    }
+    h.push(c, "c0");
+    h.push(c, "c1");
+    h.turn(); // express a0 b0 c0
+    h.turn(); // a1 a2 a3
+    h.turn(); // b1 b2 b3
+    h.turn(); // c1
+    expect(h.started).toEqual(["a0", "b0", "c0", "a1", "a2", "a3", "b1", "b2", "b3", "c1"]);
+  });
+
+  test("a connection whose calls are over is light again: its next call is express", () => {
+    const h = harness(1);
+    const [busy, light] = [{}, {}];
+    for (let i = 0; i < 4; i++) h.push(busy, `busy${i}`);
+    h.push(light, "light0");
+    h.turn(); // busy0
+    h.turn(); // light0 (express)
+    expect(h.started).toEqual(["busy0", "light0"]);
+    // light0 still open: light1 waits in light's queue, behind busy's.
+    h.push(light, "light1");
+    h.turn();
+    h.turn();
+    expect(h.started.slice(2)).toEqual(["busy1", "light1"]);
+    // Both of light's calls over; busy2 and busy3 still queued.
+    h.intake.finish(light);
+    h.intake.finish(light);
+    h.push(light, "light2");
+    h.turn();
+    expect(h.started.at(-1)).toBe("light2");
+  });
+
+  test("finish with nothing open is ignored: the count never goes below zero", () => {
+    const h = harness(10);
+    const a = {};
+    h.intake.finish(a);
+    h.push(a, "a0");
+    h.push(a, "a1");
+    h.intake.finish(a);
+    h.intake.finish(a);
+    h.intake.finish(a);
+    h.push(a, "a2");
+    h.turn();
+    expect(h.started).toEqual(["a0", "a2", "a1"]);
+  });
+
+  test("a call that throws does not stall the others", () => {
+    const h = harness(1);
+    h.intake.push({}, () => {
+      throw new Error("boom");
+    });
+    h.push({}, "after");
+    expect(() => h.turn()).toThrow("boom");
+    h.turn();
+    expect(h.started).toEqual(["after"]);
+  });
+
+  test("sliceCalls must be a positive integer", () => {
+    expect(() => new FairIntake({ sliceCalls: 0 })).toThrow(/sliceCalls/);
+    expect(() => new FairIntake({ sliceCalls: 1.5 })).toThrow(/sliceCalls/);
+  });
+
+  test("with the default schedule, a turn runs after I/O (setImmediate), not in the caller's turn", async () => {
+    const intake = new FairIntake<object>({ sliceCalls: 8 });
+    const started: number[] = [];
+    intake.push({}, () => started.push(1));
+    await Promise.resolve();
+    expect(started).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1]);
+  });
+});
