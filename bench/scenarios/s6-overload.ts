@@ -36,6 +36,7 @@ interface Served {
   membership?: { members: number; candidates: number; departed: number };
   refusals?: Record<string, number>;
   lag?: LatencySummary;
+  gc?: LatencySummary & { totalMs: number };
 }
 
 interface ProbeResult {
@@ -140,7 +141,9 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       expectReplyBytes,
     });
     const satServed = await served();
-    const satRate = sat.reqPerSec;
+    // S6_RATE=n: the 2× phases offer 2n a second instead of twice this run's saturation,
+    // so that two builds can be compared under the same offered load.
+    const satRate = process.env.S6_RATE ? Number(process.env.S6_RATE) : sat.reqPerSec;
 
     const offered = Math.max(1, Math.round((2 * satRate) / 8));
     const rss = sampleRss(gw.worker.pid, 100);
@@ -212,7 +215,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         scenario: "6 overload",
         measure: "goodput at 2× offered ÷ closed-loop saturation (cached ListTask, 2 s deadlines)",
         gateway: `${Math.round(goodOver)} OK/s of ${Math.round(offered * 8)} offered/s`,
-        baseline: `${Math.round(goodSat)} OK/s at saturation (${Math.round(satRate)} req/s)`,
+        baseline: `${Math.round(goodSat)} OK/s at saturation (${Math.round(sat.reqPerSec)} req/s)`,
         ratio: goodOver / goodSat,
         target: ">= 0.9",
       }),
@@ -270,10 +273,12 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
       `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
+        "the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, 32 a turn); " +
         "h2load's requested streams beyond it wait in h2load (its --rps queue), not in the gateway.",
       `Cached reply: ${expectReplyBytes} bytes (dai-cache: ${cacheState}); 20 simulated Executors in their own process; h2load in its own.`,
+      ...(process.env.S6_RATE ? [`Offered load fixed by S6_RATE: 2 × ${satRate} a second.`] : []),
       `Unloaded: 1 stream, ${round(unloaded.reqPerSec)} req/s, client p99 ${round(unloaded.latencyMs.p99)} ms. ` +
-        `Saturation: 4×16 streams closed-loop, ${Math.round(satRate)} req/s, client p99 ${round(sat.latencyMs.p99)} ms, ` +
+        `Saturation: 4×16 streams closed-loop, ${Math.round(sat.reqPerSec)} req/s, client p99 ${round(sat.latencyMs.p99)} ms, ` +
         `gateway-side OK p99 ${round(satServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms, refused ${count(satServed, Status.RESOURCE_EXHAUSTED)}.`,
       `2× offered: 8 clients × ${offered} req/s (h2load --rps), up to 256 streams each; OK ${count(overServed, Status.OK)}, ` +
         `RESOURCE_EXHAUSTED ${count(overServed, Status.RESOURCE_EXHAUSTED)}, DEADLINE_EXCEEDED ${count(overServed, Status.DEADLINE_EXCEEDED)}; ` +
@@ -282,6 +287,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         `RESOURCE_EXHAUSTED ${count(manyServed, Status.RESOURCE_EXHAUSTED)} (${JSON.stringify(manyServed.refusals ?? {})}); ` +
         `probe OK ${manyProbe.ok.count} (p50 ${round(manyProbe.ok.p50)} ms), refused ${manyProbe.refused.count} (p50 ${round(manyProbe.refused.p50)} ms), other ${JSON.stringify(manyProbe.others)}; ` +
         `event-loop lag p50/p99 ${round(manyServed.lag?.p50 ?? NaN)}/${round(manyServed.lag?.p99 ?? NaN)} ms.`,
+      `Gateway GC pauses (PerformanceObserver "gc"): at 2× ${gcLine(overServed, durationSec)}; from ${MANY} connections ${gcLine(manyServed, durationSec)}.`,
       `2× no-cache: OK ${count(fanServed, Status.OK)}, RESOURCE_EXHAUSTED ${count(fanServed, Status.RESOURCE_EXHAUSTED)}, ` +
         `goodput ${Math.round(good(fan))} OK/s; circuits ${JSON.stringify(countBy(fanServed.circuits))}.`,
       `Probe (50 calls/s, own connection): unloaded OK p50/p99 ${round(unloadedProbe.ok.p50)}/${round(unloadedProbe.ok.p99)} ms; ` +
@@ -317,6 +323,13 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
   } finally {
     await Promise.all([gw.worker.stop(), ex.worker.stop(), prober.stop()]);
   }
+}
+
+/** A phase's GC pauses: how many, their share of the phase's wall time, the longest. */
+function gcLine(s: Served, sec: number): string {
+  const gc = s.gc;
+  if (!gc || gc.count === 0) return "none";
+  return `${gc.count} pauses, ${round(gc.totalMs)} ms (${round((100 * gc.totalMs) / (sec * 1000), 1)} % of the phase), p99 ${round(gc.p99)} ms, longest ${round(gc.max)} ms`;
 }
 
 function countBy(xs: readonly string[]): Record<string, number> {

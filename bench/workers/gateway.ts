@@ -1,6 +1,7 @@
 /** The gateway under test, alone in its process so its CPU time and memory can be read from /proc. */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
+import { PerformanceObserver } from "node:perf_hooks";
 import { parseConfig } from "../../src/config/load";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { LoopMonitor } from "../../src/core/loop-monitor";
@@ -23,6 +24,11 @@ let refusedBy: Record<string, number> = {};
 let lagSamples: number[] = [];
 const loop = new LoopMonitor();
 setInterval(() => lagSamples.length < 100_000 && lagSamples.push(loop.lagMs()), 100).unref();
+/** The gateway's GC pauses since the last "mark", ms (scenario 6: what the tail latency is made of). */
+let gcPauses: number[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (gcPauses.length < 1_000_000) gcPauses.push(e.duration);
+}).observe({ entryTypes: ["gc"] });
 
 serveIpc(
   {
@@ -40,6 +46,7 @@ serveIpc(
       served = [];
       refusedBy = {};
       lagSamples = [];
+      gcPauses = [];
       return {};
     },
     /** The served calls of the window, and every Executor's circuit and membership. */
@@ -50,6 +57,8 @@ serveIpc(
       refusedBy = {};
       const lag = summarize(lagSamples);
       lagSamples = [];
+      const gc = { ...summarize(gcPauses), totalMs: gcPauses.reduce((a, b) => a + b, 0) };
+      gcPauses = [];
       const byCode: Record<string, number[]> = {};
       for (const c of calls) (byCode[String(c.code)] ??= []).push(c.ms);
       return {
@@ -58,6 +67,7 @@ serveIpc(
         membership: gw?.registry.counts(),
         refusals,
         lag,
+        gc,
       };
     },
     async gc() {
