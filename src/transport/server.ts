@@ -148,12 +148,29 @@ function peerOf(stream: http2.ServerHttp2Stream): string {
   return peer;
 }
 
+/** The abort signal of a call, made when first read: a cache hit reads none, and an AbortController per call is dear. */
+class LazyAbort {
+  private ac?: AbortController;
+  private aborted = false;
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.aborted) this.ac.abort();
+    }
+    return this.ac.signal;
+  }
+  abort(): void {
+    this.aborted = true;
+    this.ac?.abort();
+  }
+}
+
 /** A call as its handler sees it; metadata and signal are made only when read (a cache hit reads neither). */
 class Call implements ServerCall {
   private md?: grpc.Metadata;
   constructor(
     readonly headers: http2.IncomingHttpHeaders,
-    private readonly ac: AbortController,
+    private readonly ac: LazyAbort,
     readonly peer: string,
     readonly deadline: Date | undefined,
     readonly admitted: (() => void) | undefined,
@@ -365,7 +382,7 @@ function trailersOnly(
 }
 
 class UnaryServerCall {
-  private readonly ac = new AbortController();
+  private readonly ac = new LazyAbort();
   private timer?: NodeJS.Timeout;
   private done = false;
   /** The request (the size limit read from the prefix; src/transport/framing.ts). */
