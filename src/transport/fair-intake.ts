@@ -8,12 +8,14 @@
  * (64 connections × 8 streams at 2× saturation: turns of 15–50 ms; a light client's reply
  * waits for the rest of the turn, then a turn more for its trailers).
  *
- * The rule, per turn (at most `sliceCalls` started, then the loop goes back to I/O):
+ * The rule, per turn (`sliceCalls` started, then the loop goes back to I/O):
  * - express first: a call that arrived while its connection had no other call open
  *   (queued or running) starts before any other, in arrival order;
  * - then the others, round robin over their connections, each connection's queued calls
  *   together (one connection's replies then leave in one write: started one per
- *   connection per turn instead, 64 connections served 0.5–0.7 × the calls a second).
+ *   connection per turn instead, 64 connections served 0.5–0.7 × the calls a second);
+ *   they get the rest of the slice, and at least a quarter of one however many express
+ *   calls wait, so a crowd of light connections cannot starve the busy ones.
  * A connection that keeps many calls in flight thus waits behind its own and the other
  * busy connections' calls; one with a single call in flight waits for at most the slice
  * running when it arrived.
@@ -96,11 +98,13 @@ export class FairIntake<K extends object> {
     const { ring, express } = this;
     const limit = this.opts.sliceCalls;
     const slice = express.splice(0, limit);
-    while (slice.length < limit && ring.length > 0) {
+    // Busy connections always get a quarter of a slice: light ones cannot starve them.
+    const end = slice.length + Math.max(limit - slice.length, Math.ceil(limit / 4));
+    while (slice.length < end && ring.length > 0) {
       if (this.cursor >= ring.length) this.cursor = 0;
       const key = ring[this.cursor]!;
       const q = this.queues.get(key)!;
-      const take = q.splice(0, limit - slice.length);
+      const take = q.splice(0, end - slice.length);
       for (const s of take) slice.push(s);
       if (q.length === 0) {
         this.queues.delete(key);

@@ -469,6 +469,10 @@ class UnaryServerCall {
   /** Runs the handler (from the fair intake: maybe after the client went or the deadline passed). */
   private start(message: Buffer): void {
     if (this.done) return;
+    // Its timer may not have run yet (the calls before it in the slice took the time).
+    if (this.deadline !== undefined && Date.now() >= this.deadline.getTime()) {
+      return this.fail(Status.DEADLINE_EXCEEDED, "deadline exceeded before the call started");
+    }
     const call = new Call(this.headers, this.ac, this.peer, this.deadline, this.admitted);
     this.started = true;
     let p: Promise<UnaryReply | RelayReply>;

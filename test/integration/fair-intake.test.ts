@@ -28,6 +28,26 @@ function busy(ms: number): void {
   while (performance.now() < until);
 }
 
+/** One call's grpc-status (trailers-only answers carry it in the headers). */
+function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = session.request({
+      ":method": "POST",
+      ":path": PATH,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
+    let code: string | undefined;
+    s.on("response", (h) => (code ??= h["grpc-status"] as string | undefined));
+    s.on("trailers", (t) => (code ??= t["grpc-status"] as string | undefined));
+    s.on("error", reject);
+    s.on("data", () => {});
+    s.on("close", () => resolve(code ?? "none"));
+    s.end(REQUEST);
+  });
+}
+
 function call(session: http2.ClientHttp2Session): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = session.request({ ":method": "POST", ":path": PATH, "content-type": "application/grpc", te: "trailers" });
@@ -103,5 +123,34 @@ describe("fair intake under a flood over many connections", () => {
     const waited = await measure(0);
     // Measured: 456.
     expect(median(waited)).toBeGreaterThan(FLOOD_CONNECTIONS * STREAMS * 0.75);
+  });
+});
+
+describe("a queued call", () => {
+  test("whose deadline passed while the calls before it ran is answered DEADLINE_EXCEEDED and never started", async () => {
+    let runs = 0;
+    const server = new Http2GrpcServer({ maxRequestBytes: 1024, maxConcurrentStreams: STREAMS }).unary(
+      PATH,
+      async () => {
+        runs++;
+        // The first call holds the loop past the second one's deadline.
+        if (runs === 1) busy(300);
+        return { reply: REPLY };
+      },
+    );
+    const port = await server.listen("127.0.0.1", 0);
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => {});
+    try {
+      await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
+      // Both in one write: read in one poll phase, the second queued behind the first.
+      const [first, second] = await Promise.all([statusOf(session), statusOf(session, { "grpc-timeout": "100m" })]);
+      expect(first).toBe("0");
+      expect(second).toBe("4");
+      expect(runs).toBe(1);
+    } finally {
+      session.destroy();
+      await server.close(100);
+    }
   });
 });

@@ -84,32 +84,30 @@ describe("FairIntake", () => {
     }
     h.push(c, "c0");
     h.push(c, "c1");
-    h.turn(); // express a0 b0 c0
-    h.turn(); // a1 a2 a3
-    h.turn(); // b1 b2 b3
-    h.turn(); // c1
-    expect(h.started).toEqual(["a0", "b0", "c0", "a1", "a2", "a3", "b1", "b2", "b3", "c1"]);
+    h.turn(); // express a0 b0 c0, then a quarter slice of a's queue: a1
+    h.turn(); // b1 b2 b3 (a was served last turn)
+    h.turn(); // c1, then a2 a3
+    expect(h.started).toEqual(["a0", "b0", "c0", "a1", "b1", "b2", "b3", "c1", "a2", "a3"]);
   });
 
   test("a connection whose calls are over is light again: its next call is express", () => {
-    const h = harness(1);
+    const h = harness(4);
     const [busy, light] = [{}, {}];
-    for (let i = 0; i < 4; i++) h.push(busy, `busy${i}`);
+    for (let i = 0; i < 6; i++) h.push(busy, `busy${i}`);
     h.push(light, "light0");
-    h.turn(); // busy0
-    h.turn(); // light0 (express)
-    expect(h.started).toEqual(["busy0", "light0"]);
+    h.turn();
+    expect(h.started).toEqual(["busy0", "light0", "busy1", "busy2"]);
     // light0 still open: light1 waits in light's queue, behind busy's.
     h.push(light, "light1");
     h.turn();
-    h.turn();
-    expect(h.started.slice(2)).toEqual(["busy1", "light1"]);
-    // Both of light's calls over; busy2 and busy3 still queued.
+    expect(h.started.slice(4)).toEqual(["busy3", "busy4", "busy5", "light1"]);
+    // Both of light's calls over, none of busy's: light2 goes first again, busy6 after it.
     h.intake.finish(light);
     h.intake.finish(light);
+    h.push(busy, "busy6");
     h.push(light, "light2");
     h.turn();
-    expect(h.started.at(-1)).toBe("light2");
+    expect(h.started.slice(8)).toEqual(["light2", "busy6"]);
   });
 
   test("finish with nothing open is ignored: the count never goes below zero", () => {
@@ -124,6 +122,19 @@ describe("FairIntake", () => {
     h.push(a, "a2");
     h.turn();
     expect(h.started).toEqual(["a0", "a2", "a1"]);
+  });
+
+  test("busy connections get a quarter of every slice however many light connections wait", () => {
+    const h = harness(8);
+    const busy = {};
+    for (let i = 0; i < 6; i++) h.push(busy, `busy${i}`);
+    // 100 light connections, one call each: express, and more than a slice of them.
+    for (let i = 0; i < 100; i++) h.push({}, `light${i}`);
+    h.turn();
+    // busy0 was express too; then 7 light calls, then 2 (a quarter of 8) of busy's queue.
+    expect(h.started).toEqual(["busy0", ...[0, 1, 2, 3, 4, 5, 6].map((i) => `light${i}`), "busy1", "busy2"]);
+    h.turn();
+    expect(h.started.slice(10)).toEqual([...[7, 8, 9, 10, 11, 12, 13, 14].map((i) => `light${i}`), "busy3", "busy4"]);
   });
 
   test("a call that throws does not stall the others", () => {
