@@ -36,7 +36,7 @@ interface Served {
   membership?: { members: number; candidates: number; departed: number };
   refusals?: Record<string, number>;
   lag?: LatencySummary;
-  gc?: LatencySummary & { totalMs: number };
+  gc?: LatencySummary & { totalMs: number; heapUsedMiB: number; externalMiB: number };
 }
 
 interface ProbeResult {
@@ -329,7 +329,10 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
 function gcLine(s: Served, sec: number): string {
   const gc = s.gc;
   if (!gc || gc.count === 0) return "none";
-  return `${gc.count} pauses, ${round(gc.totalMs)} ms (${round((100 * gc.totalMs) / (sec * 1000), 1)} % of the phase), p99 ${round(gc.p99)} ms, longest ${round(gc.max)} ms`;
+  return (
+    `${gc.count} pauses, ${round(gc.totalMs)} ms (${round((100 * gc.totalMs) / (sec * 1000), 1)} % of the phase), ` +
+    `p99 ${round(gc.p99)} ms, longest ${round(gc.max)} ms; heap used ${round(gc.heapUsedMiB, 0)} MiB, external ${round(gc.externalMiB, 0)} MiB at its end`
+  );
 }
 
 function countBy(xs: readonly string[]): Record<string, number> {

@@ -57,7 +57,13 @@ serveIpc(
       refusedBy = {};
       const lag = summarize(lagSamples);
       lagSamples = [];
-      const gc = { ...summarize(gcPauses), totalMs: gcPauses.reduce((a, b) => a + b, 0) };
+      const mem = process.memoryUsage();
+      const gc = {
+        ...summarize(gcPauses),
+        totalMs: gcPauses.reduce((a, b) => a + b, 0),
+        heapUsedMiB: mem.heapUsed / 2 ** 20,
+        externalMiB: mem.external / 2 ** 20,
+      };
       gcPauses = [];
       const byCode: Record<string, number[]> = {};
       for (const c of calls) (byCode[String(c.code)] ??= []).push(c.ms);
