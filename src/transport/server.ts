@@ -148,7 +148,7 @@ function peerOf(stream: http2.ServerHttp2Stream): string {
   return peer;
 }
 
-/** The abort signal of a call, made when first read: a cache hit reads none, and an AbortController per call is dear. */
+/** The abort signal of a call, made when first read: a cache hit reads none, and a queued call need not hold one. */
 class LazyAbort {
   private ac?: AbortController;
   private aborted = false;
