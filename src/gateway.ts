@@ -221,6 +221,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     createHttp2TaskServer(pipeline, taskReadHandlers(reader, { ...serviceOptions, generation }, cache), {
       maxRequestBytes: config.api.maxRequestBytes,
       maxConcurrentStreams: maxStreams,
+      queueTargetMs: config.api.queueTargetMs,
       fallback: `127.0.0.1:${fallbackPort}`,
       tls: serverTlsMaterial(config.tls),
       admission,
@@ -239,6 +240,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     // grpc-js answers on loopback what the own server relays to it (predictions, health, reflection).
     const fallbackPort = await bindLoopback(server);
     own = ownServer(config.api.generation, fallbackPort);
+    metrics.trackStreamLimit("api", own);
     grpcPort = await own.listen(listen.host, listen.port).catch((err: Error) => {
       throw new Error(`listen ${config.listen}: ${bindFailure(err)}`);
     });
@@ -272,6 +274,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     };
     if (config.api.server === "http2") {
       v3Own = ownServer("v3", await bindLoopback(v3));
+      metrics.trackStreamLimit("v3", v3Own);
       v3GrpcPort = await v3Own.listen(v3Listen.host, v3Listen.port).catch(failed);
     } else {
       v3GrpcPort = await new Promise<number>((resolve, reject) => {

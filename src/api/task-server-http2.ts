@@ -36,6 +36,8 @@ export interface Http2TaskServerOptions {
   maxRequestBytes: number;
   /** SETTINGS_MAX_CONCURRENT_STREAMS of each client connection (api.maxStreamsPerConnection). */
   maxConcurrentStreams: number;
+  /** Lower it while calls wait to start longer than this, ms (api.queueTargetMs; 0: fixed). */
+  queueTargetMs?: number;
   /** host:port of the grpc-js server answering every other method. */
   fallback: string;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean };
@@ -198,6 +200,7 @@ export function createHttp2TaskServer(
   const server = new Http2GrpcServer({
     maxRequestBytes: opts.maxRequestBytes,
     maxConcurrentStreams: opts.maxConcurrentStreams,
+    queueTargetMs: opts.queueTargetMs,
     fallback: opts.fallback,
     tls: opts.tls,
     admit: opts.admission

@@ -195,6 +195,14 @@ export const configSchema = z.strictObject({
        * side, so a flood on one connection waits there and cannot starve the others.
        */
       maxStreamsPerConnection: z.number().int().min(1).max(100_000).default(8),
+      /**
+       * Own server (api.server "http2"): while calls have waited to start longer than this
+       * (ms) for a tenth of a second, the connections that queue calls behind their own are
+       * told to open fewer streams, down to 1, and more again, one a tenth of a second, up
+       * to maxStreamsPerConnection once the queue is gone (src/transport/stream-limit.ts);
+       * 0: fixed.
+       */
+      queueTargetMs: z.number().min(0).max(10_000).default(5),
       /** Refuse new calls (RESOURCE_EXHAUSTED + grpc-retry-pushback-ms) while the event loop lags more than this; 0: off. */
       shedLagMs: z.number().int().min(0).max(60_000).default(150),
       /**

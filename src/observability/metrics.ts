@@ -106,6 +106,7 @@ export class GatewayMetrics {
   private readonly reachable = new Map<string, boolean>();
   private readonly circuitStates = new Map<string, CircuitState>();
   private cacheStore?: CacheStoreSource;
+  private readonly streamLimits = new Map<string, { streamsPerConnection: number }>();
   /** Store errors already exported (the source's counters are monotonic). */
   private storeErrorsSeen = 0;
 
@@ -174,6 +175,15 @@ export class GatewayMetrics {
         executorSets.set({ set: "live" }, sizes.known - candidates - departed);
         executorSets.set({ set: "candidate" }, candidates);
         executorSets.set({ set: "departed" }, departed);
+      },
+    });
+    const streams: Gauge<"listener"> = new Gauge({
+      name: `${METRIC_PREFIX}streams_per_connection`,
+      help: "HTTP/2 streams each client connection may open now (lowered while calls queue: api.queueTargetMs).",
+      labelNames: ["listener"],
+      registers,
+      collect: () => {
+        for (const [listener, s] of this.streamLimits) streams.set({ listener }, s.streamsPerConnection);
       },
     });
     const lag: Gauge = new Gauge({
@@ -272,6 +282,11 @@ export class GatewayMetrics {
    */
   trackCacheStore(source: CacheStoreSource): void {
     this.cacheStore = source;
+  }
+
+  /** The own server of `listener` (api or v3): the streams each client connection may open now. */
+  trackStreamLimit(listener: "api" | "v3", source: { streamsPerConnection: number }): void {
+    this.streamLimits.set(listener, source);
   }
 
   /**

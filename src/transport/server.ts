@@ -21,6 +21,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { UpstreamStream } from "./client";
 import { FairIntake } from "./fair-intake";
 import { UnaryFrameDecoder } from "./framing";
+import { AdaptiveStreamLimit, STREAM_LIMIT_INTERVAL_MS } from "./stream-limit";
 import {
   Status,
   TransportError,
@@ -130,6 +131,12 @@ export interface Http2GrpcServerOptions {
    * connections); default INTAKE_SLICE_CALLS; 0: each call starts as its request is read.
    */
   intakeSliceCalls?: number;
+  /**
+   * The standing delay (ms) the intake may keep before the streams each connection may
+   * open are lowered below `maxConcurrentStreams` (src/transport/stream-limit.ts); 0 or
+   * absent: the setting stays fixed. Needs the fair intake.
+   */
+  queueTargetMs?: number;
 }
 
 /** Calls started per turn by the fair intake (bench/scenarios/s6-overload.ts). */
@@ -218,11 +225,59 @@ export class Http2GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private fallbackSession?: http2.ClientHttp2Session;
   private closing = false;
-  private readonly intake?: FairIntake<object>;
+  private readonly intake?: FairIntake<http2.Http2Session>;
+  private readonly streamLimit?: AdaptiveStreamLimit;
+  private limitTimer?: NodeJS.Timeout;
+  /** The busy connections told the lowered limit (until it is back at the setting). */
+  private readonly held = new Set<http2.Http2Session>();
 
   constructor(private readonly opts: Http2GrpcServerOptions) {
     const slice = opts.intakeSliceCalls ?? INTAKE_SLICE_CALLS;
-    if (slice > 0) this.intake = new FairIntake({ sliceCalls: slice });
+    if (slice > 0) this.intake = new FairIntake({ sliceCalls: slice, mayExpress: (s) => !this.held.has(s) });
+    if (this.intake && opts.queueTargetMs) {
+      this.streamLimit = new AdaptiveStreamLimit(this.maxStreams, opts.queueTargetMs);
+    }
+  }
+
+  private get maxStreams(): number {
+    return this.opts.maxConcurrentStreams ?? 1000;
+  }
+
+  /** The streams a busy client connection may open now (SETTINGS_MAX_CONCURRENT_STREAMS last sent to them). */
+  get streamsPerConnection(): number {
+    return this.streamLimit?.current ?? this.maxStreams;
+  }
+
+  /** Busy connections told the lowered limit now. */
+  get heldConnections(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Once an interval: the intake's standing delay → the limit. Connections that were busy
+   * while the delay was over the target are told it (and each change of it); all are
+   * released, told the setting again, once it is back there.
+   */
+  private adjustStreams(): void {
+    const limit = this.streamLimit!;
+    const intake = this.intake!;
+    const delay = intake.takeStandingDelay();
+    const busy = intake.takeBusy();
+    const before = limit.current;
+    const now = limit.next(delay);
+    if (now === limit.max) {
+      for (const s of this.held) tellStreams(s, now);
+      this.held.clear();
+      return;
+    }
+    if (now !== before) for (const s of this.held) tellStreams(s, now);
+    if (delay > limit.targetMs) {
+      for (const s of busy) {
+        if (this.held.has(s) || s.destroyed || s.closed) continue;
+        this.held.add(s);
+        tellStreams(s, now);
+      }
+    }
   }
 
   /** Serves `path` (e.g. /task.Task/ListTask) with `handler`. */
@@ -232,7 +287,7 @@ export class Http2GrpcServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    const settings: http2.Settings = { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 1000 };
+    const settings: http2.Settings = { maxConcurrentStreams: this.maxStreams };
     const t = this.opts.tls;
     const server = t
       ? http2.createSecureServer({
@@ -247,7 +302,10 @@ export class Http2GrpcServer {
       : http2.createServer({ settings });
     server.on("session", (s) => {
       this.sessions.add(s);
-      s.on("close", () => this.sessions.delete(s));
+      s.on("close", () => {
+        this.sessions.delete(s);
+        this.held.delete(s);
+      });
       s.on("error", () => {});
       if (this.closing) s.close();
     });
@@ -257,6 +315,10 @@ export class Http2GrpcServer {
       server.listen(port, host, () => resolve());
     });
     this.server = server;
+    if (this.streamLimit) {
+      this.limitTimer = setInterval(() => this.adjustStreams(), STREAM_LIMIT_INTERVAL_MS);
+      this.limitTimer.unref();
+    }
     return (server.address() as net.AddressInfo).port;
   }
 
@@ -337,6 +399,7 @@ export class Http2GrpcServer {
   /** Stops accepting: GOAWAY to every client; calls in flight finish (at most `graceMs`). */
   async close(graceMs = 5000): Promise<void> {
     this.closing = true;
+    clearInterval(this.limitTimer);
     const server = this.server;
     if (!server) return;
     const done = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -348,6 +411,20 @@ export class Http2GrpcServer {
     await done;
     clearTimeout(timer);
     this.fallbackSession?.close();
+  }
+}
+
+/**
+ * Sends a connection its new SETTINGS_MAX_CONCURRENT_STREAMS. A client that has not
+ * acknowledged earlier SETTINGS (node allows 10 outstanding) keeps the last one it took;
+ * a closing session is left as it is.
+ */
+function tellStreams(s: http2.Http2Session, maxConcurrentStreams: number): void {
+  if (s.destroyed || s.closed) return;
+  try {
+    s.settings({ maxConcurrentStreams });
+  } catch {
+    // ERR_HTTP2_MAX_PENDING_SETTINGS_ACK: it is told again at the next change.
   }
 }
 
@@ -396,14 +473,14 @@ class UnaryServerCall {
     limit: number,
     private readonly peer: string,
     private readonly admitted?: () => void,
-    private readonly intake?: FairIntake<object>,
+    private readonly intake?: FairIntake<http2.Http2Session>,
   ) {
     this.request = new UnaryFrameDecoder(limit);
   }
   private started = false;
 
   /** The connection whose intake queue this call went through (its open count is given back on close). */
-  private queuedOn?: object;
+  private queuedOn?: http2.Http2Session;
   run(): void {
     const { stream, headers } = this;
     const enc = headers["grpc-encoding"];

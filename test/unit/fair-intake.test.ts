@@ -162,4 +162,86 @@ describe("FairIntake", () => {
     await new Promise((r) => setImmediate(r));
     expect(started).toEqual([1]);
   });
+
+  test("a connection that may not go first (held: known busy) waits behind the light ones even with one call open", () => {
+    const turns: (() => void)[] = [];
+    const started: string[] = [];
+    const held = new Set<object>();
+    const intake = new FairIntake<object>({
+      sliceCalls: 100,
+      schedule: (fn) => turns.push(fn),
+      mayExpress: (k) => !held.has(k),
+    });
+    const busy = [{}, {}, {}];
+    for (const b of busy) held.add(b);
+    for (const [i, b] of busy.entries()) intake.push(b, () => started.push(`busy${i}`));
+    intake.push({}, () => started.push("light"));
+    turns.shift()!();
+    expect(started).toEqual(["light", "busy0", "busy1", "busy2"]);
+    // Counted busy for the stream limit too.
+    expect(intake.takeBusy()).toEqual(new Set(busy));
+    expect(intake.takeBusy().size).toBe(0);
+  });
+
+  describe("standing delay (CoDel's signal)", () => {
+    function clocked(sliceCalls: number): {
+      intake: FairIntake<object>;
+      turn: () => void;
+      at: (ms: number) => void;
+      push: (key: object) => void;
+    } {
+      let now = 0;
+      const turns: (() => void)[] = [];
+      const intake = new FairIntake<object>({ sliceCalls, schedule: (fn) => turns.push(fn), now: () => now });
+      return {
+        intake,
+        turn: () => turns.shift()?.(),
+        at: (ms) => (now = ms),
+        push: (key) => intake.push(key, () => {}),
+      };
+    }
+
+    test("nothing queued and no turn: 0", () => {
+      expect(clocked(4).intake.takeStandingDelay()).toBe(0);
+    });
+
+    test("the least, over the turns, of how long each turn's oldest call had waited", () => {
+      const h = clocked(2);
+      const a = {};
+      h.at(0);
+      for (let i = 0; i < 6; i++) h.push(a);
+      h.at(10);
+      h.turn(); // the oldest waited 10
+      h.at(13);
+      h.turn(); // 13
+      h.at(30);
+      h.turn(); // 30
+      expect(h.intake.takeStandingDelay()).toBe(10);
+      // Taken: the next interval starts afresh.
+      expect(h.intake.takeStandingDelay()).toBe(0);
+    });
+
+    test("a light client's express call does not hide a busy connection's queue", () => {
+      const h = clocked(4);
+      const busy = {};
+      h.at(0);
+      for (let i = 0; i < 9; i++) h.push(busy);
+      for (let t = 1; t <= 3; t++) {
+        h.at(t * 10 - 1);
+        h.push({}); // an express call, 1 ms old when its turn comes
+        h.at(t * 10);
+        h.turn();
+      }
+      // Every turn started a busy call that had waited since 0: 10, 20, 30.
+      expect(h.intake.takeStandingDelay()).toBe(10);
+    });
+
+    test("when no turn ran, the oldest queued call's wait", () => {
+      const h = clocked(4);
+      h.at(5);
+      h.push({});
+      h.at(25);
+      expect(h.intake.takeStandingDelay()).toBe(20);
+    });
+  });
 });
