@@ -23,6 +23,7 @@ import { defaultDeadlines } from "./config/deadlines";
 import type { GatewayConfig } from "./config/schema";
 import { LoopMonitor } from "./core/loop-monitor";
 import type { TaskReader } from "./core/reader";
+import { applyRuntimeSettings } from "./core/runtime";
 import { TaskFanout } from "./fanout/task-fanout";
 import { registerHttpApi } from "./http/api";
 import { HttpServer } from "./http/server";
@@ -84,6 +85,7 @@ function bindFailure(err: unknown): string {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  applyRuntimeSettings(config.runtime);
   const registry = new ExecutorRegistry(new AllowList(config.executors.discoveryAllow), config.executors.maxExecutors, {
     departAfterMs: config.executors.departAfterMs,
     forgetAfterMs: config.executors.forgetAfterMs,

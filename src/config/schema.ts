@@ -343,6 +343,15 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .prefault({}),
+  runtime: z
+    .strictObject({
+      /**
+       * V8's old-generation growth, percent (--heap-growing-percent), set at start: lower
+       * is shorter, more frequent mark-compact pauses (src/core/runtime.ts); 0: V8's own.
+       */
+      heapGrowingPercent: z.number().int().min(0).max(1000).default(50),
+    })
+    .prefault({}),
   health: z
     .strictObject({
       /** On SIGTERM, how long to keep serving while saying NOT_SERVING, so balancers stop routing first. */
