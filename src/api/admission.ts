@@ -10,8 +10,10 @@
  *   of new calls that grows until the lag is back at the target (the gateway is behind,
  *   and calls taken on now would wait behind the backlog);
  * - `deadline`: the client's remaining time is shorter than what calls of this method
- *   take now (a moving average of admitted calls that succeeded): never start work
- *   that cannot finish in the client's deadline.
+ *   take now (a moving average over admitted calls that succeeded, and those that ran
+ *   out of their deadline, at the time they took): never start work that cannot finish
+ *   in the client's deadline. Once a second a call is let through anyway, so the
+ *   average follows a recovery it would otherwise never see.
  */
 import { status as Status } from "@grpc/grpc-js";
 import { GatewayError } from "../core/errors";
@@ -38,6 +40,12 @@ export interface AdmissionRequest {
 /** Samples of a method before its average is trusted for the deadline check. */
 const WARM_SAMPLES = 20;
 
+/**
+ * With no call of a method seen for this long, the deadline check lets one through: it
+ * is the average's only news while every call is refused (one per interval).
+ */
+export const DEADLINE_PROBE_MS = 1000;
+
 /** Retry hint of a shedding refusal. */
 const RETRY_PUSHBACK_MS = 250;
 
@@ -46,8 +54,8 @@ export class CallAdmission {
   /** Calls in flight per connection (peer address); entries live only while calls do. */
   private readonly perConnection = new Map<string, number>();
   private draining = false;
-  /** Moving average of successful calls' durations, by method. */
-  private readonly took = new Map<string, { avg: number; n: number }>();
+  /** Moving average of calls' durations (successes and deadline expiries), by method; `at`: the last sample or probe. */
+  private readonly took = new Map<string, { avg: number; n: number; at: number }>();
   /** Share of new calls refused for lag (0..1), and when it was last adjusted. */
   private dropShare = 0;
   private adjustedAt = performance.now();
@@ -85,13 +93,18 @@ export class CallAdmission {
     return t && t.n >= WARM_SAMPLES ? t.avg : undefined;
   }
 
-  /** A successful call of `method` took `ms` (the pipeline reports every admitted call that succeeded). */
+  /**
+   * An admitted call of `method` took `ms`: the pipeline reports every one that succeeded,
+   * and every one that ran out of its deadline (it would have taken at least that).
+   */
   observe(method: string, ms: number): void {
     const t = this.took.get(method);
-    if (t === undefined) this.took.set(method, { avg: ms, n: 1 });
+    const at = performance.now();
+    if (t === undefined) this.took.set(method, { avg: ms, n: 1, at });
     else {
       t.avg += (ms - t.avg) * 0.1;
       t.n++;
+      t.at = at;
     }
   }
 
@@ -115,6 +128,15 @@ export class CallAdmission {
     else this.dropShare = lag < target / 2 ? 0 : Math.max(0, this.dropShare - step);
   }
 
+  /** No sample of `method` for DEADLINE_PROBE_MS: this call goes through (and the clock restarts). */
+  private probeDue(method: string): boolean {
+    const t = this.took.get(method)!;
+    const now = performance.now();
+    if (now - t.at < DEADLINE_PROBE_MS) return false;
+    t.at = now;
+    return true;
+  }
+
   private shed(why: "overloaded" | "deadline", message: string): never {
     this.refuse(why, new GatewayError(Status.RESOURCE_EXHAUSTED, message, { retryAfterMs: RETRY_PUSHBACK_MS }));
   }
@@ -131,7 +153,7 @@ export class CallAdmission {
     }
     if (call.method !== undefined && call.remainingMs !== undefined) {
       const expected = this.expectedMs(call.method);
-      if (expected !== undefined && call.remainingMs < expected) {
+      if (expected !== undefined && call.remainingMs < expected && !this.probeDue(call.method)) {
         this.shed(
           "deadline",
           `${call.method} takes about ${Math.round(expected)} ms now; ${Math.round(call.remainingMs)} ms left in the deadline is not enough`,

@@ -245,6 +245,9 @@ class CallState implements ServedContext {
  * UNAVAILABLE while draining) or holds a slot until the call ends. Load shedding that
  * refuses early by the time a call would need belongs here too.
  */
+/** What a call that ran out of time is counted as having needed, × its time (the deadline rule). */
+const DEADLINE_OVERRUN = 1.25;
+
 export function admissionStep(admission: CallAdmission, now: () => number = Date.now): Step {
   return async (ctx, next) => {
     if (ctx.deadline <= now()) {
@@ -259,6 +262,16 @@ export function admissionStep(admission: CallAdmission, now: () => number = Date
       const r = await next();
       admission.observe(ctx.call.method, ctx.workMs ?? now() - started);
       return r;
+    } catch (err) {
+      // A call that ran out of time (DEADLINE_EXCEEDED, or any failure once its deadline
+      // passed: the abort the timer caused) needed more than it had: counted as its whole
+      // time and a quarter more. Without it the average saw only the calls fast enough to
+      // succeed, and calls that could not finish in time kept being started.
+      const t = now();
+      if (t >= ctx.deadline || (err instanceof GatewayError && err.code === Status.DEADLINE_EXCEEDED)) {
+        admission.observe(ctx.call.method, (Math.max(t, ctx.deadline) - started) * DEADLINE_OVERRUN);
+      }
+      throw err;
     } finally {
       release();
     }

@@ -129,3 +129,50 @@ describe("per-connection fairness (item 3)", () => {
     }
   });
 });
+
+describe("the deadline rule learns from calls that ran out of time (item 3)", () => {
+  let sim: SimCluster;
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    // Executors that answer in 400 ms, clients that allow 250: no call can finish in time.
+    sim = await startSimCluster({ executors: 3, seed: 6, trainingTasks: 10, latencyMs: 400 });
+    gw = await gatewayFor(sim, { api: { shedLagMs: 0 } });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await sim.stop();
+  });
+
+  test("after calls that ran out of their deadline, the next ones are refused at once and not sent upstream", async () => {
+    const client = rawClient(gw.grpcPort);
+    const body = listAllBody(Buffer.alloc(0));
+    const noCache = { "dai-cache-control": "no-cache" };
+    try {
+      // Rounds of 8 at once (the connection's streams): 24 calls reach the gateway.
+      const first: Awaited<ReturnType<typeof rawCall>>[] = [];
+      for (let round = 0; round < 3; round++) {
+        first.push(
+          ...(await Promise.all(
+            Array.from({ length: 8 }, () => rawCall(client, "ListTask", body, { deadlineMs: 250, metadata: noCache })),
+          )),
+        );
+      }
+      // Each was started (none could be known to be too slow) and ran out of time.
+      expect(new Set(first.map((r) => r.err?.code))).toEqual(new Set([Status.DEADLINE_EXCEEDED]));
+      // The gateway's side of each is over a moment after its client gave up.
+      for (let i = 0; i < 100 && gw.admission.expectedMs("ListTask") === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Before, only successes taught the rule: with none, every such call was started.
+      const before = upstreamListCalls(sim);
+      const started = performance.now();
+      const r = await rawCall(client, "ListTask", body, { deadlineMs: 250, metadata: noCache });
+      expect(r.err?.code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(r.err?.details).toMatch(/not enough/);
+      expect(performance.now() - started).toBeLessThan(250);
+      expect(upstreamListCalls(sim)).toBe(before);
+    } finally {
+      client.close();
+    }
+  });
+});

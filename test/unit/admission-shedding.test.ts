@@ -4,7 +4,7 @@
  * speeds.
  */
 import { status as Status } from "@grpc/grpc-js";
-import { CallAdmission } from "../../src/api/admission";
+import { CallAdmission, DEADLINE_PROBE_MS } from "../../src/api/admission";
 import { GatewayError } from "../../src/core/errors";
 
 function outcome(a: CallAdmission): "admitted" | { code: number; details: string; retry?: number } {
@@ -56,5 +56,32 @@ describe("sustained-lag share (api.shedLagMs)", () => {
     lag = 20;
     jest.advanceTimersByTime(50);
     expect(outcome(a)).toBe("admitted");
+  });
+});
+
+describe("deadline rule", () => {
+  test("samples from calls that ran out of their deadline refuse calls with less time; one call a second still goes through", () => {
+    let now = 1_000;
+    jest.spyOn(performance, "now").mockImplementation(() => now);
+    const a = new CallAdmission(limits);
+    const enter = (remainingMs: number): string => {
+      try {
+        a.enter("peer", { method: "ListTask", remainingMs })();
+        return "admitted";
+      } catch (err) {
+        return (err as GatewayError).message;
+      }
+    };
+    // Calls that ran out of their 2.1 s deadlines (the pipeline reports them too).
+    for (let i = 0; i < 20; i++) a.observe("ListTask", 2100);
+    expect(enter(2000)).toMatch(/takes about 2100 ms now; 2000 ms left in the deadline is not enough/);
+    expect(enter(5000)).toBe("admitted");
+    // Nothing seen for DEADLINE_PROBE_MS: one call goes through, the next is refused again.
+    now += DEADLINE_PROBE_MS;
+    expect(enter(1500)).toBe("admitted");
+    expect(enter(1500)).toMatch(/not enough/);
+    // The probe came back fast: the average follows, and calls are taken on again.
+    for (let i = 0; i < 10; i++) a.observe("ListTask", 10);
+    expect(enter(1500)).toBe("admitted");
   });
 });
