@@ -54,10 +54,16 @@ export interface BenchOptions {
 /** The gateway on loopback with the given Executors as seeds (keys known: the cluster-wide view works). */
 export async function startGatewayProc(
   executors: ExecutorInfo[],
-  extra: { executors?: Record<string, unknown>; predict?: Record<string, unknown>; api?: Record<string, unknown> } = {},
+  extra: {
+    executors?: Record<string, unknown>;
+    predict?: Record<string, unknown>;
+    api?: Record<string, unknown>;
+    runtime?: Record<string, unknown>;
+  } = {},
   profile?: { dir: string; name: string },
 ): Promise<GatewayProc> {
-  const execArgv = ["--expose-gc"];
+  // BENCH_GATEWAY_FLAGS: extra node flags for the gateway's process alone (e.g. --trace-gc, for diagnosis).
+  const execArgv = ["--expose-gc", ...(process.env.BENCH_GATEWAY_FLAGS?.split(/\s+/).filter(Boolean) ?? [])];
   if (profile) {
     execArgv.push("--cpu-prof", "--cpu-prof-dir", profile.dir, "--cpu-prof-name", `${profile.name}.cpuprofile`);
   }
@@ -72,6 +78,7 @@ export async function startGatewayProc(
       ...extra.executors,
     },
     ...(extra.predict ? { predict: extra.predict } : {}),
+    ...(extra.runtime ? { runtime: extra.runtime } : {}),
     // BENCH_API_SERVER=grpc-js|http2: which server answers the Task API (api.server).
     ...(extra.api || process.env.BENCH_API_SERVER
       ? { api: { ...extra.api, ...(process.env.BENCH_API_SERVER ? { server: process.env.BENCH_API_SERVER } : {}) } }

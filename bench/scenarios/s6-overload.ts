@@ -36,6 +36,8 @@ interface Served {
   membership?: { members: number; candidates: number; departed: number };
   refusals?: Record<string, number>;
   lag?: LatencySummary;
+  /** Streams each connection may open (api.queueTargetMs): the least sampled in the phase, and at its end. */
+  streams?: { min: number; last: number };
   gc?: LatencySummary & { totalMs: number; heapUsedMiB: number; externalMiB: number };
 }
 
@@ -85,13 +87,19 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
   const perConnection = process.env.S6_PER_CONNECTION ? Number(process.env.S6_PER_CONNECTION) : undefined;
   // S6_STREAMS=n sets api.maxStreamsPerConnection.
   const streamsPerConnection = process.env.S6_STREAMS ? Number(process.env.S6_STREAMS) : undefined;
+  // S6_QUEUE_TARGET=ms sets api.queueTargetMs (0: the streams per connection stay fixed).
+  const queueTarget = process.env.S6_QUEUE_TARGET ? Number(process.env.S6_QUEUE_TARGET) : undefined;
   const api = {
     ...(perConnection ? { maxConcurrentCallsPerConnection: perConnection } : {}),
     ...(streamsPerConnection ? { maxStreamsPerConnection: streamsPerConnection } : {}),
+    ...(queueTarget !== undefined ? { queueTargetMs: queueTarget } : {}),
   };
+  // S6_HEAP_GROWING=n sets runtime.heapGrowingPercent (0: V8's own).
+  const heapGrowing = process.env.S6_HEAP_GROWING ? Number(process.env.S6_HEAP_GROWING) : undefined;
   const gw = await startGatewayProc(ex.executors, {
     executors: { callTimeoutMs: 1000 },
     ...(Object.keys(api).length ? { api } : {}),
+    ...(heapGrowing !== undefined ? { runtime: { heapGrowingPercent: heapGrowing } } : {}),
   });
   const served = async (): Promise<Served> =>
     (await gw.worker.request<{ type: string } & Record<string, unknown>>({ type: "served" })) as unknown as Served;
@@ -272,6 +280,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       perConnection
         ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
+      `api.queueTargetMs ${queueTarget ?? "default (5)"} (S6_QUEUE_TARGET), runtime.heapGrowingPercent ${heapGrowing ?? "default (50)"} (S6_HEAP_GROWING).`,
       `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
         "the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, 32 a turn); " +
         "h2load's requested streams beyond it wait in h2load (its --rps queue), not in the gateway.",
@@ -287,12 +296,14 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         `RESOURCE_EXHAUSTED ${count(manyServed, Status.RESOURCE_EXHAUSTED)} (${JSON.stringify(manyServed.refusals ?? {})}); ` +
         `probe OK ${manyProbe.ok.count} (p50 ${round(manyProbe.ok.p50)} ms), refused ${manyProbe.refused.count} (p50 ${round(manyProbe.refused.p50)} ms), other ${JSON.stringify(manyProbe.others)}; ` +
         `event-loop lag p50/p99 ${round(manyServed.lag?.p50 ?? NaN)}/${round(manyServed.lag?.p99 ?? NaN)} ms.`,
+      `Streams each connection may open (api.queueTargetMs, sampled every 100 ms; least/at the end): saturation ${streamsLine(satServed)}, ` +
+        `2× ${streamsLine(overServed)}, 2× from ${MANY} connections ${streamsLine(manyServed)}, 2× no-cache ${streamsLine(fanServed)}.`,
       `Gateway GC pauses (PerformanceObserver "gc"): at 2× ${gcLine(overServed, durationSec)}; from ${MANY} connections ${gcLine(manyServed, durationSec)}.`,
       `2× no-cache: OK ${count(fanServed, Status.OK)}, RESOURCE_EXHAUSTED ${count(fanServed, Status.RESOURCE_EXHAUSTED)}, ` +
         `goodput ${Math.round(good(fan))} OK/s; circuits ${JSON.stringify(countBy(fanServed.circuits))}.`,
       `Probe (50 calls/s, own connection): unloaded OK p50/p99 ${round(unloadedProbe.ok.p50)}/${round(unloadedProbe.ok.p99)} ms; ` +
         `at 2× OK ${overProbe.ok.count} (p50 ${round(overProbe.ok.p50)} ms), refused ${overProbe.refused.count} (p50 ${round(overProbe.refused.p50)} ms), other ${overProbe.other}; ` +
-        `no-cache 2× OK ${fanProbe.ok.count} (p99 ${round(fanProbe.ok.p99)} ms), refused ${fanProbe.refused.count} (p99 ${round(fanProbe.refused.p99)} ms), other ${fanProbe.other}.`,
+        `no-cache 2× OK ${fanProbe.ok.count} (p99 ${round(fanProbe.ok.p99)} ms), refused ${fanProbe.refused.count} (p99 ${round(fanProbe.refused.p99)} ms), other ${JSON.stringify(fanProbe.others)}.`,
       `Gateway-side (pipeline) p99 of OK calls: unloaded ${round(unloadedServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms, at 2× ${round(overServed.byCode[String(Status.OK)]?.p99 ?? NaN)} ms: the handler is fast; the rest is waiting before it runs.`,
       `Event-loop lag (the gateway's, sampled every 100 ms) p50/p99: saturation ${round(satServed.lag?.p50 ?? NaN)}/${round(satServed.lag?.p99 ?? NaN)} ms, ` +
         `2× ${round(overServed.lag?.p50 ?? NaN)}/${round(overServed.lag?.p99 ?? NaN)} ms, 2× no-cache ${round(fanServed.lag?.p50 ?? NaN)}/${round(fanServed.lag?.p99 ?? NaN)} ms; ` +
@@ -333,6 +344,10 @@ function gcLine(s: Served, sec: number): string {
     `${gc.count} pauses, ${round(gc.totalMs)} ms (${round((100 * gc.totalMs) / (sec * 1000), 1)} % of the phase), ` +
     `p99 ${round(gc.p99)} ms, longest ${round(gc.max)} ms; heap used ${round(gc.heapUsedMiB, 0)} MiB, external ${round(gc.externalMiB, 0)} MiB at its end`
   );
+}
+
+function streamsLine(s: Served): string {
+  return s.streams ? `${s.streams.min}/${s.streams.last}` : "n/a";
 }
 
 function countBy(xs: readonly string[]): Record<string, number> {
