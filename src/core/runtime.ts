@@ -9,7 +9,7 @@
  * high rates (a bare node:http2 server at 24,000 calls/s promotes 22 MB/s). With V8's
  * factor, the gateway's mark-compacts came every ~2 s at 2× load, each 30–160 ms of
  * pause (finalizing ~10^5 external strings and compacting 100 MB of garbage): 8–16 × the
- * unloaded p99 for admitted calls. At 50 % they come every ~0.5 s and pause 10–27 ms
+ * unloaded p99 for admitted calls. At 50 % they come every ~0.5 s and pause 10–33 ms
  * (bench/scenarios/s6-overload.ts), for ~3 % more of a core in GC.
  */
 import v8 from "node:v8";

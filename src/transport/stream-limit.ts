@@ -6,9 +6,10 @@
  * Why: a call queued in the gateway holds node:http2's stream objects until it is
  * answered. 64 connections × 8 streams at 2× saturation kept 512 calls waiting 37 ms at
  * p50 (111 ms at p99) in the intake, longer than V8's scavenges are apart, so those
- * objects were promoted (45 MB/s) and mark-compacts of 100–150 MB of garbage paused the
- * loop for 40–230 ms: the admitted p99 was 8–11 × unloaded. With 2 streams a connection
- * the calls die young and no pause was over 5 ms (bench/scenarios/s6-overload.ts).
+ * objects were promoted (45 MB/s) and fed mark-compacts that paused the loop for
+ * 40–230 ms (with runtime.heapGrowingPercent, src/core/runtime.ts, the other half of the
+ * fix: 15–33 ms). Held to 1–2 streams a connection the calls die young
+ * (bench/results/2026-12-03-ab2/).
  *
  * The rule, once an interval (AIMD, on CoDel's standing delay of src/transport/fair-intake.ts):
  * - the standing delay over `targetMs`: the limit falls by a quarter (at least by one),
