@@ -132,9 +132,10 @@ export interface Http2GrpcServerOptions {
    */
   intakeSliceCalls?: number;
   /**
-   * The standing delay (ms) the intake may keep before the streams each connection may
-   * open are lowered below `maxConcurrentStreams` (src/transport/stream-limit.ts); 0 or
-   * absent: the setting stays fixed. Needs the fair intake.
+   * The standing delay (ms) the intake may keep before the connections that queue calls
+   * behind their own are told to open fewer streams than `maxConcurrentStreams`
+   * (src/transport/stream-limit.ts); 0 or absent: the setting stays fixed. Needs the
+   * fair intake.
    */
   queueTargetMs?: number;
 }
