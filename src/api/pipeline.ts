@@ -239,15 +239,15 @@ class CallState implements ServedContext {
   }
 }
 
+/** What a call that ran out of time is counted as having needed, × its time (the deadline rule). */
+const DEADLINE_OVERRUN = 1.25;
+
 /**
  * Admission: a call whose deadline has already passed is refused before any work
  * (DEADLINE_EXCEEDED); otherwise the admission counter refuses (RESOURCE_EXHAUSTED /
  * UNAVAILABLE while draining) or holds a slot until the call ends. Load shedding that
  * refuses early by the time a call would need belongs here too.
  */
-/** What a call that ran out of time is counted as having needed, × its time (the deadline rule). */
-const DEADLINE_OVERRUN = 1.25;
-
 export function admissionStep(admission: CallAdmission, now: () => number = Date.now): Step {
   return async (ctx, next) => {
     if (ctx.deadline <= now()) {

@@ -68,6 +68,12 @@ export interface CacheStoreSource {
   stats: { storeErrors: number; storeTimeouts: number };
 }
 
+/** What the metrics read from the own server's stream limit (Http2GrpcServer fits). */
+export interface StreamLimitSource {
+  streamsPerConnection: number;
+  heldConnections: number;
+}
+
 const statusName = (code: Status): string => Status[code] ?? "UNKNOWN";
 
 export interface GatewayMetricsOptions {
@@ -106,7 +112,7 @@ export class GatewayMetrics {
   private readonly reachable = new Map<string, boolean>();
   private readonly circuitStates = new Map<string, CircuitState>();
   private cacheStore?: CacheStoreSource;
-  private readonly streamLimits = new Map<string, { streamsPerConnection: number }>();
+  private readonly streamLimits = new Map<string, StreamLimitSource>();
   /** Store errors already exported (the source's counters are monotonic). */
   private storeErrorsSeen = 0;
 
@@ -179,11 +185,20 @@ export class GatewayMetrics {
     });
     const streams: Gauge<"listener"> = new Gauge({
       name: `${METRIC_PREFIX}streams_per_connection`,
-      help: "HTTP/2 streams each client connection may open now (lowered while calls queue: api.queueTargetMs).",
+      help: "HTTP/2 streams a busy client connection may open now (lowered while calls queue: api.queueTargetMs).",
       labelNames: ["listener"],
       registers,
       collect: () => {
         for (const [listener, s] of this.streamLimits) streams.set({ listener }, s.streamsPerConnection);
+      },
+    });
+    const held: Gauge<"listener"> = new Gauge({
+      name: `${METRIC_PREFIX}held_connections`,
+      help: "Client connections told the lowered stream limit (they queued calls behind their own while calls waited).",
+      labelNames: ["listener"],
+      registers,
+      collect: () => {
+        for (const [listener, s] of this.streamLimits) held.set({ listener }, s.heldConnections);
       },
     });
     const lag: Gauge = new Gauge({
@@ -285,7 +300,7 @@ export class GatewayMetrics {
   }
 
   /** The own server of `listener` (api or v3): the streams each client connection may open now. */
-  trackStreamLimit(listener: "api" | "v3", source: { streamsPerConnection: number }): void {
+  trackStreamLimit(listener: "api" | "v3", source: StreamLimitSource): void {
     this.streamLimits.set(listener, source);
   }
 
