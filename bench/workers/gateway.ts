@@ -17,10 +17,10 @@ function post(method: string, params?: Record<string, unknown>): Promise<Record<
     session!.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as Record<string, unknown>))),
   );
 }
-/** Served calls since the last "mark" (scenario 6): status code and duration, ms. */
 /**
- * Kept in preallocated typed arrays: an object per call, held for the phase, was 5 % of
- * what the gateway promoted to old space under load (the bench's garbage, not the gateway's).
+ * Served calls since the last "mark" (scenario 6): status code and duration, ms, kept in
+ * preallocated typed arrays: an object per call, held for the phase, was 5 % of what the
+ * gateway promoted to old space under load (the bench's garbage, not the gateway's).
  */
 const MAX_SERVED = 2_000_000;
 const servedCode = new Uint8Array(MAX_SERVED);
@@ -117,7 +117,8 @@ serveIpc(
     },
     /**
      * Starts V8's sampling heap profiler, keeping samples of objects a scavenge did not
-     * collect (promoted, then dropped by a mark-compact): where old-space garbage comes from.
+     * collect (promoted, then dropped by a mark-compact): where old-space garbage comes
+     * from; with `all`, those scavenges collected too (every allocation).
      */
     async heapSampleStart(msg) {
       session = new Session();
