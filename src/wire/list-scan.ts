@@ -61,6 +61,8 @@ class Copy {
   prevalidated = false;
   /** Every nested message decodes (checked once, only when it is about to reach the answer). */
   wellFormed: boolean | undefined = undefined;
+  /** Why it is not well formed. */
+  problem: string | undefined = undefined;
 
   constructor(
     readonly buf: Buffer,
@@ -387,17 +389,25 @@ export class ListScan {
    */
   private wellFormed(g: Group, t: TaskView): boolean {
     const same = g.identical ? g.copies : g.copies.filter((c) => c.view !== undefined && c.view.raw.equals(t.raw));
-    const known = same[0]?.wellFormed;
-    if (known !== undefined) return known;
+    // A copy with these bytes judged before (one that came later, from a reply or set
+    // aside, has not been): its verdict is theirs. Unmarked, a later malformed copy kept
+    // winning the merge and the group was lost (mergeGroup gave up), so an older task
+    // took its place in the answer.
+    const judged = same.find((c) => c.wellFormed !== undefined);
     let problem: string | undefined;
-    try {
-      checkTaskStructure(t.raw);
-    } catch (err) {
-      if (!(err instanceof WireError)) throw err;
-      problem = err.message;
+    if (judged !== undefined) problem = judged.problem;
+    else {
+      try {
+        checkTaskStructure(t.raw);
+      } catch (err) {
+        if (!(err instanceof WireError)) throw err;
+        problem = err.message;
+      }
     }
     for (const c of same) {
+      if (c.wellFormed !== undefined) continue;
       c.wellFormed = problem === undefined;
+      c.problem = problem;
       if (problem === undefined) continue;
       this.stats.drops.malformed = (this.stats.drops.malformed ?? 0) + 1;
       if (c.source !== undefined && !this.malformedFrom.has(c.source)) this.malformedFrom.set(c.source, problem);
