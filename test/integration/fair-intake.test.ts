@@ -12,6 +12,7 @@
  */
 import http2 from "node:http2";
 import { Http2GrpcServer } from "../../src/transport/server";
+import { busy } from "../helpers/busy";
 
 jest.setTimeout(60_000);
 
@@ -21,12 +22,6 @@ const STREAMS = 8;
 const SLICE = 32;
 const REQUEST = Buffer.from([0, 0, 0, 0, 0]);
 const REPLY = Buffer.alloc(2048, 7);
-
-/** CPU spent per call, as a cache hit's encode and write would be. */
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
-}
 
 /** One call's grpc-status (trailers-only answers carry it in the headers). */
 function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}): Promise<string> {

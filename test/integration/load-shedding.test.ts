@@ -13,15 +13,9 @@ import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import type { RunningGateway } from "../../src/gateway";
 import { listAllBody } from "../helpers/requests";
 import { gatewayFor, rawCall, rawClient } from "../helpers/resilience";
+import { busy } from "../helpers/busy";
 
 const upstreamListCalls = (sim: SimCluster): number => sim.executors.reduce((n, e) => n + (e.calls.ListTask ?? 0), 0);
-
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // saturated: the loop is always behind
-  }
-}
 
 describe("load shedding (case 4)", () => {
   let sim: SimCluster;

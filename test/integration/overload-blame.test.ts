@@ -11,6 +11,7 @@ import type { RunningGateway } from "../../src/gateway";
 import type { OutcomeEvent } from "../../src/upstream/outcome";
 import { listAllBody } from "../helpers/requests";
 import { gatewayFor, rawCall, rawClient } from "../helpers/resilience";
+import { busy } from "../helpers/busy";
 
 /** A minimal Executor in its own process: empty ListTask replies after 50 ms. */
 const CHILD = `
@@ -29,13 +30,6 @@ async function childExecutor(): Promise<{ address: string; proc: ChildProcess }>
   const proc = spawn(process.execPath, ["-e", CHILD], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
   const [chunk] = (await once(proc.stdout!, "data")) as [Buffer];
   return { address: `127.0.0.1:${chunk.toString().trim()}`, proc };
-}
-
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // the gateway cannot run: what CPU saturation does to it
-  }
 }
 
 describe("a saturated gateway (case 3)", () => {

@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { Http2GrpcServer } from "../../src/transport/server";
 import { MIN_STREAMS } from "../../src/transport/stream-limit";
+import { busy } from "../helpers/busy";
 
 jest.setTimeout(60_000);
 
@@ -22,12 +23,6 @@ const CONNECTIONS = 24;
 const STREAMS = 8;
 const REQUEST = Buffer.from([0, 0, 0, 0, 0]);
 const REPLY = Buffer.alloc(1024, 7);
-
-/** CPU spent per call, as a handler's work would be. */
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until);
-}
 
 async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -98,34 +93,27 @@ async function start(queueTargetMs: number): Promise<Run> {
   };
 }
 
-/** Keeps `n` calls going on `session`, closed loop, until `stop()`; resolves with the calls made. */
-function keepBusy(session: http2.ClientHttp2Session, n: number): { stop: () => Promise<number> } {
+/** One call on `session`; resolves when its stream closes, however it ended. */
+function callOnce(session: http2.ClientHttp2Session): Promise<void> {
+  return new Promise((resolve) => {
+    const s = session.request({ ":method": "POST", ":path": PATH, "content-type": "application/grpc", te: "trailers" });
+    s.on("error", () => {});
+    s.on("data", () => {});
+    s.on("close", () => resolve());
+    s.end(REQUEST);
+  });
+}
+
+/** Keeps `n` calls going on `session`, closed loop, until `stop()`. */
+function keepBusy(session: http2.ClientHttp2Session, n: number): { stop: () => Promise<void> } {
   let on = true;
-  let made = 0;
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      const s = session.request({
-        ":method": "POST",
-        ":path": PATH,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      s.on("error", () => {});
-      s.on("data", () => {});
-      s.on("close", () => {
-        made++;
-        resolve();
-      });
-      s.end(REQUEST);
-    });
   const loops = Array.from({ length: n }, async () => {
-    while (on) await one();
+    while (on) await callOnce(session);
   });
   return {
     async stop() {
       on = false;
       await Promise.all(loops);
-      return made;
     },
   };
 }
@@ -150,18 +138,7 @@ describe("adaptive streams per connection (own server)", () => {
       let lightOn = true;
       const lightLoop = (async () => {
         while (lightOn) {
-          await new Promise<void>((resolve) => {
-            const s = light.request({
-              ":method": "POST",
-              ":path": PATH,
-              "content-type": "application/grpc",
-              te: "trailers",
-            });
-            s.on("error", () => {});
-            s.on("data", () => {});
-            s.on("close", () => resolve());
-            s.end(REQUEST);
-          });
+          await callOnce(light);
           lightCalls++;
           lightLeast = Math.min(lightLeast, light.remoteSettings.maxConcurrentStreams ?? STREAMS);
           await new Promise((r) => setTimeout(r, 50));
