@@ -13,6 +13,15 @@ export function cpuMs(pid: number): number {
   return ((utime + stime) * 1000) / CLK_TCK;
 }
 
+/** The whole machine's CPU time since boot, in clock ticks (/proc/stat): busy and all. */
+export function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  // idle and iowait are fields 4 and 5.
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
 function statusKiB(pid: number, key: string): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) : NaN;

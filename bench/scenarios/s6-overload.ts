@@ -17,12 +17,13 @@
  * connection, not the gateway, was its bottleneck. The gateway's own per-code counts
  * (its pipeline) give refusals.
  */
+import os from "node:os";
 import { status as Status } from "@grpc/grpc-js";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { Worker } from "../lib/child";
 import { callRaw } from "../lib/grpc-raw";
 import { h2load, type LoadResult } from "../lib/h2load";
-import { sampleRss } from "../lib/procfs";
+import { machineTicks, sampleRss } from "../lib/procfs";
 import { row, type ScenarioResult } from "../lib/report";
 import { startExecutors, startGatewayProc, type BenchOptions } from "../lib/setup";
 import { round, summarize, type LatencySummary } from "../lib/stats";
@@ -39,6 +40,10 @@ interface Served {
   /** Streams each connection may open (api.queueTargetMs): the least sampled in the phase, and at its end. */
   streams?: { min: number; last: number };
   gc?: LatencySummary & { totalMs: number; heapUsedMiB: number; externalMiB: number };
+  /** The gateway's CPU over the phase (1 = one CPU), its loop's utilization, the most connections held at once. */
+  cpu?: { share: number; loopUtilization: number; wallMs: number; heldMost: number };
+  /** CPUs of the machine busy over the phase (the gateway, the load generator, the probe, the Executors). */
+  machineBusyCpus?: number;
 }
 
 interface ProbeResult {
@@ -101,9 +106,21 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
     ...(Object.keys(api).length ? { api } : {}),
     ...(heapGrowing !== undefined ? { runtime: { heapGrowingPercent: heapGrowing } } : {}),
   });
-  const served = async (): Promise<Served> =>
-    (await gw.worker.request<{ type: string } & Record<string, unknown>>({ type: "served" })) as unknown as Served;
-  const mark = (): Promise<unknown> => gw.worker.request({ type: "mark" });
+  const nproc = os.cpus().length;
+  let machineAtMark = machineTicks();
+  const served = async (): Promise<Served> => {
+    const s = (await gw.worker.request<{ type: string } & Record<string, unknown>>({
+      type: "served",
+    })) as unknown as Served;
+    const m = machineTicks();
+    s.machineBusyCpus = ((m.busy - machineAtMark.busy) / (m.total - machineAtMark.total)) * nproc;
+    return s;
+  };
+  const mark = async (): Promise<unknown> => {
+    const r = await gw.worker.request({ type: "mark" });
+    machineAtMark = machineTicks();
+    return r;
+  };
   const prober = Worker.start("probe");
   try {
     const message = ListTaskRequest.encode({
@@ -298,6 +315,9 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         `event-loop lag p50/p99 ${round(manyServed.lag?.p50 ?? NaN)}/${round(manyServed.lag?.p99 ?? NaN)} ms.`,
       `Streams each connection may open (api.queueTargetMs, sampled every 100 ms; least/at the end): saturation ${streamsLine(satServed)}, ` +
         `2× ${streamsLine(overServed)}, 2× from ${MANY} connections ${streamsLine(manyServed)}, 2× no-cache ${streamsLine(fanServed)}.`,
+      `CPU (the gateway's share of one CPU, its loop's utilization; the machine's ${nproc} CPUs busy) and the most connections held at once: ` +
+        `saturation ${cpuLine(satServed)}; 2× ${cpuLine(overServed)}; 2× from ${MANY} connections ${cpuLine(manyServed)}; 2× no-cache ${cpuLine(fanServed)}. ` +
+        "The gateway's JavaScript runs on one thread (a share over 1 is V8's GC helpers); the rest of the machine is the load generator, the probe and the Executors.",
       `Gateway GC pauses (PerformanceObserver "gc"): at 2× ${gcLine(overServed, durationSec)}; from ${MANY} connections ${gcLine(manyServed, durationSec)}.`,
       `2× no-cache: OK ${count(fanServed, Status.OK)}, RESOURCE_EXHAUSTED ${count(fanServed, Status.RESOURCE_EXHAUSTED)}, ` +
         `goodput ${Math.round(good(fan))} OK/s; circuits ${JSON.stringify(countBy(fanServed.circuits))}.`,
@@ -343,6 +363,17 @@ function gcLine(s: Served, sec: number): string {
   return (
     `${gc.count} pauses, ${round(gc.totalMs)} ms (${round((100 * gc.totalMs) / (sec * 1000), 1)} % of the phase), ` +
     `p99 ${round(gc.p99)} ms, longest ${round(gc.max)} ms; heap used ${round(gc.heapUsedMiB, 0)} MiB, external ${round(gc.externalMiB, 0)} MiB at its end`
+  );
+}
+
+/** A phase's CPU: the gateway's share and its CPU time per call served (any code), the machine's busy CPUs, the most connections held. */
+function cpuLine(s: Served): string {
+  if (!s.cpu) return "n/a";
+  const calls = Object.values(s.byCode).reduce((n, c) => n + c.count, 0);
+  const perCallUs = (s.cpu.share * s.cpu.wallMs * 1000) / calls;
+  return (
+    `${round(s.cpu.share, 2)} CPU (loop ${round(s.cpu.loopUtilization, 2)}, ${Math.round(perCallUs)} µs a call), ` +
+    `machine ${round(s.machineBusyCpus ?? NaN, 2)}, held ${s.cpu.heldMost}`
   );
 }
 

@@ -29,18 +29,26 @@ let servedCount = 0;
 /** Admission refusals since the last "mark", by why; the loop's lag sampled every 100 ms. */
 let refusedBy: Record<string, number> = {};
 let lagSamples: number[] = [];
-/** The streams each connection may open (api.queueTargetMs), sampled with the lag. */
+/** The streams each connection may open (api.queueTargetMs), sampled with the lag; the most connections held at once. */
 let streamSamples: number[] = [];
+let heldMost = 0;
 const loop = new LoopMonitor();
 setInterval(() => {
   if (lagSamples.length < 100_000) lagSamples.push(loop.lagMs());
-  void streamsNow().then((n) => n !== undefined && streamSamples.length < 100_000 && streamSamples.push(n));
+  void apiGauge("dai_gateway_streams_per_connection").then(
+    (n) => n !== undefined && streamSamples.length < 100_000 && streamSamples.push(n),
+  );
+  void apiGauge("dai_gateway_held_connections").then((n) => n !== undefined && (heldMost = Math.max(heldMost, n)));
 }, 100).unref();
-async function streamsNow(): Promise<number | undefined> {
-  const m = gw?.metrics.registry.getSingleMetric("dai_gateway_streams_per_connection");
+async function apiGauge(name: string): Promise<number | undefined> {
+  const m = gw?.metrics.registry.getSingleMetric(name);
   const v = m ? (await m.get()).values.find((x) => x.labels.listener === "api") : undefined;
   return v?.value;
 }
+/** The gateway's CPU time and event-loop utilization counters at the last "mark": its share of the machine per phase. */
+let cpuAtMark = process.cpuUsage();
+let eluAtMark = performance.eventLoopUtilization();
+let markedAt = performance.now();
 /** The gateway's GC pauses since the last "mark", ms (scenario 6: what the tail latency is made of). */
 let gcPauses: number[] = [];
 new PerformanceObserver((list) => {
@@ -67,7 +75,11 @@ serveIpc(
       refusedBy = {};
       lagSamples = [];
       streamSamples = [];
+      heldMost = 0;
       gcPauses = [];
+      cpuAtMark = process.cpuUsage();
+      eluAtMark = performance.eventLoopUtilization();
+      markedAt = performance.now();
       return {};
     },
     /** The served calls of the window, and every Executor's circuit and membership. */
@@ -82,6 +94,14 @@ serveIpc(
         ? { min: streamSamples.reduce((a, b) => Math.min(a, b)), last: streamSamples[streamSamples.length - 1] }
         : undefined;
       streamSamples = [];
+      const cpuUsed = process.cpuUsage(cpuAtMark);
+      const cpu = {
+        /** CPU time over wall time since the mark: 1 is one CPU all the time. */
+        share: (cpuUsed.user + cpuUsed.system) / 1000 / (performance.now() - markedAt),
+        loopUtilization: performance.eventLoopUtilization(eluAtMark).utilization,
+        wallMs: performance.now() - markedAt,
+        heldMost,
+      };
       const mem = process.memoryUsage();
       const gc = {
         ...summarize(gcPauses),
@@ -99,6 +119,7 @@ serveIpc(
         refusals,
         lag,
         streams,
+        cpu,
         gc,
       };
     },
