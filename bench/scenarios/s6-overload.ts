@@ -20,6 +20,7 @@
 import os from "node:os";
 import { status as Status } from "@grpc/grpc-js";
 import { ListTaskRequest } from "../../src/gen/task/task";
+import { INTAKE_SLICE_CALLS } from "../../src/transport/server";
 import { Worker } from "../lib/child";
 import { callRaw } from "../lib/grpc-raw";
 import { h2load, type LoadResult } from "../lib/h2load";
@@ -299,7 +300,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
       `api.queueTargetMs ${queueTarget ?? "default (5)"} (S6_QUEUE_TARGET), runtime.heapGrowingPercent ${heapGrowing ?? "default (50)"} (S6_HEAP_GROWING).`,
       `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
-        "the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, 32 a turn); " +
+        `the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, ${INTAKE_SLICE_CALLS} a turn); ` +
         "h2load's requested streams beyond it wait in h2load (its --rps queue), not in the gateway.",
       `Cached reply: ${expectReplyBytes} bytes (dai-cache: ${cacheState}); 20 simulated Executors in their own process; h2load in its own.`,
       ...(process.env.S6_RATE ? [`Offered load fixed by S6_RATE: 2 × ${satRate} a second.`] : []),
