@@ -95,11 +95,12 @@ serveIpc(
         : undefined;
       streamSamples = [];
       const cpuUsed = process.cpuUsage(cpuAtMark);
+      const wallMs = performance.now() - markedAt;
       const cpu = {
         /** CPU time over wall time since the mark: 1 is one CPU all the time. */
-        share: (cpuUsed.user + cpuUsed.system) / 1000 / (performance.now() - markedAt),
+        share: (cpuUsed.user + cpuUsed.system) / 1000 / wallMs,
         loopUtilization: performance.eventLoopUtilization(eluAtMark).utilization,
-        wallMs: performance.now() - markedAt,
+        wallMs,
         heldMost,
       };
       const mem = process.memoryUsage();

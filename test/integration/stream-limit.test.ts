@@ -126,9 +126,10 @@ describe("adaptive streams per connection (own server)", () => {
       const light = await run.connect();
       expect(run.server.streamsPerConnection).toBe(STREAMS);
       // 24 × 8 calls of 0.5 ms each from h2load, 8 more from a connection of the test's own:
-      // turns of INTAKE_SLICE_CALLS (64) calls, the oldest waiting tens of ms. (How low the setting goes depends on
-      // the clients: h2load, held under a setting below its -m, adds its own delay and the
-      // queue in the server empties at 4; the benchmark's flood goes to the floor.)
+      // turns of INTAKE_SLICE_CALLS (64) calls, the oldest waiting tens of ms. (How low the
+      // setting goes depends on the clients: h2load, held under a setting below its -m, adds
+      // its own delay and the queue in the server empties at 4; the benchmark's flood goes to
+      // the floor.)
       const low = STREAMS / 2;
       const done = flood(run.port, 4);
       const mine = keepBusy(busyOne, STREAMS);
