@@ -2,7 +2,7 @@
  * The serving side of the gateway's own transport: unary gRPC methods on node:http2,
  * for the hot paths (ListTask, GetTaskById), where a cache hit is a lookup and one
  * write of precomputed bytes (`FramedReply`: the 5-byte prefix and the message, built
- * once) followed by the trailers.
+ * once) with the trailers (in the same write: ./trailers.ts).
  *
  * Everything this server does not handle itself (health checking, reflection, any other
  * method) is passed through, stream for stream, to a fallback gRPC server on loopback
@@ -31,6 +31,7 @@ import {
   headersToMetadata,
   metadataToHeaders,
 } from "./status";
+import { replyWithTrailers } from "./trailers";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -587,9 +588,7 @@ class UnaryServerCall {
     if (stream.destroyed || stream.closed) return;
     const framed = r.reply instanceof FramedReply ? r.reply.bytes : new FramedReply(r.reply).bytes;
     const trailers = trailerBlock(r.trailers);
-    stream.respond(REPLY_HEADERS, { waitForTrailers: true });
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    stream.end(framed);
+    replyWithTrailers(stream, REPLY_HEADERS, framed, trailers);
   }
 
   /** Forwards an upstream reply under flow control: headers, framed bytes, trailers. */
