@@ -10,7 +10,7 @@
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { FramedReply, Http2GrpcServer } from "../../src/transport/server";
-import { coalescesTrailers } from "../../src/transport/trailers";
+import { coalescesTrailers, replyWithTrailers } from "../../src/transport/trailers";
 
 jest.setTimeout(30_000);
 
@@ -164,6 +164,44 @@ test("coalescesTrailers is true for a stream of this Node's server", async () =>
   const session = http2.connect(`http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`);
   session.request({ ":path": "/" }).end();
   expect(await result).toBe(true);
+  session.close();
+  srv.close();
+});
+
+// The trailers close the stream before the data's write completes; destroyed then, the
+// stream's write would end in an ERR_STREAM_DESTROYED (built per call, read by no one)
+// and the stream would never finish.
+test("a reply's stream finishes its write before it is destroyed", async () => {
+  const http2 = await import("node:http2");
+  const srv = http2.createServer();
+  const seen: { finished: boolean }[] = [];
+  srv.on("stream", (stream) => {
+    stream.resume();
+    stream.on("end", () => {
+      let finished = false;
+      stream.on("finish", () => (finished = true));
+      stream.on("close", () => seen.push({ finished }));
+      replyWithTrailers(
+        stream,
+        { ":status": 200, "content-type": "application/grpc" },
+        Buffer.from([0, 0, 0, 0, 1, 7]),
+        { "grpc-status": "0" },
+      );
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const session = http2.connect(`http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`);
+  for (let i = 0; i < 20; i++) {
+    await new Promise<void>((resolve) => {
+      const req = session.request({ ":method": "POST", ":path": "/x", "content-type": "application/grpc" });
+      req.resume();
+      req.on("close", () => resolve());
+      req.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  expect(seen).toHaveLength(20);
+  expect(seen.filter((s) => !s.finished)).toEqual([]);
   session.close();
   srv.close();
 });
