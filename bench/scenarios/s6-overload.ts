@@ -102,10 +102,14 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
   };
   // S6_HEAP_GROWING=n sets runtime.heapGrowingPercent (0: V8's own).
   const heapGrowing = process.env.S6_HEAP_GROWING ? Number(process.env.S6_HEAP_GROWING) : undefined;
+  // S6_LIST_TTL=ms sets cache.listTtlMs: a TTL longer than the run means no background
+  // refresh (a fan-out and its reduce on the gateway's loop) during any phase.
+  const listTtl = process.env.S6_LIST_TTL ? Number(process.env.S6_LIST_TTL) : undefined;
   const gw = await startGatewayProc(ex.executors, {
     executors: { callTimeoutMs: 1000 },
     ...(Object.keys(api).length ? { api } : {}),
     ...(heapGrowing !== undefined ? { runtime: { heapGrowingPercent: heapGrowing } } : {}),
+    ...(listTtl !== undefined ? { cache: { listTtlMs: listTtl } } : {}),
   });
   const nproc = os.cpus().length;
   let machineAtMark = machineTicks();
@@ -298,7 +302,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       perConnection
         ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
-      `api.queueTargetMs ${queueTarget ?? "default (5)"} (S6_QUEUE_TARGET), runtime.heapGrowingPercent ${heapGrowing ?? "default (50)"} (S6_HEAP_GROWING).`,
+      `api.queueTargetMs ${queueTarget ?? "default (5)"} (S6_QUEUE_TARGET), runtime.heapGrowingPercent ${heapGrowing ?? "default (50)"} (S6_HEAP_GROWING), cache.listTtlMs ${listTtl ?? "default (2000)"} (S6_LIST_TTL).`,
       `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
         `the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, ${INTAKE_SLICE_CALLS} a turn); ` +
         "h2load's requested streams beyond it wait in h2load (its --rps queue), not in the gateway.",
