@@ -17,9 +17,10 @@
  * (`nghttp2_submit_trailer` "can be used inside nghttp2_data_source_read_callback").
  * nghttp2 then frames HEADERS, DATA and trailers in one pass: one writev a call.
  *
- * It reaches two private members of node's Http2Stream, so it is used only where they
- * look as expected (Node 20: the `kHandle` and `state` symbols, `trailers()` and
- * `flags`); anywhere else the public API does the same in two writes.
+ * It reaches private members of node's Http2Stream (the `kHandle` and `state` symbols,
+ * `trailers()` and `flags`, and the writable state's `errored`), so it is used only on
+ * Node 20 and where they look as expected; anywhere else the public API does the same in
+ * two writes.
  */
 import type http2 from "node:http2";
 
