@@ -6,7 +6,6 @@
  * frames both ways and records every PING and GOAWAY.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { testConfig } from "../helpers/test-config";
@@ -14,6 +13,7 @@ import { startGateway, type RunningGateway } from "../../src/gateway";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { createLogger } from "../../src/log";
 import { DEFAULT_KEEPALIVE_TIME_MS, GRPC_GO_MIN_PING_INTERVAL_MS } from "../../src/upstream/pool";
+import { FrameReader, startTcpRelay } from "../helpers/frame-relay";
 import { RawClient } from "../helpers/raw-client";
 
 const PYTHON = "/usr/bin/python3";
@@ -26,33 +26,6 @@ const IDLE_MS = 2500;
 const FRAME_PING = 0x6;
 const FRAME_GOAWAY = 0x7;
 
-/** Reads HTTP/2 frames of one direction (after the client preface, when it has one). */
-class FrameReader {
-  private buf = Buffer.alloc(0);
-  private skip: number;
-  constructor(
-    preface: boolean,
-    private readonly onFrame: (type: number, flags: number, payload: Buffer) => void,
-  ) {
-    this.skip = preface ? 24 : 0;
-  }
-
-  push(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    if (this.skip > 0) {
-      const n = Math.min(this.skip, this.buf.length);
-      this.buf = this.buf.subarray(n);
-      this.skip -= n;
-    }
-    while (this.buf.length >= 9) {
-      const len = this.buf.readUIntBE(0, 3);
-      if (this.buf.length < 9 + len) return;
-      this.onFrame(this.buf[3]!, this.buf[4]!, this.buf.subarray(9, 9 + len));
-      this.buf = this.buf.subarray(9 + len);
-    }
-  }
-}
-
 interface Relay {
   port: number;
   pings: number[];
@@ -63,39 +36,20 @@ interface Relay {
 
 async function frameRelay(targetPort: number): Promise<Relay> {
   const relay: Relay = { port: 0, pings: [], goaways: [], connections: 0, close: async () => {} };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    relay.connections++;
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    const fromClient = new FrameReader(true, (type, flags) => {
-      if (type === FRAME_PING && (flags & 0x1) === 0) relay.pings.push(Date.now());
-    });
-    const fromServer = new FrameReader(false, (type, _flags, payload) => {
-      if (type === FRAME_GOAWAY) relay.goaways.push(payload.subarray(8).toString("latin1"));
-    });
-    client.on("data", (d: Buffer) => {
-      fromClient.push(d);
-      upstream.write(d);
-    });
-    upstream.on("data", (d: Buffer) => {
-      fromServer.push(d);
-      client.write(d);
-    });
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("close", end).on("error", end);
-    upstream.on("close", end).on("error", end);
+  const tcp = await startTcpRelay(targetPort, {
+    onConnection: () => {
+      relay.connections++;
+      const fromClient = new FrameReader(true, (type, flags) => {
+        if (type === FRAME_PING && (flags & 0x1) === 0) relay.pings.push(Date.now());
+      });
+      const fromServer = new FrameReader(false, (type, _flags, payload) => {
+        if (type === FRAME_GOAWAY) relay.goaways.push(payload.subarray(8).toString("latin1"));
+      });
+      return { fromClient: (d) => fromClient.push(d), fromServer: (d) => fromServer.push(d) };
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  relay.port = (server.address() as net.AddressInfo).port;
-  relay.close = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
+  relay.port = tcp.port;
+  relay.close = () => tcp.close();
   return relay;
 }
 

@@ -13,6 +13,7 @@ import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { FramedReply, Http2GrpcServer } from "../../src/transport/server";
 import { coalescesTrailers, replyWithTrailers } from "../../src/transport/trailers";
+import { FrameReader, startTcpRelay, type TcpRelay } from "../helpers/frame-relay";
 
 jest.setTimeout(30_000);
 
@@ -28,47 +29,26 @@ interface Frame {
   stream: number;
 }
 
-/** Forwards bytes both ways; parses the server's frames and notes the chunk each came in. */
+/** The server's frames through a TCP relay, grouped by the chunk they were read in. */
 class FrameRecorder {
   readonly chunks: Frame[][] = [];
-  private server?: net.Server;
-  private pending = Buffer.alloc(0);
-  private readonly sockets = new Set<net.Socket>();
+  private relay?: TcpRelay;
 
   async listen(target: number): Promise<number> {
-    this.server = net.createServer((client) => {
-      const up = net.connect(target, "127.0.0.1");
-      this.sockets.add(client).add(up);
-      client.pipe(up);
-      up.on("data", (chunk: Buffer) => {
-        this.chunks.push(this.parse(chunk));
-        client.write(chunk);
-      });
-      const end = (): void => {
-        client.destroy();
-        up.destroy();
-      };
-      client.on("close", end).on("error", end);
-      up.on("close", end).on("error", end);
+    this.relay = await startTcpRelay(target, {
+      onConnection: () => {
+        let chunk: Frame[] = [];
+        const reader = new FrameReader(false, (type, flags, _payload, stream) => chunk.push({ type, flags, stream }));
+        return {
+          fromServer: (d) => {
+            chunk = [];
+            reader.push(d);
+            this.chunks.push(chunk);
+          },
+        };
+      },
     });
-    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  private parse(chunk: Buffer): Frame[] {
-    this.pending = Buffer.concat([this.pending, chunk]);
-    const frames: Frame[] = [];
-    while (this.pending.length >= 9) {
-      const len = this.pending.readUIntBE(0, 3);
-      if (this.pending.length < 9 + len) break;
-      frames.push({
-        type: this.pending[3]!,
-        flags: this.pending[4]!,
-        stream: this.pending.readUInt32BE(5) & 0x7fffffff,
-      });
-      this.pending = this.pending.subarray(9 + len);
-    }
-    return frames;
+    return this.relay.port;
   }
 
   /** For each stream that got DATA: whether its closing trailers came in the same chunk. */
@@ -86,9 +66,8 @@ class FrameRecorder {
     return out;
   }
 
-  close(): void {
-    for (const s of this.sockets) s.destroy();
-    this.server?.close();
+  close(): Promise<void> {
+    return this.relay?.close() ?? Promise.resolve();
   }
 }
 
@@ -125,7 +104,7 @@ describe("a unary reply in one write", () => {
   });
   afterAll(async () => {
     client.close();
-    recorder.close();
+    await recorder.close();
     await server.close();
   });
 
