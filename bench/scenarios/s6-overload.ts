@@ -141,7 +141,7 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
     const cacheState = first.trailers["dai-cache"] ?? "none";
     // A 2 s deadline on every call: what a client that needs its answer in time sends.
     const headers = { "grpc-timeout": "2000m" };
-    const good = (r: LoadResult): number => (r.succeeded - r.shortReplies) / r.wallSec;
+    const good = (r: LoadResult): number => r.okPerSec;
 
     const unloadedProbe = await probe(prober, gw.address, message, Math.min(durationSec, 4), 50);
     await mark();
