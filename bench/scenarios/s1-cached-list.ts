@@ -76,6 +76,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
   );
   const bare = Worker.start("bare");
   const own = Worker.start("bare-http2");
+  const floor = Worker.start("framing-floor");
   try {
     const message = ListTaskRequest.encode({
       pubKey: Buffer.alloc(0),
@@ -103,6 +104,12 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
     const ownAddr = `127.0.0.1:${ownPort}`;
     if (!(await callRaw(ownAddr, PATH, Buffer.from(message))).body.equals(probe.body))
       throw new Error("own http2 server reply differs");
+    const floorPort = (
+      await floor.request<{ type: string; port: number }>({ type: "start", replyBase64: probe.body.toString("base64") })
+    ).port;
+    const floorAddr = `127.0.0.1:${floorPort}`;
+    if (!(await callRaw(floorAddr, PATH, Buffer.from(message))).body.equals(probe.body))
+      throw new Error("framing floor reply differs");
 
     const expectReplyBytes = probe.body.length;
     const target = (name: string, address: string, pid: number) => ({
@@ -110,15 +117,16 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
       pid,
       run: () => h2load({ target: address, path: PATH, message, ...load, expectReplyBytes }),
     });
-    const [base, gwRes, ownRes] = (await alternating(
+    const [base, gwRes, ownRes, floorRes] = (await alternating(
       rounds,
       [
         target("bare grpc-js", bareAddr, bare.pid),
         target("gateway", gw.address, gw.worker.pid),
         target("own http2 alone", ownAddr, own.pid),
+        target("framing floor", floorAddr, floor.pid),
       ],
       opts.log,
-    )) as [Measured, Measured, Measured];
+    )) as [Measured, Measured, Measured, Measured];
     const ratio = gwRes.okPerSec / base.okPerSec;
     // What a stock client costs: the same query with timeEnd = now, new bytes on every call.
     const stockCalls = opts.quick ? 20_000 : 60_000;
@@ -131,7 +139,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
           ? "."
           : " — the cache was NOT serving these calls, so this measures the uncached fan-out to 4 Executors."),
       `h2load: ${load.clients} connections × ${load.streams} streams, ${durationSec} s after ${load.warmupSec} s warm-up, one h2load thread; ` +
-        `${rounds} rounds alternating bare, gateway, own (then reversed), each figure the mean of its rounds.`,
+        `${rounds} rounds alternating bare, gateway, own, floor (then reversed), each figure the mean of its rounds.`,
       `Latency gateway p50/p90/p99 ${round(gwRes.latencyMs.p50)}/${round(gwRes.latencyMs.p90)}/${round(gwRes.latencyMs.p99)} ms; ` +
         `bare ${round(base.latencyMs.p50)}/${round(base.latencyMs.p90)}/${round(base.latencyMs.p99)} ms.`,
     ];
@@ -161,6 +169,16 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
         row({
           scenario: "1 cached ListTask",
           measure:
+            "req/s, same reply framed in JavaScript over net.Socket (bench/lib/framing-floor.ts: no node:http2, no pipeline)",
+          gateway:
+            `${Math.round(floorRes.okPerSec)} OK/s (p50 ${round(floorRes.latencyMs.p50)} ms, p99 ${round(floorRes.latencyMs.p99)} ms); ` +
+            `CPU per reply ${Math.round(floorRes.cpuUsPerReply)} µs, main thread ${Math.round(floorRes.mainCpuUsPerReply)}`,
+          baseline: `${Math.round(base.okPerSec)} OK/s bare grpc-js`,
+          ratio: floorRes.okPerSec / base.okPerSec,
+        }),
+        row({
+          scenario: "1 cached ListTask",
+          measure:
             "CPU per reply of the serving process (/proc, all threads; bare ÷ gateway: above 1 = cheaper than bare grpc-js)",
           gateway:
             `${Math.round(gwRes.cpuUsPerReply)} µs per hit, main thread ${Math.round(gwRes.mainCpuUsPerReply)} ` +
@@ -186,6 +204,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
         gateway: gwRes,
         bare: base,
         ownHttp2: ownRes,
+        framingFloor: floorRes,
         cpuPerHitUs: { identical: sameBytes, stockClient: stock, calls: stockCalls },
       },
       charts: [],
@@ -199,7 +218,7 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
       },
     };
   } finally {
-    await Promise.all([gw.worker.stop(), bare.stop(), own.stop(), ex.worker.stop()]);
+    await Promise.all([gw.worker.stop(), bare.stop(), own.stop(), floor.stop(), ex.worker.stop()]);
   }
 }
 
