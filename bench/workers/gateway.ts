@@ -2,14 +2,20 @@
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { PerformanceObserver } from "node:perf_hooks";
+import { addTaskMethods, taskServerOptions } from "../../src/api/task-server-http2";
+import { taskReadHandlers } from "../../src/api/task-service";
+import { defaultDeadlines } from "../../src/config/deadlines";
 import { parseConfig } from "../../src/config/load";
 import { startGateway, type RunningGateway } from "../../src/gateway";
 import { LoopMonitor } from "../../src/core/loop-monitor";
 import { createLogger } from "../../src/log";
+import { FramedGrpcServer } from "../lib/framed-server";
 import { summarize } from "../lib/stats";
 import { serveIpc } from "./ipc";
 
 let gw: RunningGateway | undefined;
+/** BENCH_FRAMED=1: the Task API's ListTask and GetTaskById on the framed prototype, in front of this gateway. */
+let framed: FramedGrpcServer | undefined;
 let session: Session | undefined;
 
 function post(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -67,6 +73,21 @@ serveIpc(
         }
       });
       gw.admission.refusals.subscribe((why) => (refusedBy[why] = (refusedBy[why] ?? 0) + 1));
+      if (process.env.BENCH_FRAMED === "1") {
+        const api = config.api;
+        framed = new FramedGrpcServer(
+          taskServerOptions(gw.pipeline, {
+            maxRequestBytes: api.maxRequestBytes,
+            maxConcurrentStreams: Math.min(api.maxStreamsPerConnection, api.maxConcurrentCallsPerConnection * 2),
+            fallback: "",
+            admission: gw.admission,
+            ...defaultDeadlines(config),
+          }),
+        );
+        const options = { ...api, predictWriteTimeoutMs: config.predict.writeTimeoutMs, generation: api.generation };
+        addTaskMethods(framed, gw.pipeline, taskReadHandlers(gw.reader, options, gw.cache), {});
+        return { grpcPort: await framed.listen("127.0.0.1", 0), httpPort: gw.httpPort };
+      }
       return { grpcPort: gw.grpcPort, httpPort: gw.httpPort };
     },
     /** Starts a new window of served calls. */
@@ -169,6 +190,7 @@ serveIpc(
     },
   },
   async () => {
+    await framed?.close();
     await gw?.stop();
   },
 );

@@ -26,6 +26,7 @@ import {
   type RelayOutcome,
   type RelayReply,
   type ServerCall,
+  type UnaryHandler,
 } from "../transport/server";
 import type { CallAdmission } from "./admission";
 import { METHOD_PATHS } from "../wire/facts";
@@ -192,12 +193,14 @@ function servePredict(
     });
 }
 
-export function createHttp2TaskServer(
-  pipeline: RequestPipeline,
-  handlers: { ListTask: TaskHandler; GetTaskById: TaskHandler },
-  opts: Http2TaskServerOptions,
-): Http2GrpcServer {
-  const server = new Http2GrpcServer({
+/** The server a Task API's methods are added to: the own node:http2 server, or any with its `unary`. */
+export interface UnaryServer {
+  unary(path: string, handler: UnaryHandler): unknown;
+}
+
+/** The own server's options for a Task API listener. */
+export function taskServerOptions(pipeline: RequestPipeline, opts: Http2TaskServerOptions): Http2GrpcServerOptions {
+  return {
     maxRequestBytes: opts.maxRequestBytes,
     maxConcurrentStreams: opts.maxConcurrentStreams,
     queueTargetMs: opts.queueTargetMs,
@@ -206,7 +209,16 @@ export function createHttp2TaskServer(
     admit: opts.admission
       ? admitFromHeaders(pipeline, opts.admission, opts.defaultDeadlineMs, opts.predictDeadlineMs)
       : undefined,
-  });
+  };
+}
+
+/** ListTask, GetTaskById and (when it can stream) GetPredictResult through the pipeline, on `server`. */
+export function addTaskMethods(
+  server: UnaryServer,
+  pipeline: RequestPipeline,
+  handlers: { ListTask: TaskHandler; GetTaskById: TaskHandler },
+  opts: Pick<Http2TaskServerOptions, "predict">,
+): void {
   const serve =
     (method: string, handler: TaskHandler) =>
     async (
@@ -226,5 +238,14 @@ export function createHttp2TaskServer(
   if (opts.predict?.service.canStream) {
     server.unary(METHOD_PATHS.getPredictResult, servePredict(pipeline, opts.predict.service, opts.predict.stallMs));
   }
+}
+
+export function createHttp2TaskServer(
+  pipeline: RequestPipeline,
+  handlers: { ListTask: TaskHandler; GetTaskById: TaskHandler },
+  opts: Http2TaskServerOptions,
+): Http2GrpcServer {
+  const server = new Http2GrpcServer(taskServerOptions(pipeline, opts));
+  addTaskMethods(server, pipeline, handlers, opts);
   return server;
 }

@@ -49,6 +49,26 @@ describe("bench framing floor", () => {
     }
   });
 
+  it("takes a request larger than the stream's first window (1 MiB), giving the window back", async () => {
+    const client = new grpc.Client(address, grpc.credentials.createInsecure());
+    try {
+      const reply = await new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/task.Task/ListTask",
+          identity,
+          identity,
+          Buffer.alloc(3 * 1024 * 1024, 1),
+          new grpc.Metadata(),
+          { deadline: Date.now() + 10_000 },
+          (err, r) => (err ? reject(err) : resolve(r!)),
+        ),
+      );
+      expect(reply.equals(MESSAGE)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
   it("answers a grpcio (C core) client", async () => {
     const out = await new Promise<string>((resolve, reject) => {
       const p = spawn("/usr/bin/python3", [
