@@ -315,6 +315,9 @@ export async function overload(opts: BenchOptions): Promise<ScenarioResult> {
       perConnection
         ? `api.maxConcurrentCallsPerConnection = ${perConnection} (S6_PER_CONNECTION; HTTP/2 max_concurrent_streams ${2 * perConnection}).`
         : "Gateway configuration: defaults (but executors.callTimeoutMs 1000).",
+      process.env.BENCH_FRAMED === "1"
+        ? "Task API served by the framed prototype (BENCH_FRAMED=1, bench/lib/framed-server.ts: HTTP/2 framed in JavaScript, no node:http2)."
+        : `Task API served by api.server ${process.env.BENCH_API_SERVER ?? "http2 (the default)"}.`,
       `api.queueTargetMs ${queueTarget ?? "default (5)"} (S6_QUEUE_TARGET), runtime.heapGrowingPercent ${heapGrowing ?? "default (50)"} (S6_HEAP_GROWING), cache.listTtlMs ${listTtl ?? "default (2000)"} (S6_LIST_TTL).`,
       `HTTP/2 streams per connection: ${streamsPerConnection ?? "api.maxStreamsPerConnection's default"} (S6_STREAMS); ` +
         `the own server starts calls through its fair intake (a connection's only open call first, then the others round robin, ${INTAKE_SLICE_CALLS} a turn); ` +
