@@ -3,22 +3,31 @@
  * instead of node:http2: the same `unary` handlers, admission from the headers, deadlines,
  * client resets and the fair intake as the own server (src/transport/server.ts), so that
  * scenario 6 can measure what the serving transport costs the overload targets
- * (`BENCH_FRAMED=1`). A measurement, not a server: unary replies only (a relay
- * is answered UNIMPLEMENTED), no fallback for other methods, no TLS, no adaptive stream
- * limit, no drain.
+ * (`BENCH_FRAMED=1`), and scenario 3 what it costs a 64 MiB prediction relay. A
+ * measurement, not a server: no fallback for other methods, no TLS, no adaptive stream
+ * limit, no drain, no stall cut-off for a relay's slow reader.
  */
+import http2 from "node:http2";
 import net from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import { FairIntake } from "../../src/transport/fair-intake";
 import {
   FramedReply,
   INTAKE_SLICE_CALLS,
+  RELAY_QUEUE_BYTES,
   type Http2GrpcServerOptions,
+  type RelayReply,
   type ServerCall,
   type UnaryHandler,
   type UnaryReply,
 } from "../../src/transport/server";
-import { Status, decodeTimeout, encodeGrpcMessage, headersToMetadata } from "../../src/transport/status";
+import {
+  Status,
+  decodeGrpcMessage,
+  decodeTimeout,
+  encodeGrpcMessage,
+  headersToMetadata,
+} from "../../src/transport/status";
 import { FramedConnection, RESPONSE_BLOCK, headerBlock, type ConnectionHandler } from "./h2-connection";
 
 /** A call between its headers and its answer. */
@@ -33,6 +42,8 @@ interface PendingCall {
   started: boolean;
   done: boolean;
   queued: boolean;
+  /** A relay's: the client went (reset, or its connection closed). */
+  onGone?: () => void;
 }
 
 const OK_TRAILERS = headerBlock([["grpc-status", "0"]]);
@@ -128,10 +139,13 @@ export class FramedGrpcServer implements ConnectionHandler {
   }
 
   reset(conn: FramedConnection, id: number): void {
-    const c = this.calls.get(conn)?.get(id);
+    const calls = this.calls.get(conn);
+    const c = calls?.get(id);
     if (!c) return;
+    calls!.delete(id);
     this.finish(conn, id, c);
     c.ac?.abort();
+    c.onGone?.();
   }
 
   private headers(conn: FramedConnection, calls: Map<number, PendingCall>, id: number, fields: string[]): void {
@@ -192,7 +206,7 @@ export class FramedGrpcServer implements ConnectionHandler {
     }
     p.then(
       (r) => {
-        if ("upstream" in (r as object)) return this.fail(conn, id, c, Status.UNIMPLEMENTED, "no relay here");
+        if ("upstream" in (r as object)) return this.relay(conn, id, c, r as RelayReply);
         if (c.done) return;
         const u = r as UnaryReply;
         const framed = u.reply instanceof FramedReply ? u.reply.bytes : new FramedReply(u.reply).bytes;
@@ -214,14 +228,104 @@ export class FramedGrpcServer implements ConnectionHandler {
     );
   }
 
+  /**
+   * Forwards an upstream reply as it arrives, as the own server's relay does: a
+   * trailers-only upstream answer passed on, the length prefix checked before any byte is
+   * sent, the upstream paused while RELAY_QUEUE_BYTES wait for the client, its trailers
+   * passed on, and `onDone` told how it ended.
+   */
+  private relay(conn: FramedConnection, id: number, c: PendingCall, r: RelayReply): void {
+    const up = r.upstream.stream;
+    let bytes = 0;
+    let pushbacks = 0;
+    let over = false;
+    const end = (code: Status, details: string): void => {
+      if (over) return;
+      over = true;
+      this.calls.get(conn)?.delete(id);
+      r.onDone?.({ ok: code === Status.OK, bytes, code, details, pushbacks });
+    };
+    const trailersOf = (h: http2.IncomingHttpHeaders): [string, string][] =>
+      Object.entries(h)
+        .filter(([k]) => !k.startsWith(":"))
+        .map(([k, v]) => [k, String(v)]);
+    const passStatus = (h: http2.IncomingHttpHeaders): void => {
+      const code = Number(h["grpc-status"] ?? Status.UNKNOWN) as Status;
+      const details = decodeGrpcMessage(String(h["grpc-message"] ?? ""));
+      end(code, details);
+      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+      if (!c.done) {
+        this.finish(conn, id, c);
+        conn.respondTrailersOnly(id, Buffer.concat([RESPONSE_BLOCK, headerBlock(trailersOf(h))]));
+      }
+    };
+    /** Ends the relay early: a trailers-only answer before the headers, RST_STREAM INTERNAL_ERROR after. */
+    const stop = (code: Status, details: string): void => {
+      end(code, details);
+      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+      if (!c.done) this.fail(conn, id, c, code, details);
+      else conn.reset(id, 2);
+    };
+    if (c.done || conn.closed) {
+      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+      return end(Status.CANCELLED, "the client went away before the relay started");
+    }
+    const h = r.upstream.headers;
+    if (h["grpc-status"] !== undefined) return passStatus(h);
+    let upTrailers: http2.IncomingHttpHeaders | undefined;
+    up.on("trailers", (t) => (upTrailers = t));
+    // The client went (its reset, or the connection): the upstream is cancelled with it.
+    c.onGone = () => {
+      if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
+      end(Status.CANCELLED, "the client went away during the relay");
+    };
+    let prefix: Buffer | undefined = Buffer.alloc(0);
+    up.on("data", (chunk: Buffer) => {
+      if (over) return;
+      if (prefix !== undefined) {
+        prefix = prefix.length ? Buffer.concat([prefix, chunk]) : chunk;
+        if (prefix.length < 5) return;
+        if (prefix[0] !== 0) return stop(Status.INTERNAL, "compressed reply from upstream refused");
+        const len = prefix.readUInt32BE(1);
+        if (len > r.maxBytes)
+          return stop(Status.RESOURCE_EXHAUSTED, r.tooLarge?.(len) ?? `reply of ${len} bytes exceeds ${r.maxBytes}`);
+        chunk = prefix;
+        prefix = undefined;
+        // Headers only now: a refusal above can still be a trailers-only answer.
+        this.finish(conn, id, c, true);
+        conn.startResponse(id);
+      }
+      bytes += chunk.length;
+      if (conn.pushData(id, chunk) >= RELAY_QUEUE_BYTES) {
+        pushbacks++;
+        up.pause();
+        conn.whenDrained(id, () => up.resume());
+      }
+    });
+    up.on("end", () => {
+      if (over) return;
+      if (!upTrailers) return stop(Status.UNAVAILABLE, "upstream stream ended without a status");
+      if (prefix !== undefined) return passStatus(upTrailers);
+      conn.endResponse(id, headerBlock(trailersOf(upTrailers)));
+      end(
+        Number(upTrailers["grpc-status"] ?? Status.UNKNOWN) as Status,
+        decodeGrpcMessage(String(upTrailers["grpc-message"] ?? "")),
+      );
+    });
+    up.on("close", () => {
+      if (!over && up.rstCode) stop(Status.UNAVAILABLE, "upstream stream closed before its status");
+    });
+  }
+
   /** The call's bookkeeping ends once: its timer, its intake count, its admission slot if its handler never ran. */
-  private finish(conn: FramedConnection, id: number, c: PendingCall): void {
+  private finish(conn: FramedConnection, id: number, c: PendingCall, relaying = false): void {
     if (c.done) return;
     c.done = true;
     clearTimeout(c.timer);
     if (c.queued) this.intake.finish(conn);
     if (!c.started) c.admitted?.();
-    this.calls.get(conn)?.delete(id);
+    // A relay's record stays until its stream ends, so that a client's reset reaches it.
+    if (!relaying) this.calls.get(conn)?.delete(id);
   }
 
   private fail(

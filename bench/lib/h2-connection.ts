@@ -79,10 +79,14 @@ export const RESPONSE_BLOCK = Buffer.concat([Buffer.from([0x88, 0x0f, 0x10, 16])
 
 interface Stream {
   sendWindow: number;
-  /** The framed reply being written, how much of it is out, and the trailers after it. */
-  reply?: Buffer;
-  sent: number;
+  /** Whether the response headers are out; the reply bytes waiting (the head chunk from `sentOfHead`), and the trailers after them once known. */
+  responding: boolean;
+  out: Buffer[];
+  sentOfHead: number;
+  outBytes: number;
   trailers?: Buffer;
+  /** Called once the stream's queue is empty and the socket takes writes again (a relay resumes its upstream). */
+  drained?: () => void;
   /** Request DATA so far, and how much of it the stream's window has not been given back. */
   body: Buffer[];
   bodyBytes: number;
@@ -152,20 +156,60 @@ export class FramedConnection {
 
   /** Answers stream `id`: response headers, the framed reply (under flow control), then `trailers` (a header block). */
   respond(id: number, framed: Buffer, trailers: Buffer): void {
-    const s = this.streams.get(id);
-    if (!s || s.reply) return;
-    s.reply = framed;
+    if (!this.startResponse(id)) return;
+    const s = this.streams.get(id)!;
+    s.out.push(framed);
+    s.outBytes += framed.length;
     s.trailers = trailers;
+    this.send(id, s);
+  }
+
+  /** Writes stream `id`'s response headers; its reply follows by `pushData` and `endResponse`. False if the stream is gone or answered. */
+  startResponse(id: number): boolean {
+    const s = this.streams.get(id);
+    if (!s || s.responding) return false;
+    s.responding = true;
     this.write(frameHeader(RESPONSE_BLOCK.length, FRAME.HEADERS, FLAG.END_HEADERS, id), RESPONSE_BLOCK);
+    return true;
+  }
+
+  /** Queues reply bytes on a started response; returns the bytes not yet handed to the kernel (the stream's and the socket's). */
+  pushData(id: number, chunk: Buffer): number {
+    const s = this.streams.get(id);
+    if (!s?.responding || s.trailers) return 0;
+    s.out.push(chunk);
+    s.outBytes += chunk.length;
+    this.send(id, s);
+    return s.outBytes + this.socket.writableLength;
+  }
+
+  /** Ends a started response with `trailers` (a header block) once its queued bytes are out. */
+  endResponse(id: number, trailers: Buffer): void {
+    const s = this.streams.get(id);
+    if (!s?.responding || s.trailers) return;
+    s.trailers = trailers;
+    this.send(id, s);
+  }
+
+  /** Calls `fn` once stream `id`'s queue is empty and the socket takes writes again. */
+  whenDrained(id: number, fn: () => void): void {
+    const s = this.streams.get(id);
+    if (!s) return;
+    s.drained = fn;
     this.send(id, s);
   }
 
   /** A trailers-only answer: one HEADERS frame with END_STREAM (`block` holds :status, content-type and the status). */
   respondTrailersOnly(id: number, block: Buffer): void {
     const s = this.streams.get(id);
-    if (!s || s.reply) return;
+    if (!s || s.responding) return;
     this.streams.delete(id);
     this.write(frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id), block);
+  }
+
+  /** Ends stream `id` with RST_STREAM (a relay cut short: `code` 2 INTERNAL_ERROR, 8 CANCEL). */
+  reset(id: number, code: number): void {
+    if (this.streams.has(id)) this.resetStream(id, code);
   }
 
   private fail(code: number): void {
@@ -344,7 +388,10 @@ export class FramedConnection {
     if (this.streams.size >= this.maxStreams) return this.resetStream(id, REFUSED_STREAM);
     const s: Stream = {
       sendWindow: this.peerInitialWindow,
-      sent: 0,
+      responding: false,
+      out: [],
+      sentOfHead: 0,
+      outBytes: 0,
       body: [],
       bodyBytes: 0,
       unacknowledged: 0,
@@ -363,23 +410,37 @@ export class FramedConnection {
     this.handler.request(this, id, s.headers!, body);
   }
 
-  /** Writes what the windows allow of the reply, then its trailers. */
+  /** Writes what the windows allow of the queued reply bytes, then the trailers once they are known and nothing is left. */
   private send(id: number, s: Stream): void {
-    const reply = s.reply!;
-    while (s.sent < reply.length) {
-      const n = Math.min(reply.length - s.sent, this.peerMaxFrame, s.sendWindow, this.connectionSendWindow);
+    while (s.out.length > 0) {
+      const head = s.out[0]!;
+      const n = Math.min(head.length - s.sentOfHead, this.peerMaxFrame, s.sendWindow, this.connectionSendWindow);
       if (n <= 0) {
         if (!this.blocked.includes(id)) this.blocked.push(id);
         return;
       }
-      this.write(frameHeader(n, FRAME.DATA, 0, id), reply.subarray(s.sent, s.sent + n));
-      s.sent += n;
+      this.write(frameHeader(n, FRAME.DATA, 0, id), head.subarray(s.sentOfHead, s.sentOfHead + n));
+      s.sentOfHead += n;
+      s.outBytes -= n;
       s.sendWindow -= n;
       this.connectionSendWindow -= n;
+      if (s.sentOfHead === head.length) {
+        s.out.shift();
+        s.sentOfHead = 0;
+      }
     }
-    const t = s.trailers!;
-    this.write(frameHeader(t.length, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id), t);
-    this.streams.delete(id);
+    if (s.trailers) {
+      const t = s.trailers;
+      this.write(frameHeader(t.length, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id), t);
+      this.streams.delete(id);
+      return;
+    }
+    const fn = s.drained;
+    if (fn) {
+      s.drained = undefined;
+      if (this.socket.writableNeedDrain) this.socket.once("drain", fn);
+      else queueMicrotask(fn);
+    }
   }
 
   private unblock(): void {
@@ -387,7 +448,7 @@ export class FramedConnection {
     this.blocked = [];
     for (const id of waiting) {
       const s = this.streams.get(id);
-      if (s?.reply) this.send(id, s);
+      if (s?.responding) this.send(id, s);
     }
   }
 }

@@ -14,7 +14,7 @@ import { summarize } from "../lib/stats";
 import { serveIpc } from "./ipc";
 
 let gw: RunningGateway | undefined;
-/** BENCH_FRAMED=1: the Task API's ListTask and GetTaskById on the framed prototype, in front of this gateway. */
+/** BENCH_FRAMED=1: the Task API (ListTask, GetTaskById, streamed GetPredictResult) on the framed prototype, in front of this gateway. */
 let framed: FramedGrpcServer | undefined;
 let session: Session | undefined;
 
@@ -85,7 +85,10 @@ serveIpc(
           }),
         );
         const options = { ...api, predictWriteTimeoutMs: config.predict.writeTimeoutMs, generation: api.generation };
-        addTaskMethods(framed, gw.pipeline, taskReadHandlers(gw.reader, options, gw.cache), {});
+        const predict = gw.predictions.canStream
+          ? { service: gw.predictions, stallMs: config.predict.writeTimeoutMs }
+          : undefined;
+        addTaskMethods(framed, gw.pipeline, taskReadHandlers(gw.reader, options, gw.cache), { predict });
         return { grpcPort: await framed.listen("127.0.0.1", 0), httpPort: gw.httpPort };
       }
       return { grpcPort: gw.grpcPort, httpPort: gw.httpPort };

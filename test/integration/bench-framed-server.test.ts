@@ -15,7 +15,16 @@ import { defaultDeadlines } from "../../src/config/deadlines";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { startCachedGateway, type GatewayHandle } from "../helpers/cache-gateway";
+import {
+  RawPredictClient,
+  predictResponseBytes,
+  signedRequest,
+  startPredictScenario,
+  type PredictScenario,
+} from "../helpers/predict-scenario";
 import { testConfig } from "../helpers/test-config";
+import { startGateway } from "../../src/gateway";
+import pino from "pino";
 
 jest.setTimeout(30_000);
 
@@ -125,5 +134,68 @@ describe("bench framed server", () => {
     );
     expect(results.filter((r) => r.code === grpc.status.RESOURCE_EXHAUSTED).length).toBeGreaterThan(0);
     expect(results.filter((r) => r.code === grpc.status.OK).length).toBeGreaterThan(0);
+  });
+});
+
+describe("bench framed server: the prediction relay", () => {
+  let sc: PredictScenario;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+  let framed: FramedGrpcServer;
+  let client: RawPredictClient;
+  let own: RawPredictClient;
+
+  beforeAll(async () => {
+    sc = await startPredictScenario();
+    const config = testConfig({
+      listen: "127.0.0.1:0",
+      httpListen: "127.0.0.1:0",
+      executors: {
+        seeds: [sc.executors[0]!.address, sc.executors[4]!.address],
+        discoveryAllow: ["127.0.0.1"],
+        callTimeoutMs: 2000,
+      },
+      log: { level: "silent" },
+    });
+    gw = await startGateway(config, pino({ level: "silent" }));
+    expect(gw.predictions.canStream).toBe(true);
+    framed = new FramedGrpcServer(
+      taskServerOptions(gw.pipeline, {
+        maxRequestBytes: config.api.maxRequestBytes,
+        maxConcurrentStreams: 16,
+        fallback: "",
+        admission: gw.admission,
+        ...defaultDeadlines(config),
+      }),
+    );
+    const options = { ...config.api, predictWriteTimeoutMs: config.predict.writeTimeoutMs, generation: "v2" as const };
+    addTaskMethods(framed, gw.pipeline, taskReadHandlers(gw.reader, options, gw.cache), {
+      predict: { service: gw.predictions, stallMs: config.predict.writeTimeoutMs },
+    });
+    client = new RawPredictClient(`127.0.0.1:${await framed.listen("127.0.0.1", 0)}`);
+    own = new RawPredictClient(`127.0.0.1:${gw.grpcPort}`);
+  });
+  afterAll(async () => {
+    client.close();
+    own.close();
+    await framed.close();
+    await gw.stop();
+    await sc.stop();
+  });
+
+  it("relays a result larger than its queue mark to a 64 KiB-window client, byte for byte", async () => {
+    // 5 MiB: past RELAY_QUEUE_BYTES (2 MiB), so the upstream is paused and resumed on the way.
+    const payload = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+    for (const e of sc.executors) e.setResult(sc.ids.mine, payload);
+    const body = await client.call(signedRequest(sc.me, sc.ids.mine));
+    expect(body.equals(predictResponseBytes(sc.ids.mine, payload))).toBe(true);
+  });
+
+  it("answers a refused prediction as the own port does", async () => {
+    const req = signedRequest(sc.me, sc.ids.unfinished);
+    const a = await client.status(req);
+    const b = await own.status(req);
+    expect(a.code).not.toBe(grpc.status.OK);
+    expect([a.code, a.details]).toEqual([b.code, b.details]);
   });
 });
