@@ -7,42 +7,13 @@
  * decoder, as blocks on one connection would be; every list must come back as it went.
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import fc from "fast-check";
 import { HpackDecoder } from "../../bench/lib/hpack";
+import { buildGoPeer, hasGoPackage } from "../helpers/go-peer";
 
 jest.setTimeout(180_000);
 
-const hasGo = ((): boolean => {
-  try {
-    execFileSync("go", ["version"], { stdio: "ignore" });
-    return existsSync("/usr/share/gocode/src/golang.org/x/net/http2/hpack");
-  } catch {
-    return false;
-  }
-})();
-
-/** Builds the encoder once per source version. */
-function buildEncoder(): string {
-  const src = path.join(__dirname, "..", "peers", "hpack_encode.go");
-  const text = readFileSync(src);
-  const hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
-  const dir = path.join(os.tmpdir(), `dai-hpack-go-${hash}`);
-  const bin = path.join(dir, "encode");
-  if (existsSync(bin)) return bin;
-  mkdirSync(path.join(dir, "src"), { recursive: true });
-  writeFileSync(path.join(dir, "src", "main.go"), text);
-  execFileSync("go", ["build", "-o", bin, "."], {
-    cwd: path.join(dir, "src"),
-    env: { ...process.env, GO111MODULE: "off", GOPATH: `/usr/share/gocode:${dir}`, GOFLAGS: "" },
-    stdio: "pipe",
-    timeout: 170_000,
-  });
-  return bin;
-}
+const hasGo = hasGoPackage("golang.org/x/net/http2/hpack");
 
 type Field = { name: Buffer; value: Buffer; sensitive: boolean };
 type Block = { size?: number; fields: Field[] };
@@ -80,7 +51,7 @@ const run = fc.array(block, { minLength: 1, maxLength: 20 }).chain((blocks) =>
 (hasGo ? describe : describe.skip)("bench HPACK decoder against Go's encoder", () => {
   let bin = "";
   beforeAll(() => {
-    bin = buildEncoder();
+    bin = buildGoPeer("hpack_encode.go");
   });
 
   it("decodes every block Go encodes, in order, to the fields that went in", () => {

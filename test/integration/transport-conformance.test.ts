@@ -5,12 +5,9 @@
  * node:http2 server for what well-behaved servers never do (compressed messages,
  * oversize length prefixes, RST_STREAM codes, GOAWAY, non-gRPC answers, pings counted).
  */
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import http2 from "node:http2";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { Http2Transport, type Http2TransportOptions } from "../../src/transport/client";
@@ -20,6 +17,7 @@ import { UpstreamPool } from "../../src/upstream/pool";
 import { startSimCluster, type SimCluster } from "../../src/sim/cluster";
 import { ListTaskRequest } from "../../src/gen/task/task";
 import { makeTestPki, type TestPki } from "../helpers/certs";
+import { buildGoPeer, hasGoPackage } from "../helpers/go-peer";
 
 jest.setTimeout(30_000);
 
@@ -788,25 +786,6 @@ describe("drop-in for UpstreamPool against simulated Executors", () => {
 
 // --- grpc-go: keepalive within its enforcement policy --------------------------------
 
-/** Builds test/peers/grpcgo_server.go once per source version (GOPATH mode, no module proxy). */
-function buildGoPeer(): string {
-  const src = path.join(__dirname, "..", "peers", "grpcgo_server.go");
-  const text = readFileSync(src);
-  const hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
-  const dir = path.join(os.tmpdir(), `dai-grpcgo-peer-${hash}`);
-  const bin = path.join(dir, "server");
-  if (existsSync(bin)) return bin;
-  mkdirSync(path.join(dir, "src"), { recursive: true });
-  writeFileSync(path.join(dir, "src", "main.go"), text);
-  execFileSync("go", ["build", "-o", bin, "."], {
-    cwd: path.join(dir, "src"),
-    env: { ...process.env, GO111MODULE: "off", GOPATH: `/usr/share/gocode:${dir}`, GOFLAGS: "" },
-    stdio: "pipe",
-    timeout: 170_000,
-  });
-  return bin;
-}
-
 async function startGo(bin: string, minTime: string): Promise<PyPeer> {
   const proc = spawn(bin, ["-min-time", minTime], { stdio: ["pipe", "pipe", "pipe"] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -829,19 +808,12 @@ async function startGo(bin: string, minTime: string): Promise<PyPeer> {
   };
 }
 
-const hasGo = ((): boolean => {
-  try {
-    execFileSync("go", ["version"], { stdio: "ignore" });
-    return existsSync("/usr/share/gocode/src/google.golang.org/grpc");
-  } catch {
-    return false;
-  }
-})();
+const hasGo = hasGoPackage("google.golang.org/grpc");
 
 (hasGo ? describe : describe.skip)("against a grpc-go server (keepalive enforcement)", () => {
   let bin: string;
   beforeAll(() => {
-    bin = buildGoPeer();
+    bin = buildGoPeer("grpcgo_server.go");
   }, 180_000);
 
   test("PINGs no more often than MinTime, none while idle: no too_many_pings, one session throughout", async () => {
