@@ -90,26 +90,20 @@ export async function cachedList(opts: BenchOptions): Promise<ScenarioResult> {
     const cacheState = probe.trailers["dai-cache"] ?? "(no dai-cache trailer)";
     const tasks = countTasks(probe.body);
     opts.log(`s1: reply ${probe.body.length} bytes, ${tasks} tasks, dai-cache=${cacheState}`);
-    const { port } = await bare.request<{ type: string; port: number }>({
-      type: "start",
-      replyBase64: probe.body.toString("base64"),
-    });
-    const bareAddr = `127.0.0.1:${port}`;
-    const check = await callRaw(bareAddr, PATH, Buffer.from(message));
-    if (!check.body.equals(probe.body)) throw new Error("bare server reply differs");
-
-    const ownPort = (
-      await own.request<{ type: string; port: number }>({ type: "start", replyBase64: probe.body.toString("base64") })
-    ).port;
-    const ownAddr = `127.0.0.1:${ownPort}`;
-    if (!(await callRaw(ownAddr, PATH, Buffer.from(message))).body.equals(probe.body))
-      throw new Error("own http2 server reply differs");
-    const floorPort = (
-      await floor.request<{ type: string; port: number }>({ type: "start", replyBase64: probe.body.toString("base64") })
-    ).port;
-    const floorAddr = `127.0.0.1:${floorPort}`;
-    if (!(await callRaw(floorAddr, PATH, Buffer.from(message))).body.equals(probe.body))
-      throw new Error("framing floor reply differs");
+    /** Starts a baseline server answering the gateway's reply bytes, and checks it does. */
+    const serving = async (w: Worker, name: string): Promise<string> => {
+      const { port } = await w.request<{ type: string; port: number }>({
+        type: "start",
+        replyBase64: probe.body.toString("base64"),
+      });
+      const address = `127.0.0.1:${port}`;
+      if (!(await callRaw(address, PATH, Buffer.from(message))).body.equals(probe.body))
+        throw new Error(`${name} reply differs`);
+      return address;
+    };
+    const bareAddr = await serving(bare, "bare server");
+    const ownAddr = await serving(own, "own http2 server");
+    const floorAddr = await serving(floor, "framing floor");
 
     const expectReplyBytes = probe.body.length;
     const target = (name: string, address: string, pid: number) => ({
